@@ -59,7 +59,7 @@ describe("transactional batch", { timeout: SUITE_TIMEOUT_MS }, () => {
     assert.equal((await container.item("existing", pk).read()).resource.v, 11);
   });
 
-  test("a batch with a conflicting create answers 207, the culprit 409, the rest 424, and commits nothing", async () => {
+  test("a conflicting create in a batch gives 207: the culprit 409, the rest 424, nothing committed", async () => {
     const pk = uniqueId("conflict");
     await container.items.create({ id: "taken", pk, v: 1 });
     const response = await container.items.batch(
@@ -147,17 +147,24 @@ describe("bulk", { timeout: SUITE_TIMEOUT_MS }, () => {
     await container.items.create({ id: "pre-existing", pk: "k0", v: 1 });
     await container.items.create({ id: "to-delete", pk: "k1" });
     await container.items.create({ id: "to-replace", pk: "k2", v: 1 });
+    // executeBulkOperations requires an explicit partitionKey on every operation.
     const creates = Array.from({ length: 30 }, (_, n) => ({
       operationType: "Create",
+      partitionKey: `k${n % 5}`,
       resourceBody: { id: `bulk${n}`, pk: `k${n % 5}`, n },
     }));
     const operations = [
       ...creates,
-      { operationType: "Create", resourceBody: { id: "pre-existing", pk: "k0", v: 2 } },
-      { operationType: "Upsert", resourceBody: { id: "upserted", pk: "k3", v: 1 } },
+      { operationType: "Create", partitionKey: "k0", resourceBody: { id: "pre-existing", pk: "k0", v: 2 } },
+      { operationType: "Upsert", partitionKey: "k3", resourceBody: { id: "upserted", pk: "k3", v: 1 } },
       { operationType: "Read", id: "pre-existing", partitionKey: "k0" },
       { operationType: "Delete", id: "to-delete", partitionKey: "k1" },
-      { operationType: "Replace", id: "to-replace", partitionKey: "k2", resourceBody: { id: "to-replace", pk: "k2", v: 2 } },
+      {
+        operationType: "Replace",
+        id: "to-replace",
+        partitionKey: "k2",
+        resourceBody: { id: "to-replace", pk: "k2", v: 2 },
+      },
       {
         operationType: "Patch",
         id: "pre-existing",

@@ -26,7 +26,7 @@ export const MAX_PAGES = 200;
 export const SUITE_TIMEOUT_MS = 180_000;
 
 /** Returns the endpoint under test, failing with a clear message when it is not configured. */
-export function endpoint() {
+function endpoint() {
   const value = process.env.TRIBUTARY_ENDPOINT;
   if (value === undefined || value.trim() === "") {
     throw new Error(
@@ -37,7 +37,7 @@ export function endpoint() {
 }
 
 /** Returns the master key under test. */
-export function masterKey() {
+function masterKey() {
   const value = process.env.TRIBUTARY_KEY;
   return value === undefined || value.trim() === "" ? EMULATOR_KEY : value.trim();
 }
