@@ -51,7 +51,7 @@
 //!
 //! * **No `Range` partitioning.** The legacy `"kind": "Range"` is rejected.
 //! * **No V1 `MultiHash`, and no multi-path V1.** The service has neither.
-//! * **V1 follows .NET and Python, not the JS SDK's bugs.** On negative
+//! * **V1 follows .NET, the service's reference, not either SDK's bugs.** On negative
 //!   numbers and `null`, where Python and JS disagree, JS agrees with .NET
 //!   and so do we (Python casts negative integers to `UInt32` and writes no
 //!   byte for `null`; it also hashes integers outside `0..2^32` through a
