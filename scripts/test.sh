@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# The one test command for Tributary; CI runs it through .ci/run.
+#
+# From a fresh clone with Rust, Python 3 and Node it runs, in order:
+#   fmt          cargo fmt --check
+#   clippy       cargo clippy on every crate and target, warnings denied
+#   build        the tributary-cli binary (the server the SDK tests talk to)
+#   unit         the workspace's Rust tests (cargo-nextest when installed, plus doctests)
+#   python-env   .venv with tests/sdk/python/requirements.txt (reused while unchanged)
+#   node-env     npm ci in tests/sdk/node (reused while package-lock.json is unchanged)
+#   servers      three `tributary serve` processes on free ports with throwaway data dirs:
+#                HTTPS and --http for the scenario tests, HTTPS for the SDK's own suite
+#   python-https, python-http   the Python scenario tests against each server
+#   node-https, node-http       the Node scenario tests against each server
+#   sdk-suite    the azure-cosmos sdist's own tests (tests/sdk/python-suite/run.sh)
+# and a summary with each stage's result and duration. A failing stage does not stop the
+# stages that do not depend on it; the exit status is non-zero if any stage failed. The
+# servers are always stopped on exit, and their logs stay in target/test-logs/.
+#
+# Environment:
+#   TRIBUTARY_PROFILE      Cargo profile for the Rust tests and the server binary (default:
+#                          release; one profile so both share their compiled dependencies)
+#   TRIBUTARY_SKIP_STAGES  space-separated stage names to skip, e.g. "fmt clippy sdk-suite"
+#   PYTEST_ARGS            extra arguments for the Python scenario runs, e.g. "-x -k change_feed"
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+# shellcheck source=scripts/lib/stages.sh
+source scripts/lib/stages.sh
+# shellcheck source=scripts/lib/server.sh
+source scripts/lib/server.sh
+# shellcheck source=scripts/lib/deps.sh
+source scripts/lib/deps.sh
+
+profile=${TRIBUTARY_PROFILE:-release}
+target_dir=${CARGO_TARGET_DIR:-$repo/target}
+case $profile in
+    dev) binary="$target_dir/debug/tributary" ;;
+    *) binary="$target_dir/$profile/tributary" ;;
+esac
+venv="$repo/.venv"
+node_dir="$repo/tests/sdk/node"
+log_dir="$target_dir/test-logs"
+# Per-test limit for the scenario tests (pytest.ini has the same default; split tests raise it).
+python_timeout_s=120
+
+run_dir=$(mktemp -d "${TMPDIR:-/tmp}/tributary-test.XXXXXX")
+cleanup() {
+    local status=$?
+    stop_all_servers "$run_dir"
+    if [[ -d $run_dir ]]; then
+        mkdir -p "$log_dir"
+        cp "$run_dir"/*.log "$log_dir"/ 2>/dev/null || true
+        rm -rf "$run_dir"
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+rm -rf "$log_dir"
+mkdir -p "$log_dir"
+
+echo "tributary test run: profile $profile, $(nproc) cores, $(cargo --version), $(python3 --version), node $(node --version 2>/dev/null || echo absent)"
+
+stage_fmt() {
+    cargo fmt --all -- --check
+}
+
+stage_clippy() {
+    cargo clippy --workspace --all-targets -- -D warnings
+}
+
+stage_build() {
+    cargo build --profile "$profile" -p tributary-cli
+    [[ -x $binary ]] || {
+        echo "cargo built tributary-cli but $binary does not exist" >&2
+        return 1
+    }
+}
+
+stage_unit() {
+    if cargo nextest --version >/dev/null 2>&1; then
+        cargo nextest run --workspace --cargo-profile "$profile" --no-fail-fast --no-tests=warn
+        # nextest does not run doctests, and every crate documents itself with a runnable example.
+        cargo test --workspace --profile "$profile" --doc
+    else
+        cargo test --workspace --profile "$profile" --no-fail-fast
+    fi
+}
+
+stage_python_env() {
+    ensure_venv "$venv" tests/sdk/python/requirements.txt
+}
+
+stage_node_env() {
+    ensure_node_modules "$node_dir"
+}
+
+stage_servers() {
+    start_server https "$run_dir" "$binary"
+    start_server http "$run_dir" "$binary" --http
+    start_server suite "$run_dir" "$binary"
+}
+
+# python_scenarios SERVER: the scenario tests against one of the servers.
+python_scenarios() {
+    local server=$1
+    local -a extra=()
+    read -r -a extra <<<"${PYTEST_ARGS:-}"
+    TRIBUTARY_ENDPOINT=$(server_endpoint "$server" "$run_dir") \
+        TRIBUTARY_KEY=$(server_key "$server" "$run_dir") \
+        "$venv/bin/python" -m pytest tests/sdk/python \
+        --timeout "$python_timeout_s" --tb=short \
+        --junitxml "$log_dir/python-$server.xml" \
+        "${extra[@]}"
+}
+
+# node_scenarios SERVER: the Node scenario tests against one of the servers.
+node_scenarios() {
+    local server=$1
+    cd "$node_dir"
+    TRIBUTARY_ENDPOINT=$(server_endpoint "$server" "$run_dir") \
+        TRIBUTARY_KEY=$(server_key "$server" "$run_dir") \
+        npm test
+}
+
+sdk_suite() {
+    TRIBUTARY_ENDPOINT=$(server_endpoint suite "$run_dir") \
+        TRIBUTARY_KEY=$(server_key suite "$run_dir") \
+        PYTHON="$venv/bin/python" \
+        bash tests/sdk/python-suite/run.sh
+}
+
+run_stage fmt stage_fmt || true
+run_stage clippy stage_clippy || true
+built=1
+run_stage build stage_build || built=0
+run_stage unit stage_unit || true
+
+python_ready=1
+run_stage python-env stage_python_env || python_ready=0
+node_ready=0
+if [[ -f $node_dir/package.json ]]; then
+    node_ready=1
+    run_stage node-env stage_node_env || node_ready=0
+fi
+
+servers_ready=0
+if ((built)); then
+    run_stage servers stage_servers && servers_ready=1
+else
+    record_stage servers "not run: the build failed"
+fi
+
+for server in https http; do
+    if ((servers_ready && python_ready)); then
+        run_stage "python-$server" python_scenarios "$server" || true
+    else
+        record_stage "python-$server" "not run: servers or .venv missing"
+    fi
+done
+if [[ -f $node_dir/package.json ]]; then
+    for server in https http; do
+        if ((servers_ready && node_ready)); then
+            run_stage "node-$server" node_scenarios "$server" || true
+        else
+            record_stage "node-$server" "not run: servers or node_modules missing"
+        fi
+    done
+fi
+if ((servers_ready && python_ready)); then
+    run_stage sdk-suite sdk_suite || true
+else
+    record_stage sdk-suite "not run: servers or .venv missing"
+fi
+
+print_stage_summary
