@@ -104,7 +104,9 @@ def test_feed_range_from_partition_key_matches_partition_key_scope(container: Co
     _create(container, ["b1"], pk="B")
 
     by_range = ids_of(
-        container.query_items_change_feed(feed_range=container.feed_range_from_partition_key("A"), start_time="Beginning")
+        container.query_items_change_feed(
+            feed_range=container.feed_range_from_partition_key("A"), start_time="Beginning"
+        )
     )
 
     assert by_range == ["a1", "a2"]

@@ -18,9 +18,7 @@ def test_container_reports_its_hash_partition_key(make_container) -> None:
 
 
 def test_hierarchical_partition_key_routes_full_and_prefix_keys(make_container) -> None:
-    container = make_container(
-        "pk-multihash", partition_key=PartitionKey(path=["/tenant", "/user"], kind="MultiHash")
-    )
+    container = make_container("pk-multihash", partition_key=PartitionKey(path=["/tenant", "/user"], kind="MultiHash"))
     assert container.read()["partitionKey"]["kind"] == "MultiHash"
     assert container.read()["partitionKey"]["paths"] == ["/tenant", "/user"]
     container.create_item({"id": "1", "tenant": "acme", "user": "ann", "v": 1})
@@ -85,9 +83,7 @@ def test_create_container_twice_is_409(database: DatabaseProxy, make_container) 
         database.create_container(id=container.id, partition_key=PartitionKey(path="/pk"))
 
 
-def test_create_container_if_not_exists_keeps_the_existing_container(
-    database: DatabaseProxy, make_container
-) -> None:
+def test_create_container_if_not_exists_keeps_the_existing_container(database: DatabaseProxy, make_container) -> None:
     container = make_container("if-not-exists")
 
     again = database.create_container_if_not_exists(id=container.id, partition_key=PartitionKey(path="/pk"))

@@ -59,9 +59,7 @@ def test_deleted_database_reads_as_404(client: CosmosClient, database_id: str) -
         client.delete_database(database_id)
 
 
-def test_create_database_if_not_exists_returns_the_existing_database(
-    client: CosmosClient, database_id: str
-) -> None:
+def test_create_database_if_not_exists_returns_the_existing_database(client: CosmosClient, database_id: str) -> None:
     first = client.create_database_if_not_exists(database_id).read()
     second = client.create_database_if_not_exists(database_id).read()
 

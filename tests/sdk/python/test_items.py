@@ -118,7 +118,9 @@ def test_delete_with_stale_etag_is_412(container: ContainerProxy) -> None:
     container.replace_item("d", {"id": "d", "pk": "p", "v": 2})
 
     with pytest.raises(exceptions.CosmosAccessConditionFailedError):
-        container.delete_item("d", partition_key="p", etag=created["_etag"], match_condition=MatchConditions.IfNotModified)
+        container.delete_item(
+            "d", partition_key="p", etag=created["_etag"], match_condition=MatchConditions.IfNotModified
+        )
     assert container.read_item("d", partition_key="p")["v"] == 2
 
 

@@ -99,7 +99,10 @@ def test_max_item_count_pages_and_continuation_resumes(container: ContainerProxy
 
 
 def test_cross_partition_paging_returns_every_item_once(scores: ContainerProxy) -> None:
-    pages = [list(page) for page in scores.query_items("SELECT * FROM c", enable_cross_partition_query=True, max_item_count=5).by_page()]
+    pages = [
+        list(page)
+        for page in scores.query_items("SELECT * FROM c", enable_cross_partition_query=True, max_item_count=5).by_page()
+    ]
 
     ids = [i["id"] for page in pages for i in page]
     assert all(len(page) <= 5 for page in pages)

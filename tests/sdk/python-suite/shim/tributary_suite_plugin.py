@@ -114,7 +114,6 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     config.stash[DESELECTED_KEY] = len(deselected)
 
 
-
 def pytest_report_header(config: pytest.Config) -> List[str]:
     return [
         f"tributary suite: endpoint {os.environ.get('ACCOUNT_HOST', '?')}, "
