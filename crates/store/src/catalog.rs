@@ -1,0 +1,479 @@
+//! The catalog: databases, containers, and each container's feed ranges and LSN counter.
+//!
+//! The committer owns the authoritative copy and publishes an immutable snapshot
+//! ([`Catalog`] behind an `Arc`) after every successful commit; readers use the snapshot.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tributary_partition_key::{Epk, EpkRange, PartitionKeyDefinition};
+
+use crate::error::{Result, StoreError};
+
+/// Longest id a database, container or item may have (characters).
+pub const MAX_ID_CHARS: usize = 255;
+
+/// Most feed ranges a container may be split into.
+pub const MAX_FEED_RANGES: usize = 1024;
+
+/// Checks an id of a database, container or item the way Cosmos DB does.
+///
+/// # Errors
+/// [`StoreError::BadRequest`] naming the rule the id breaks.
+pub fn validate_id(kind: &str, id: &str) -> Result<()> {
+    if id.is_empty() {
+        return Err(StoreError::BadRequest(format!(
+            "the {kind} id must not be empty"
+        )));
+    }
+    if id.chars().count() > MAX_ID_CHARS {
+        return Err(StoreError::BadRequest(format!(
+            "the {kind} id is longer than {MAX_ID_CHARS} characters"
+        )));
+    }
+    if let Some(bad) = id.chars().find(|c| matches!(c, '/' | '\\' | '?' | '#')) {
+        return Err(StoreError::BadRequest(format!(
+            "the {kind} id '{id}' contains the character '{bad}', which is not allowed (/ \\ ? #)"
+        )));
+    }
+    if id.ends_with(' ') {
+        return Err(StoreError::BadRequest(format!(
+            "the {kind} id '{id}' must not end with a space"
+        )));
+    }
+    Ok(())
+}
+
+/// What a client says a container is: its id, partition key and policies.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ContainerDefinition {
+    /// Container id.
+    pub id: String,
+    /// Partition key paths, kind and hash version.
+    pub partition_key: PartitionKeyDefinition,
+    /// `defaultTtl`: `None` = TTL off, `-1` = on without a default, `n > 0` = seconds.
+    pub default_ttl: Option<i64>,
+    /// `changeFeedPolicy.retentionDuration` in minutes; `0` or `None` = no all-versions log.
+    pub change_feed_retention_minutes: Option<u64>,
+    /// `indexingPolicy` as sent (stored and returned; the store indexes nothing by it).
+    pub indexing_policy: Option<Value>,
+    /// Every other container property the client sent, kept verbatim
+    /// (`uniqueKeyPolicy`, `conflictResolutionPolicy`, `computedProperties`, ...).
+    pub other_properties: Map<String, Value>,
+    /// Provisioned throughput (request units per second), if the container has its own.
+    /// Not part of the JSON definition: clients set it through offers.
+    #[serde(default)]
+    pub throughput: Option<u64>,
+}
+
+impl ContainerDefinition {
+    /// A definition with only an id and a single-path V2 partition key.
+    pub fn new(id: impl Into<String>, partition_key_path: &str) -> Self {
+        ContainerDefinition {
+            id: id.into(),
+            partition_key: PartitionKeyDefinition::single(partition_key_path),
+            default_ttl: None,
+            change_feed_retention_minutes: None,
+            indexing_policy: None,
+            other_properties: Map::new(),
+            throughput: None,
+        }
+    }
+
+    /// Reads a definition from the JSON body Cosmos clients send.
+    ///
+    /// # Errors
+    /// [`StoreError::BadRequest`] or [`StoreError::PartitionKey`] naming the invalid field.
+    pub fn from_json(value: &Value) -> Result<Self> {
+        let object = value.as_object().ok_or_else(|| {
+            StoreError::BadRequest("the container definition must be a JSON object".into())
+        })?;
+        let id = object
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                StoreError::BadRequest("the container definition needs a string 'id'".into())
+            })?
+            .to_owned();
+        let partition_key = match object.get("partitionKey") {
+            Some(pk) if !pk.is_null() => PartitionKeyDefinition::from_json(pk)?,
+            // Cosmos requires a partition key; the SDKs always send one.
+            _ => {
+                return Err(StoreError::BadRequest(
+                    "the container definition needs a 'partitionKey' with 'paths'".into(),
+                ));
+            }
+        };
+        let default_ttl = match object.get("defaultTtl") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_i64().ok_or_else(|| {
+                StoreError::BadRequest(format!("'defaultTtl' must be an integer, not {v}"))
+            })?),
+        };
+        let change_feed_retention_minutes = match object.get("changeFeedPolicy") {
+            None | Some(Value::Null) => None,
+            Some(policy) => match policy.get("retentionDuration") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(v.as_u64().ok_or_else(|| {
+                    StoreError::BadRequest(format!(
+                        "'changeFeedPolicy.retentionDuration' must be a non-negative integer (minutes), not {v}"
+                    ))
+                })?),
+            },
+        };
+        let indexing_policy = object.get("indexingPolicy").cloned();
+        let other_properties = object
+            .iter()
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "id" | "partitionKey" | "defaultTtl" | "changeFeedPolicy" | "indexingPolicy"
+                ) && !k.starts_with('_')
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let definition = ContainerDefinition {
+            id,
+            partition_key,
+            default_ttl,
+            change_feed_retention_minutes,
+            indexing_policy,
+            other_properties,
+            throughput: None,
+        };
+        definition.validate()?;
+        Ok(definition)
+    }
+
+    /// Checks the definition's own rules.
+    ///
+    /// # Errors
+    /// [`StoreError::BadRequest`] naming the rule broken.
+    pub fn validate(&self) -> Result<()> {
+        validate_id("container", &self.id)?;
+        if let Some(ttl) = self.default_ttl
+            && (ttl == 0 || ttl < -1)
+        {
+            return Err(StoreError::BadRequest(format!(
+                "'defaultTtl' must be -1 or a positive number of seconds, not {ttl}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether an all-versions-and-deletes log is kept.
+    pub fn keeps_all_versions(&self) -> bool {
+        self.change_feed_retention_minutes.unwrap_or(0) > 0
+    }
+
+    /// The definition in Cosmos JSON form (no system properties).
+    pub fn to_json(&self) -> Map<String, Value> {
+        let mut object = Map::new();
+        object.insert("id".into(), Value::String(self.id.clone()));
+        object.insert(
+            "indexingPolicy".into(),
+            self.indexing_policy
+                .clone()
+                .unwrap_or_else(default_indexing_policy),
+        );
+        object.insert("partitionKey".into(), self.partition_key.to_json());
+        if let Some(ttl) = self.default_ttl {
+            object.insert("defaultTtl".into(), Value::from(ttl));
+        }
+        if let Some(minutes) = self.change_feed_retention_minutes {
+            object.insert(
+                "changeFeedPolicy".into(),
+                serde_json::json!({ "retentionDuration": minutes }),
+            );
+        }
+        for (k, v) in &self.other_properties {
+            object.insert(k.clone(), v.clone());
+        }
+        object
+    }
+}
+
+/// The indexing policy Cosmos reports for a container created without one.
+fn default_indexing_policy() -> Value {
+    serde_json::json!({
+        "indexingMode": "consistent",
+        "automatic": true,
+        "includedPaths": [{"path": "/*"}],
+        "excludedPaths": [{"path": "/\"_etag\"/?"}]
+    })
+}
+
+/// One feed range (physical partition) of a container, current or gone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeRecord {
+    /// Range id; also the segment id of its feed entries.
+    pub id: u32,
+    /// Inclusive lower EPK bound (uppercase hex; "" = minimum).
+    pub min: String,
+    /// Exclusive upper EPK bound ("FF" = maximum).
+    pub max: String,
+    /// The range this one was split from, if any.
+    pub parents: Vec<u32>,
+    /// Every range this one descends from, oldest first. Their segments may still hold
+    /// entries in this range's EPK span with LSNs below this range's `first_lsn`.
+    pub ancestors: Vec<u32>,
+    /// The first LSN that can be written to this range's own segment.
+    pub first_lsn: u64,
+    /// Set when the range was split: its two children.
+    pub children: Vec<u32>,
+    /// Approximate bytes of the latest versions of items in this range.
+    pub approx_bytes: u64,
+}
+
+impl RangeRecord {
+    /// Whether this range still takes writes (it has not been split).
+    pub fn is_current(&self) -> bool {
+        self.children.is_empty()
+    }
+
+    /// The EPK span of this range.
+    pub fn epk_range(&self) -> EpkRange {
+        EpkRange {
+            min: Epk::parse(&self.min).unwrap_or_else(|_| Epk::min()),
+            max: Epk::parse(&self.max).unwrap_or_else(|_| Epk::max()),
+        }
+    }
+
+    /// Whether `epk` falls in `[min, max)`.
+    pub fn contains(&self, epk: &str) -> bool {
+        epk >= self.min.as_str() && epk < self.max.as_str()
+    }
+}
+
+/// The state of a container's feed: LSN counter and ranges.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct FeedState {
+    /// The LSN the next write gets. LSNs start at 1.
+    pub next_lsn: u64,
+    /// The id the next range gets.
+    pub next_range_id: u32,
+    /// Every range ever, current and gone, by id order.
+    pub ranges: Vec<RangeRecord>,
+    /// Bumped whenever the range set changes (the pkranges etag).
+    pub ranges_version: u64,
+    /// Greatest `_ts` given so far: timestamps never go backwards within a container.
+    pub last_ts: u64,
+    /// All-versions records with LSN below this have been removed by retention.
+    pub avad_trimmed_below: u64,
+    /// The first LSN that was written while the all-versions log was on.
+    pub avad_since_lsn: u64,
+}
+
+/// A container as the catalog keeps it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ContainerRecord {
+    pub database: String,
+    pub cid: u32,
+    pub database_seq: u32,
+    pub definition: ContainerDefinition,
+    /// Creation or last replace time, seconds.
+    pub ts: u64,
+    /// Bumped on every replace of the definition.
+    pub version: u64,
+    pub feed: FeedState,
+}
+
+impl ContainerRecord {
+    /// The current range holding `epk`.
+    pub(crate) fn range_for_epk_mut(&mut self, epk: &str) -> &mut RangeRecord {
+        self.feed
+            .ranges
+            .iter_mut()
+            .find(|r| r.is_current() && r.contains(epk))
+            .expect("current ranges tile the EPK space")
+    }
+
+    pub(crate) fn range(&self, id: u32) -> Option<&RangeRecord> {
+        self.feed.ranges.iter().find(|r| r.id == id)
+    }
+
+    /// The highest LSN committed in this container (0 before the first write).
+    pub(crate) fn high_lsn(&self) -> u64 {
+        self.feed.next_lsn - 1
+    }
+
+    pub(crate) fn properties(&self) -> ContainerProperties {
+        ContainerProperties {
+            database: self.database.clone(),
+            definition: self.definition.clone(),
+            rid: container_rid(self.database_seq, self.cid),
+            database_rid: database_rid(self.database_seq),
+            ts: self.ts,
+            etag: format!("\"{:08x}-0000-0000-0000-{:012x}\"", self.cid, self.version),
+            feed_ranges: self
+                .feed
+                .ranges
+                .iter()
+                .filter(|r| r.is_current())
+                .cloned()
+                .collect(),
+            ranges_version: self.feed.ranges_version,
+            high_lsn: self.high_lsn(),
+        }
+    }
+
+    /// Asserts the range invariants: current ranges tile `["", "FF")` without overlap.
+    pub(crate) fn check_ranges(&self) {
+        let mut current: Vec<&RangeRecord> =
+            self.feed.ranges.iter().filter(|r| r.is_current()).collect();
+        current.sort_by(|a, b| a.min.cmp(&b.min));
+        assert_eq!(current.first().map(|r| r.min.as_str()), Some(""));
+        assert_eq!(current.last().map(|r| r.max.as_str()), Some("FF"));
+        for pair in current.windows(2) {
+            assert_eq!(
+                pair[0].max, pair[1].min,
+                "feed ranges must tile the EPK space"
+            );
+        }
+    }
+}
+
+/// A database as the catalog keeps it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct DatabaseRecord {
+    pub id: String,
+    pub seq: u32,
+    pub ts: u64,
+}
+
+impl DatabaseRecord {
+    pub(crate) fn properties(&self) -> DatabaseProperties {
+        DatabaseProperties {
+            id: self.id.clone(),
+            rid: database_rid(self.seq),
+            ts: self.ts,
+            etag: format!("\"{:08x}-0000-0000-0000-000000000000\"", self.seq),
+        }
+    }
+}
+
+/// Counters that must survive restarts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Counters {
+    pub next_database_seq: u32,
+    pub next_cid: u32,
+}
+
+/// An immutable view of every database and container.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Catalog {
+    pub databases: BTreeMap<String, DatabaseRecord>,
+    pub containers: BTreeMap<u32, Arc<ContainerRecord>>,
+    pub container_ids: BTreeMap<(String, String), u32>,
+    pub counters: Counters,
+}
+
+impl Catalog {
+    pub(crate) fn database(&self, id: &str) -> Result<&DatabaseRecord> {
+        self.databases
+            .get(id)
+            .ok_or_else(|| StoreError::DatabaseNotFound(id.to_owned()))
+    }
+
+    pub(crate) fn container(
+        &self,
+        database: &str,
+        container: &str,
+    ) -> Result<&Arc<ContainerRecord>> {
+        self.database(database)?;
+        self.container_ids
+            .get(&(database.to_owned(), container.to_owned()))
+            .and_then(|cid| self.containers.get(cid))
+            .ok_or_else(|| StoreError::ContainerNotFound {
+                database: database.to_owned(),
+                container: container.to_owned(),
+            })
+    }
+}
+
+/// A database's system properties.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatabaseProperties {
+    /// Database id.
+    pub id: String,
+    /// Resource id (base64 of 4 bytes), stable across restarts.
+    pub rid: String,
+    /// Creation time, seconds since the epoch.
+    pub ts: u64,
+    /// Entity tag (quoted).
+    pub etag: String,
+}
+
+/// A container's definition and system properties.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContainerProperties {
+    /// The database id.
+    pub database: String,
+    /// What the client defined.
+    pub definition: ContainerDefinition,
+    /// Resource id (base64 of 8 bytes: the database's 4, then the container's 4).
+    pub rid: String,
+    /// The database's resource id.
+    pub database_rid: String,
+    /// Creation or last replace time, seconds.
+    pub ts: u64,
+    /// Entity tag (quoted); changes on every replace.
+    pub etag: String,
+    /// The current feed ranges, by id.
+    pub feed_ranges: Vec<RangeRecord>,
+    /// Version of the range set; changes when a range splits.
+    pub ranges_version: u64,
+    /// Highest LSN committed in the container.
+    pub high_lsn: u64,
+}
+
+pub(crate) fn database_rid(seq: u32) -> String {
+    base64::engine::general_purpose::STANDARD.encode(seq.to_be_bytes())
+}
+
+pub(crate) fn container_rid_bytes(database_seq: u32, cid: u32) -> [u8; 8] {
+    let mut bytes = [0u8; 8];
+    bytes[..4].copy_from_slice(&database_seq.to_be_bytes());
+    // The high bit marks a collection in Cosmos resource ids.
+    bytes[4..].copy_from_slice(&(cid | 0x8000_0000).to_be_bytes());
+    bytes
+}
+
+pub(crate) fn container_rid(database_seq: u32, cid: u32) -> String {
+    base64::engine::general_purpose::STANDARD.encode(container_rid_bytes(database_seq, cid))
+}
+
+/// An item's `_rid`: the container's 8 bytes then the item's creation LSN.
+pub(crate) fn item_rid(database_seq: u32, cid: u32, created_lsn: u64) -> String {
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&container_rid_bytes(database_seq, cid));
+    bytes[8..].copy_from_slice(&created_lsn.to_le_bytes());
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// An item's `_etag` for the version written at `lsn` (quoted, unique per container).
+pub(crate) fn item_etag(cid: u32, lsn: u64) -> String {
+    format!(
+        "\"{:08x}-{:04x}-0000-0000-{:012x}\"",
+        cid,
+        (lsn >> 48) & 0xffff,
+        lsn & 0xffff_ffff_ffff
+    )
+}
+
+/// Boundaries that split the EPK space into `n` ranges of equal hash space.
+///
+/// V2 and MultiHash EPKs start with a byte at most `0x3F`; V1 EPKs use the whole space.
+pub(crate) fn initial_boundaries(definition: &PartitionKeyDefinition, n: u32) -> Vec<String> {
+    use tributary_partition_key::PartitionKeyVersion;
+    let span: u64 = match definition.version {
+        PartitionKeyVersion::V2 => 0x4000_0000,
+        PartitionKeyVersion::V1 => 0x1_0000_0000,
+    };
+    (1..u64::from(n))
+        .map(|i| format!("{:08X}", i * span / u64::from(n)))
+        .collect()
+}

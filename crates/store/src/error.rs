@@ -1,0 +1,118 @@
+//! The store's error type: every way a request can fail, each naming what is wrong.
+
+use tributary_partition_key::PartitionKeyError;
+
+/// Everything a store operation can fail with.
+///
+/// Each variant maps to one Cosmos DB status code (see [`StoreError::status_code`]), so a
+/// server can answer without inspecting messages.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The named database does not exist.
+    #[error("database '{0}' does not exist")]
+    DatabaseNotFound(String),
+    /// The named container does not exist in the database.
+    #[error("container '{container}' does not exist in database '{database}'")]
+    ContainerNotFound {
+        /// Database id.
+        database: String,
+        /// Container id.
+        container: String,
+    },
+    /// No item with this id exists under this partition key (or it has expired).
+    #[error("item '{0}' does not exist")]
+    ItemNotFound(String),
+    /// A database with this id already exists.
+    #[error("database '{0}' already exists")]
+    DatabaseExists(String),
+    /// A container with this id already exists in the database.
+    #[error("container '{0}' already exists")]
+    ContainerExists(String),
+    /// An item with this id already exists under this partition key.
+    #[error("an item with id '{0}' already exists under this partition key")]
+    ItemExists(String),
+    /// An `If-Match`/`If-None-Match` condition or a patch condition did not hold.
+    #[error("precondition failed: {0}")]
+    PreconditionFailed(String),
+    /// The request is malformed; the message says how.
+    #[error("{0}")]
+    BadRequest(String),
+    /// A document exceeds the size limit.
+    #[error("the document is {size} bytes, over the limit of {limit} bytes")]
+    DocumentTooLarge {
+        /// Serialized size of the document.
+        size: usize,
+        /// The limit it exceeded.
+        limit: usize,
+    },
+    /// The partition key value or definition is invalid.
+    #[error("partition key: {0}")]
+    PartitionKey(#[from] PartitionKeyError),
+    /// The feed range no longer exists: it was split into the listed ranges.
+    #[error("feed range '{range_id}' is gone; it was split into {replaced_by:?}")]
+    RangeGone {
+        /// Id of the range that was asked for.
+        range_id: String,
+        /// Ids of the current ranges that cover it.
+        replaced_by: Vec<String>,
+    },
+    /// The feed range id was never part of this container.
+    #[error("feed range '{0}' does not exist")]
+    RangeNotFound(String),
+    /// A change feed read asked for history that retention has already removed, or
+    /// all-versions mode on a container without a retention policy.
+    #[error("{0}")]
+    OutsideRetention(String),
+    /// A continuation token could not be used; the message says why.
+    #[error("invalid continuation: {0}")]
+    InvalidContinuation(String),
+    /// An earlier storage failure (such as a failed fsync) stopped the store from accepting
+    /// writes; reopen it to recover.
+    #[error("the store stopped accepting writes after a storage failure: {0}")]
+    Poisoned(String),
+    /// The storage engine failed.
+    #[error("storage failure: {0}")]
+    Storage(String),
+    /// Stored bytes failed to decode; this indicates corruption.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    /// The store is shutting down.
+    #[error("the store is shut down")]
+    ShutDown,
+}
+
+impl StoreError {
+    /// The Cosmos DB HTTP status code this error corresponds to.
+    pub fn status_code(&self) -> u16 {
+        match self {
+            StoreError::DatabaseNotFound(_)
+            | StoreError::ContainerNotFound { .. }
+            | StoreError::ItemNotFound(_)
+            | StoreError::RangeNotFound(_) => 404,
+            StoreError::DatabaseExists(_)
+            | StoreError::ContainerExists(_)
+            | StoreError::ItemExists(_) => 409,
+            StoreError::PreconditionFailed(_) => 412,
+            StoreError::BadRequest(_)
+            | StoreError::PartitionKey(_)
+            | StoreError::InvalidContinuation(_)
+            | StoreError::OutsideRetention(_) => 400,
+            StoreError::DocumentTooLarge { .. } => 413,
+            StoreError::RangeGone { .. } => 410,
+            StoreError::Poisoned(_)
+            | StoreError::Storage(_)
+            | StoreError::Corrupt(_)
+            | StoreError::ShutDown => 503,
+        }
+    }
+}
+
+impl From<fjall::Error> for StoreError {
+    fn from(error: fjall::Error) -> Self {
+        StoreError::Storage(error.to_string())
+    }
+}
+
+/// Shorthand for results of store operations.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

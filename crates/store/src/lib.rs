@@ -1,0 +1,723 @@
+//! An embedded, durable document store with a Cosmos DB style change feed.
+//!
+//! `tributary-store` keeps databases, containers and JSON items on local disk, and records
+//! every change of a container in an ordered, resumable feed:
+//!
+//! - **Items** are created, read, replaced, upserted, deleted and patched with Cosmos DB's
+//!   rules: ids, partition keys (single path or hierarchical), `_etag` conditions (412),
+//!   409 on a duplicate create, the 2 MB size limit, TTL.
+//! - **Every write gets the next LSN of its container**, assigned by a single committer that
+//!   groups concurrent writes into one durable commit (group commit).
+//! - **The change feed** in latest-version mode holds each item once, at its latest LSN; in
+//!   all-versions-and-deletes mode it holds every create, replace and delete with the previous
+//!   image, for the container's retention period. A page read returns a continuation that
+//!   survives restarts and splits.
+//! - **Feed ranges** split on request or past a size threshold; readers of a split range get
+//!   [`StoreError::RangeGone`] naming its children, and their LSN positions stay valid.
+//! - **Waiting readers** ([`Store::read_feed_wait`]) are woken by the commit itself.
+//!
+//! What it is not: a network server (see `tributary-server`), a query planner (queries scan
+//! the container), or a distributed database (one process owns a store directory).
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use tributary_store::{ContainerDefinition, FeedMode, FeedRequest, FeedScope, FeedStart, ItemWrite, Store, StoreOptions};
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = Store::open(dir.path(), StoreOptions::relaxed()).unwrap();
+//! store.create_database("shop").await.unwrap();
+//! store.create_container("shop", ContainerDefinition::new("orders", "/customer"), 1).await.unwrap();
+//! store.write_item("shop", "orders", ItemWrite::create(serde_json::json!({"id": "1", "customer": "ada"}))).await.unwrap();
+//! let page = store.read_feed("shop", "orders", &FeedRequest {
+//!     scope: FeedScope::Container,
+//!     start: FeedStart::Beginning,
+//!     mode: FeedMode::LatestVersion,
+//!     max_items: 100,
+//! }).unwrap();
+//! assert_eq!(page.changes.len(), 1);
+//! # });
+//! ```
+
+mod catalog;
+mod clock;
+mod committer;
+mod document;
+mod error;
+mod feed;
+mod item;
+mod records;
+mod storage;
+mod txn;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::oneshot;
+use tributary_partition_key::{Epk, PartitionKey};
+
+pub use catalog::{
+    ContainerDefinition, ContainerProperties, DatabaseProperties, MAX_FEED_RANGES, MAX_ID_CHARS,
+    RangeRecord, validate_id,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use document::MAX_ITEM_BYTES;
+pub use error::{Result, StoreError};
+pub use feed::{FeedMode, FeedPage, FeedRequest, FeedScope, FeedStart, MAX_PAGE_ITEMS};
+pub use item::{
+    Item, ItemWrite, MAX_TRANSACTION_OPERATIONS, OperationResult, Precondition,
+    TransactionOperation, TransactionOutcome, WriteKind, WriteOutcome, WriteStatus,
+};
+pub use records::OperationType;
+pub use storage::Durability;
+pub use tributary_patch::{PatchOperation, PatchRequest};
+
+use catalog::{Catalog, ContainerRecord, Counters, DatabaseRecord};
+use committer::{Request, Shared};
+use document::expiry_second;
+use records::{DocPointer, FeedRecord, container_prefix, doc_key, log_key};
+use storage::{Backend, FjallBackend, Space, scan};
+
+/// Most requests waiting for the committer; senders block beyond it (back-pressure).
+const MAX_QUEUED_REQUESTS: usize = 16 * 1024;
+
+/// How a store is opened.
+#[derive(Clone)]
+pub struct StoreOptions {
+    /// When a commit is acknowledged. Default: [`Durability::Fsync`].
+    pub durability: Durability,
+    /// A feed range splits once its items exceed this many bytes (`None`: never by size).
+    pub split_threshold_bytes: Option<u64>,
+    /// How often background work (TTL expiry, retention, purging) runs when idle.
+    pub maintenance_interval: Duration,
+    /// The wall clock.
+    pub clock: Arc<dyn Clock>,
+    /// Commit failures to inject (tests only).
+    #[cfg(feature = "fault-injection")]
+    pub fault_plan: Option<Arc<FaultPlan>>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            durability: Durability::Fsync,
+            split_threshold_bytes: Some(10 * 1024 * 1024 * 1024),
+            maintenance_interval: Duration::from_millis(500),
+            clock: Arc::new(SystemClock),
+            #[cfg(feature = "fault-injection")]
+            fault_plan: None,
+        }
+    }
+}
+
+impl StoreOptions {
+    /// Defaults, but commits are not fsynced: for tests and throwaway data.
+    pub fn relaxed() -> Self {
+        StoreOptions {
+            durability: Durability::Relaxed,
+            ..StoreOptions::default()
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("durability", &self.durability)
+            .field("split_threshold_bytes", &self.split_threshold_bytes)
+            .field("maintenance_interval", &self.maintenance_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which commits a [`FaultPlan`] fails and how.
+#[cfg(feature = "fault-injection")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultAction {
+    /// Commit normally.
+    Succeed,
+    /// Write the batch but report a failed sync.
+    FailAfterWrite,
+    /// Fail before writing anything.
+    FailBeforeWrite,
+}
+
+/// Makes the `n`-th commit (1-based) fail as planned; every other commit succeeds.
+#[cfg(feature = "fault-injection")]
+#[derive(Debug)]
+pub struct FaultPlan {
+    n_commits: std::sync::atomic::AtomicU64,
+    fail_at: u64,
+    action: FaultAction,
+}
+
+#[cfg(feature = "fault-injection")]
+impl FaultPlan {
+    /// Fails commit number `fail_at` (1-based) with `action`.
+    pub fn new(fail_at: u64, action: FaultAction) -> Self {
+        FaultPlan {
+            n_commits: std::sync::atomic::AtomicU64::new(0),
+            fail_at,
+            action,
+        }
+    }
+
+    pub(crate) fn next_commit(&self) -> FaultAction {
+        let n = self
+            .n_commits
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        if n == self.fail_at {
+            self.action
+        } else {
+            FaultAction::Succeed
+        }
+    }
+}
+
+/// An open store. Cheap to share behind an `Arc`; all methods take `&self`.
+pub struct Store {
+    shared: Arc<Shared>,
+    requests: Mutex<Option<SyncSender<Request>>>,
+    committer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the store in `path`, creating it if needed, and recovers after a crash.
+    ///
+    /// # Errors
+    /// [`StoreError::Storage`] if the directory cannot be opened (for example, another
+    /// process holds it), [`StoreError::Corrupt`] if the catalog cannot be read.
+    pub fn open(path: &Path, options: StoreOptions) -> Result<Store> {
+        std::fs::create_dir_all(path)
+            .map_err(|e| StoreError::Storage(format!("cannot create {}: {e}", path.display())))?;
+        let fjall = FjallBackend::open(path)?;
+        #[cfg(feature = "fault-injection")]
+        let backend: Box<dyn Backend> = match &options.fault_plan {
+            Some(plan) => Box::new(storage::FaultInjectingBackend {
+                inner: fjall,
+                plan: Arc::clone(plan),
+            }),
+            None => Box::new(fjall),
+        };
+        #[cfg(not(feature = "fault-injection"))]
+        let backend: Box<dyn Backend> = Box::new(fjall);
+        let catalog = load_catalog(backend.as_ref())?;
+        let shared = Arc::new(Shared {
+            backend,
+            catalog: RwLock::new(Arc::new(catalog)),
+            poisoned: Mutex::new(None),
+            watches: Mutex::new(Default::default()),
+            durability: options.durability,
+            split_threshold_bytes: options.split_threshold_bytes,
+            maintenance_interval: options.maintenance_interval,
+            clock: options.clock,
+        });
+        let (sender, receiver) = sync_channel(MAX_QUEUED_REQUESTS);
+        let committer = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("tributary-committer".into())
+                .spawn(move || committer::run(shared, receiver))
+                .map_err(|e| {
+                    StoreError::Storage(format!("cannot start the committer thread: {e}"))
+                })?
+        };
+        Ok(Store {
+            shared,
+            requests: Mutex::new(Some(sender)),
+            committer: Mutex::new(Some(committer)),
+        })
+    }
+
+    /// Stops the committer after the requests already queued, and syncs everything.
+    pub fn close(&self) {
+        self.requests.lock().take();
+        if let Some(handle) = self.committer.lock().take() {
+            // A panic in the committer has already been reported by the panic hook.
+            let _ = handle.join();
+        }
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Request) -> Result<T> {
+        let (reply, response) = oneshot::channel();
+        let request = make(reply);
+        {
+            let requests = self.requests.lock();
+            let sender = requests.as_ref().ok_or(StoreError::ShutDown)?;
+            sender.send(request).map_err(|_| StoreError::ShutDown)?;
+        }
+        response.await.map_err(|_| StoreError::ShutDown)?
+    }
+
+    // ---- databases -------------------------------------------------------------------
+
+    /// Creates a database.
+    ///
+    /// # Errors
+    /// [`StoreError::DatabaseExists`], or [`StoreError::BadRequest`] for an invalid id.
+    pub async fn create_database(&self, id: &str) -> Result<DatabaseProperties> {
+        let id = id.to_owned();
+        self.call(|reply| Request::CreateDatabase { id, reply })
+            .await
+    }
+
+    /// Reads a database.
+    ///
+    /// # Errors
+    /// [`StoreError::DatabaseNotFound`].
+    pub fn read_database(&self, id: &str) -> Result<DatabaseProperties> {
+        Ok(self.shared.catalog().database(id)?.properties())
+    }
+
+    /// Lists all databases, by id.
+    pub fn list_databases(&self) -> Vec<DatabaseProperties> {
+        self.shared
+            .catalog()
+            .databases
+            .values()
+            .map(DatabaseRecord::properties)
+            .collect()
+    }
+
+    /// Deletes a database and all its containers.
+    ///
+    /// # Errors
+    /// [`StoreError::DatabaseNotFound`].
+    pub async fn delete_database(&self, id: &str) -> Result<()> {
+        let id = id.to_owned();
+        self.call(|reply| Request::DeleteDatabase { id, reply })
+            .await
+    }
+
+    // ---- containers ------------------------------------------------------------------
+
+    /// Creates a container with `initial_ranges` feed ranges of equal hash space.
+    ///
+    /// # Errors
+    /// [`StoreError::DatabaseNotFound`], [`StoreError::ContainerExists`], or
+    /// [`StoreError::BadRequest`] for an invalid definition.
+    pub async fn create_container(
+        &self,
+        database: &str,
+        definition: ContainerDefinition,
+        initial_ranges: u32,
+    ) -> Result<ContainerProperties> {
+        let database = database.to_owned();
+        self.call(|reply| Request::CreateContainer {
+            database,
+            definition,
+            initial_ranges,
+            reply,
+        })
+        .await
+    }
+
+    /// Reads a container's definition and feed ranges.
+    ///
+    /// # Errors
+    /// [`StoreError::DatabaseNotFound`], [`StoreError::ContainerNotFound`].
+    pub fn read_container(&self, database: &str, id: &str) -> Result<ContainerProperties> {
+        Ok(self.shared.catalog().container(database, id)?.properties())
+    }
+
+    /// Lists a database's containers, by id.
+    ///
+    /// # Errors
+    /// [`StoreError::DatabaseNotFound`].
+    pub fn list_containers(&self, database: &str) -> Result<Vec<ContainerProperties>> {
+        let catalog = self.shared.catalog();
+        catalog.database(database)?;
+        Ok(catalog
+            .container_ids
+            .range((database.to_owned(), String::new())..)
+            .take_while(|((db, _), _)| db == database)
+            .map(|(_, cid)| catalog.containers[cid].properties())
+            .collect())
+    }
+
+    /// Replaces a container's policies (TTL, indexing, change feed retention, other
+    /// properties). The partition key cannot change.
+    ///
+    /// # Errors
+    /// [`StoreError::ContainerNotFound`], [`StoreError::BadRequest`].
+    pub async fn replace_container(
+        &self,
+        database: &str,
+        definition: ContainerDefinition,
+    ) -> Result<ContainerProperties> {
+        let database = database.to_owned();
+        self.call(|reply| Request::ReplaceContainer {
+            database,
+            definition,
+            reply,
+        })
+        .await
+    }
+
+    /// Deletes a container; its data is purged in the background.
+    ///
+    /// # Errors
+    /// [`StoreError::ContainerNotFound`].
+    pub async fn delete_container(&self, database: &str, id: &str) -> Result<()> {
+        let (database, id) = (database.to_owned(), id.to_owned());
+        self.call(|reply| Request::DeleteContainer {
+            database,
+            id,
+            reply,
+        })
+        .await
+    }
+
+    /// Splits a current feed range into two at the median EPK of its items.
+    ///
+    /// # Errors
+    /// [`StoreError::RangeNotFound`], [`StoreError::RangeGone`] if already split,
+    /// [`StoreError::BadRequest`] if the container has [`MAX_FEED_RANGES`] ranges.
+    pub async fn split_range(
+        &self,
+        database: &str,
+        container: &str,
+        range_id: u32,
+    ) -> Result<Vec<RangeRecord>> {
+        let (database, container) = (database.to_owned(), container.to_owned());
+        self.call(|reply| Request::SplitRange {
+            database,
+            container,
+            range_id,
+            reply,
+        })
+        .await
+    }
+
+    // ---- items -----------------------------------------------------------------------
+
+    fn container(&self, database: &str, container: &str) -> Result<Arc<ContainerRecord>> {
+        Ok(Arc::clone(
+            self.shared.catalog().container(database, container)?,
+        ))
+    }
+
+    /// Creates, upserts, replaces, deletes or patches one item.
+    ///
+    /// # Errors
+    /// [`StoreError::ItemExists`] (409), [`StoreError::ItemNotFound`] (404),
+    /// [`StoreError::PreconditionFailed`] (412), [`StoreError::BadRequest`] and
+    /// [`StoreError::DocumentTooLarge`] for invalid input, [`StoreError::Poisoned`] after a
+    /// storage failure.
+    pub async fn write_item(
+        &self,
+        database: &str,
+        container: &str,
+        write: ItemWrite,
+    ) -> Result<WriteOutcome> {
+        let record = self.container(database, container)?;
+        let op = self.shared.prepare(&record, write)?;
+        let (database, container) = (database.to_owned(), container.to_owned());
+        self.call(|reply| Request::Write {
+            database,
+            container,
+            cid: record.cid,
+            op,
+            reply,
+        })
+        .await
+    }
+
+    /// Reads one item by partition key and id.
+    ///
+    /// # Errors
+    /// [`StoreError::ItemNotFound`] if it does not exist or has expired.
+    pub fn read_item(
+        &self,
+        database: &str,
+        container: &str,
+        partition_key: &PartitionKey,
+        id: &str,
+    ) -> Result<Item> {
+        let record = self.container(database, container)?;
+        let epk = partition_key.effective_partition_key(&record.definition.partition_key)?;
+        let backend = self.shared.backend.as_ref();
+        let missing = || StoreError::ItemNotFound(id.to_owned());
+        let pointer = backend
+            .get(Space::Docs, &doc_key(record.cid, epk.as_str(), id))?
+            .ok_or_else(missing)?;
+        let pointer = DocPointer::decode(&pointer)?;
+        let value = backend
+            .get(
+                Space::Feed,
+                &log_key(record.cid, pointer.segment, pointer.lsn),
+            )?
+            .ok_or_else(|| {
+                StoreError::Corrupt("an item pointer names a missing feed entry".into())
+            })?;
+        let feed_record = FeedRecord::decode(&value)?;
+        if is_expired(&record, &feed_record, self.shared.now_s()) {
+            return Err(missing());
+        }
+        Ok(Item {
+            id: feed_record.id,
+            body: feed_record.body,
+            etag: catalog::item_etag(record.cid, pointer.lsn),
+            lsn: pointer.lsn,
+            ts: feed_record.ts,
+        })
+    }
+
+    /// The live items of a scope (JSON text, system properties included), for queries and
+    /// read feeds. Order: by feed range, then by LSN.
+    ///
+    /// # Errors
+    /// [`StoreError::RangeGone`] for a split range; storage errors.
+    pub fn scan_items(
+        &self,
+        database: &str,
+        container: &str,
+        scope: &FeedScope,
+    ) -> Result<Vec<String>> {
+        let record = self.container(database, container)?;
+        let span = feed::scope_span(&record, scope)?;
+        let now_s = self.shared.now_s();
+        let backend = self.shared.backend.as_ref();
+        let mut items = Vec::new();
+        for entry in scan(
+            backend,
+            Space::Feed,
+            &container_prefix(record.cid),
+            &container_prefix(record.cid + 1),
+        ) {
+            let (_, value) = entry?;
+            let feed_record = FeedRecord::decode(&value)?;
+            let epk = feed_record.epk.as_str();
+            if epk < span.min.as_str()
+                || epk >= span.max.as_str()
+                || is_expired(&record, &feed_record, now_s)
+            {
+                continue;
+            }
+            items.push(feed_record.body);
+        }
+        Ok(items)
+    }
+
+    /// Runs up to [`MAX_TRANSACTION_OPERATIONS`] operations on one partition key of one
+    /// container atomically (a Cosmos transactional batch).
+    ///
+    /// Operations without a partition key get `partition_key`; any other key is an error.
+    ///
+    /// # Errors
+    /// [`StoreError::BadRequest`] for an empty or oversized batch; per-operation failures
+    /// are reported in the outcome, not as an error.
+    pub async fn execute_batch(
+        &self,
+        database: &str,
+        container: &str,
+        partition_key: PartitionKey,
+        operations: Vec<ItemWrite>,
+    ) -> Result<TransactionOutcome> {
+        let operations = operations
+            .into_iter()
+            .map(|mut write| {
+                if write.partition_key.is_none() {
+                    write.partition_key = Some(partition_key.clone());
+                }
+                TransactionOperation {
+                    container: container.to_owned(),
+                    write,
+                }
+            })
+            .collect();
+        self.transaction_checked(database, operations, Some(&partition_key))
+            .await
+    }
+
+    /// Commits item operations on several containers of one database atomically: all of
+    /// them or none. Each may carry an ETag precondition.
+    ///
+    /// # Errors
+    /// As [`Store::execute_batch`].
+    pub async fn transaction(
+        &self,
+        database: &str,
+        operations: Vec<TransactionOperation>,
+    ) -> Result<TransactionOutcome> {
+        self.transaction_checked(database, operations, None).await
+    }
+
+    async fn transaction_checked(
+        &self,
+        database: &str,
+        operations: Vec<TransactionOperation>,
+        single_key: Option<&PartitionKey>,
+    ) -> Result<TransactionOutcome> {
+        if operations.is_empty() {
+            return Err(StoreError::BadRequest(
+                "a batch needs at least one operation".into(),
+            ));
+        }
+        if operations.len() > MAX_TRANSACTION_OPERATIONS {
+            return Err(StoreError::BadRequest(format!(
+                "a batch holds at most {MAX_TRANSACTION_OPERATIONS} operations, not {}",
+                operations.len()
+            )));
+        }
+        let catalog = self.shared.catalog();
+        let n_ops = operations.len();
+        let mut prepared = Vec::with_capacity(n_ops);
+        for (index, operation) in operations.into_iter().enumerate() {
+            let result = catalog
+                .container(database, &operation.container)
+                .and_then(|record| {
+                    let op = self.shared.prepare(record, operation.write)?;
+                    if let Some(key) = single_key
+                        && &op.partition_key != key
+                    {
+                        return Err(StoreError::BadRequest(format!(
+                            "operation {index} targets partition key {}, but the batch is for {}",
+                            op.partition_key.to_json(),
+                            key.to_json()
+                        )));
+                    }
+                    Ok((operation.container.clone(), record.cid, op))
+                });
+            match result {
+                Ok(op) => prepared.push(op),
+                Err(error) => {
+                    let mut results: Vec<OperationResult> =
+                        (0..n_ops).map(|_| OperationResult::NotApplied).collect();
+                    results[index] = OperationResult::Failed(error);
+                    return Ok(TransactionOutcome {
+                        committed: false,
+                        results,
+                    });
+                }
+            }
+        }
+        let database = database.to_owned();
+        self.call(|reply| Request::Transaction {
+            database,
+            ops: prepared,
+            reply,
+        })
+        .await
+    }
+
+    // ---- change feed -----------------------------------------------------------------
+
+    /// Reads one page of a container's change feed.
+    ///
+    /// # Errors
+    /// [`StoreError::RangeGone`] for a split range, [`StoreError::InvalidContinuation`],
+    /// [`StoreError::OutsideRetention`], [`StoreError::PartitionKey`].
+    pub fn read_feed(
+        &self,
+        database: &str,
+        container: &str,
+        request: &FeedRequest,
+    ) -> Result<FeedPage> {
+        let record = self.container(database, container)?;
+        feed::read(
+            self.shared.backend.as_ref(),
+            &record,
+            request,
+            self.shared.now_s(),
+        )
+    }
+
+    /// Like [`Store::read_feed`], but if there is nothing new, waits up to `timeout` for a
+    /// commit to the container and reads again. Woken by the commit, not by polling.
+    ///
+    /// # Errors
+    /// As [`Store::read_feed`].
+    pub async fn read_feed_wait(
+        &self,
+        database: &str,
+        container: &str,
+        request: &FeedRequest,
+        timeout: Duration,
+    ) -> Result<FeedPage> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut request = request.clone();
+        loop {
+            let record = self.container(database, container)?;
+            let mut changes = self.shared.subscribe(record.cid, record.high_lsn());
+            let page = feed::read(
+                self.shared.backend.as_ref(),
+                &record,
+                &request,
+                self.shared.now_s(),
+            )?;
+            if !page.is_empty() {
+                return Ok(page);
+            }
+            let high_lsn = page.high_lsn;
+            let woken =
+                tokio::time::timeout_at(deadline, changes.wait_for(|lsn| *lsn > high_lsn)).await;
+            match woken {
+                Ok(Ok(_)) => request.start = FeedStart::AfterLsn(page.lsn),
+                // Timed out, or the store closed: report "nothing new".
+                _ => return Ok(page),
+            }
+        }
+    }
+
+    /// The EPK of a partition key value in a container (for routing and feed scopes).
+    ///
+    /// # Errors
+    /// [`StoreError::PartitionKey`] if the value does not fit the container's key.
+    pub fn effective_partition_key(
+        &self,
+        database: &str,
+        container: &str,
+        partition_key: &PartitionKey,
+    ) -> Result<Epk> {
+        let record = self.container(database, container)?;
+        Ok(partition_key.effective_partition_key(&record.definition.partition_key)?)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn is_expired(container: &ContainerRecord, record: &FeedRecord, now_s: u64) -> bool {
+    expiry_second(container.definition.default_ttl, record.ttl, record.ts)
+        .is_some_and(|at| at <= now_s)
+}
+
+/// Reads the catalog from the meta keyspace and checks its invariants.
+fn load_catalog(backend: &dyn Backend) -> Result<Catalog> {
+    let mut catalog = Catalog::default();
+    if let Some(counters) = backend.get(Space::Meta, records::COUNTERS_META_KEY)? {
+        catalog.counters = serde_json::from_slice::<Counters>(&counters)
+            .map_err(|e| StoreError::Corrupt(format!("catalog counters: {e}")))?;
+    }
+    for entry in scan(backend, Space::Meta, b"db\0", b"db\x01") {
+        let (_, value) = entry?;
+        let record: DatabaseRecord = serde_json::from_slice(&value)
+            .map_err(|e| StoreError::Corrupt(format!("database record: {e}")))?;
+        catalog.databases.insert(record.id.clone(), record);
+    }
+    for entry in scan(backend, Space::Meta, b"co\0", b"co\x01") {
+        let (_, value) = entry?;
+        let record: ContainerRecord = serde_json::from_slice(&value)
+            .map_err(|e| StoreError::Corrupt(format!("container record: {e}")))?;
+        record.check_ranges();
+        catalog.container_ids.insert(
+            (record.database.clone(), record.definition.id.clone()),
+            record.cid,
+        );
+        catalog.containers.insert(record.cid, Arc::new(record));
+    }
+    Ok(catalog)
+}

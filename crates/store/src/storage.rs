@@ -1,0 +1,206 @@
+//! The key-value layer under the store: keyspaces, atomic batches, durability.
+//!
+//! Everything the store persists goes through [`Backend`], so tests can wrap the real engine
+//! (fjall) and make a commit fail the way a failed `fsync` would.
+
+use std::ops::Bound;
+use std::path::Path;
+
+use crate::error::{Result, StoreError};
+
+/// The keyspaces the store uses. See `docs/storage-format.md` for their keys and values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Space {
+    /// Catalog: databases, containers (definition and feed-range state), counters.
+    Meta,
+    /// `(container, epk, id)` → pointer to the item's latest version in `Feed`.
+    Docs,
+    /// `(container, segment, lsn)` → the latest version of an item (the latest-version feed).
+    Feed,
+    /// `(container, segment, lsn)` → one change record (all-versions-and-deletes feed).
+    Avad,
+    /// `(container, expiry second, lsn)` → the item an expiry entry is for.
+    Ttl,
+    /// `(container, second)` → the first LSN committed in that second.
+    Time,
+}
+
+impl Space {
+    /// All keyspaces, in a fixed order.
+    pub(crate) const ALL: [Space; 6] = [
+        Space::Meta,
+        Space::Docs,
+        Space::Feed,
+        Space::Avad,
+        Space::Ttl,
+        Space::Time,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Space::Meta => "meta",
+            Space::Docs => "docs",
+            Space::Feed => "feed",
+            Space::Avad => "avad",
+            Space::Ttl => "ttl",
+            Space::Time => "time",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// How far a commit must reach before it is acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `fdatasync` the journal before acknowledging: survives power loss. The default.
+    #[default]
+    Fsync,
+    /// Hand the journal to the operating system before acknowledging: survives a killed
+    /// process, not a power loss. For tests and throwaway data only.
+    Relaxed,
+}
+
+/// One write in an atomic batch: `Some(value)` puts, `None` deletes.
+pub(crate) type Mutation = (Space, Vec<u8>, Option<Vec<u8>>);
+
+/// An owned key-value pair read from storage.
+pub(crate) type KeyValue = (fjall::Slice, fjall::Slice);
+
+/// The operations the store needs from a storage engine.
+pub(crate) trait Backend: Send + Sync {
+    /// Reads one key.
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<fjall::Slice>>;
+    /// Iterates keys in `[start, end)` order (or reversed), reading committed data.
+    fn scan<'a>(
+        &'a self,
+        space: Space,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+        reverse: bool,
+    ) -> Box<dyn Iterator<Item = Result<KeyValue>> + 'a>;
+    /// Applies all mutations atomically, durably as `durability` says.
+    fn commit(&self, mutations: Vec<Mutation>, durability: Durability) -> Result<()>;
+}
+
+/// Iterates committed keys in `[start, end)`.
+pub(crate) fn scan<'a>(
+    backend: &'a dyn Backend,
+    space: Space,
+    start: &[u8],
+    end: &[u8],
+) -> Box<dyn Iterator<Item = Result<KeyValue>> + 'a> {
+    backend.scan(
+        space,
+        Bound::Included(start.to_vec()),
+        Bound::Excluded(end.to_vec()),
+        false,
+    )
+}
+
+/// The production backend: one fjall database with one keyspace per [`Space`].
+pub(crate) struct FjallBackend {
+    database: fjall::Database,
+    keyspaces: Vec<fjall::Keyspace>,
+}
+
+impl FjallBackend {
+    /// Opens (or creates) the database in `path`, replaying its journal.
+    pub(crate) fn open(path: &Path) -> Result<Self> {
+        let database = fjall::Database::builder(path)
+            // Keep journals bounded so a restart replays little.
+            .max_journaling_size(64 * 1024 * 1024)
+            .open()?;
+        let keyspaces = Space::ALL
+            .iter()
+            .map(|space| database.keyspace(space.name(), fjall::KeyspaceCreateOptions::default))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(FjallBackend {
+            database,
+            keyspaces,
+        })
+    }
+
+    fn keyspace(&self, space: Space) -> &fjall::Keyspace {
+        &self.keyspaces[space.index()]
+    }
+}
+
+impl Backend for FjallBackend {
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<fjall::Slice>> {
+        Ok(self.keyspace(space).get(key)?)
+    }
+
+    fn scan<'a>(
+        &'a self,
+        space: Space,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+        reverse: bool,
+    ) -> Box<dyn Iterator<Item = Result<KeyValue>> + 'a> {
+        let iter = self.keyspace(space).range::<Vec<u8>, _>((start, end));
+        let map = |guard: fjall::Guard| guard.into_inner().map_err(StoreError::from);
+        if reverse {
+            Box::new(iter.rev().map(map))
+        } else {
+            Box::new(iter.map(map))
+        }
+    }
+
+    fn commit(&self, mutations: Vec<Mutation>, durability: Durability) -> Result<()> {
+        let mode = match durability {
+            Durability::Fsync => fjall::PersistMode::SyncData,
+            Durability::Relaxed => fjall::PersistMode::Buffer,
+        };
+        let mut batch = self.database.batch().durability(Some(mode));
+        for (space, key, value) in mutations {
+            match value {
+                Some(value) => batch.insert(self.keyspace(space), key, value),
+                None => batch.remove(self.keyspace(space), key),
+            }
+        }
+        batch.commit()?;
+        Ok(())
+    }
+}
+
+/// A backend wrapper that fails chosen commits, as a failed `fsync` would: the data of a
+/// failed commit may or may not have reached the disk, and the caller is told it failed.
+#[cfg(feature = "fault-injection")]
+pub(crate) struct FaultInjectingBackend {
+    pub(crate) inner: FjallBackend,
+    pub(crate) plan: std::sync::Arc<crate::FaultPlan>,
+}
+
+#[cfg(feature = "fault-injection")]
+impl Backend for FaultInjectingBackend {
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<fjall::Slice>> {
+        self.inner.get(space, key)
+    }
+
+    fn scan<'a>(
+        &'a self,
+        space: Space,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+        reverse: bool,
+    ) -> Box<dyn Iterator<Item = Result<KeyValue>> + 'a> {
+        self.inner.scan(space, start, end, reverse)
+    }
+
+    fn commit(&self, mutations: Vec<Mutation>, durability: Durability) -> Result<()> {
+        match self.plan.next_commit() {
+            crate::FaultAction::Succeed => self.inner.commit(mutations, durability),
+            crate::FaultAction::FailAfterWrite => {
+                // The bytes reach the journal but the sync "fails".
+                self.inner.commit(mutations, Durability::Relaxed)?;
+                Err(StoreError::Storage("injected fsync failure".into()))
+            }
+            crate::FaultAction::FailBeforeWrite => {
+                Err(StoreError::Storage("injected write failure".into()))
+            }
+        }
+    }
+}
