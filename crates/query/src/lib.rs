@@ -1,0 +1,339 @@
+//! The Azure Cosmos DB NoSQL query language, parsed and evaluated over [`serde_json::Value`]
+//! documents.
+//!
+//! Tributary's server answers every SDK query by running it here over a container's documents,
+//! and the store uses [`matches`] for patch conditions (`FROM c WHERE c.stock > 0`). The crate
+//! is pure: it reads no files, holds no store, and knows nothing of partitions or paging. It
+//! takes a query text, parameters and an iterator of documents, and returns the result rows in
+//! order; the caller pages them.
+//!
+//! # What it covers
+//!
+//! - `SELECT *`, `SELECT VALUE expr`, projection lists with `AS` and implied names (`c.a.b` is
+//!   named `b`, unnamed expressions `$1`, `$2`...), `DISTINCT`, `TOP n`.
+//! - `FROM c`, `FROM root c`, `FROM c IN c.items`, `FROM c.sub AS s`, `JOIN x IN c.arr`,
+//!   `JOIN (SELECT ...) AS x`.
+//! - `WHERE`, `ORDER BY` on several keys, `GROUP BY`, `OFFSET n LIMIT m`, `@parameters` in
+//!   expressions and in `TOP`/`OFFSET`/`LIMIT`.
+//! - Expressions: literals (including `undefined`), arrays, objects, `c.a`, `c["a"]`, `c.a[0]`,
+//!   comparison, `AND`/`OR`/`NOT` in three-valued logic, arithmetic, bitwise operators, `||`,
+//!   `??`, `? :`, `IN`, `BETWEEN`, `LIKE ... ESCAPE`, `EXISTS`, `ARRAY(...)` and scalar
+//!   subqueries.
+//! - Aggregates `COUNT`, `SUM`, `MIN`, `MAX`, `AVG`, and about a hundred built-in functions
+//!   (type checks, strings, math, arrays, date and time).
+//!
+//! # Semantics worth knowing
+//!
+//! - A missing property is *undefined*, not null. Operators on mismatched types yield undefined,
+//!   `WHERE` keeps only rows whose filter is exactly `true`, and projection drops undefined
+//!   values: a property that is undefined is left out of the object, and a `SELECT VALUE` that is
+//!   undefined produces no row.
+//! - `ORDER BY` sorts across types as undefined < null < false < true < numbers < strings <
+//!   arrays < objects and keeps rows whose key is undefined (Cosmos' documented behaviour with
+//!   an index that includes the path). Numbers compare as f64, strings ordinally.
+//! - Aggregates over no rows: `COUNT` gives 0, `SUM` 0, and `MIN`/`MAX`/`AVG` give undefined,
+//!   so `SELECT VALUE AVG(c.x)` over nothing returns no row.
+//!
+//! # What it is not
+//!
+//! No user-defined functions (`udf.f()` is an [`QueryError::UnknownFunction`]), no spatial,
+//! full-text or vector functions, and no query plan or index use: every document is read.
+//!
+//! # Example
+//!
+//! ```
+//! use serde_json::json;
+//! use tributary_query::{Parameters, Query, execute};
+//!
+//! let query = Query::parse(
+//!     "SELECT c.name, c.price * 2 AS double FROM c WHERE c.price > @min ORDER BY c.price DESC",
+//! )?;
+//! let mut parameters = Parameters::new();
+//! parameters.insert("@min", json!(5));
+//! let documents = [
+//!     json!({"name": "pen", "price": 2}),
+//!     json!({"name": "book", "price": 12}),
+//!     json!({"name": "lamp", "price": 30}),
+//! ];
+//! let rows = execute(&query, &parameters, &documents)?;
+//! assert_eq!(
+//!     rows,
+//!     [json!({"name": "lamp", "double": 60}), json!({"name": "book", "double": 24})]
+//! );
+//! # Ok::<(), tributary_query::QueryError>(())
+//! ```
+
+mod ast;
+mod bind;
+mod datetime;
+mod error;
+mod eval;
+mod exec;
+mod functions;
+mod lexer;
+mod parser;
+mod value;
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+pub use crate::error::QueryError;
+pub use crate::functions::MAX_REPLICATE_CHARS;
+
+use crate::ast::{SelectQuery, Selection};
+use crate::eval::{Context, Env, eval};
+use crate::exec::{Flow, Pipeline};
+use crate::value::Val;
+
+/// Longest accepted query text, in bytes.
+pub const MAX_QUERY_TEXT_BYTES: usize = 256 * 1024;
+/// Deepest nesting of expressions and subqueries the parser accepts.
+pub const MAX_NESTING_DEPTH: usize = 64;
+/// Most parameters one query may be given.
+pub const MAX_PARAMETERS: usize = 1024;
+/// Most `JOIN` clauses in one query level (Cosmos' limit).
+pub const MAX_JOINS: usize = 10;
+/// Most rows the joins of one query level may produce for one document.
+pub const MAX_JOIN_ROWS_PER_DOCUMENT: usize = 1_000_000;
+
+/// A parsed and bound query, ready to run any number of times.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    ast: SelectQuery,
+    /// Every `@name` the query uses, in order of first use.
+    parameter_names: Vec<String>,
+}
+
+impl Query {
+    /// Parses a query text.
+    ///
+    /// # Errors
+    ///
+    /// [`QueryError::Syntax`] with the byte position for malformed text (worded like Cosmos'
+    /// 400: "Syntax error, incorrect syntax near 'X'."); [`QueryError::UnknownFunction`],
+    /// [`QueryError::WrongArgumentCount`], [`QueryError::UnresolvedIdentifier`] and
+    /// [`QueryError::Invalid`] for well-formed queries that break the language's rules;
+    /// [`QueryError::QueryTooLong`] and [`QueryError::NestingTooDeep`] past the limits.
+    pub fn parse(text: &str) -> Result<Query, QueryError> {
+        check_length(text)?;
+        Query::bind(parser::parse_query(text)?)
+    }
+
+    /// Parses a patch or feed condition of the form `FROM c WHERE <expr>` (the `SELECT` clause
+    /// left out). A complete `SELECT` query is accepted too.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Query::parse`].
+    pub fn parse_condition(text: &str) -> Result<Query, QueryError> {
+        check_length(text)?;
+        Query::bind(parser::parse_condition(text)?)
+    }
+
+    fn bind(mut ast: SelectQuery) -> Result<Query, QueryError> {
+        let parameter_names = bind::bind(&mut ast)?;
+        Ok(Query {
+            ast,
+            parameter_names,
+        })
+    }
+
+    /// True when results depend on the whole input, so nothing can be emitted before the last
+    /// document is read: `ORDER BY`, aggregates, `GROUP BY`, `DISTINCT`, `TOP` or `OFFSET`.
+    pub fn needs_full_scan(&self) -> bool {
+        let ast = &self.ast;
+        !ast.order_by.is_empty()
+            || ast.is_aggregate()
+            || ast.distinct
+            || ast.top.is_some()
+            || ast.offset_limit.is_some()
+    }
+
+    /// True for `SELECT *` (each result is a whole input value).
+    pub fn selects_star(&self) -> bool {
+        self.ast.select == Selection::Star
+    }
+
+    /// The parameter names (with `@`) the query uses, in order of first use.
+    pub fn parameter_names(&self) -> &[String] {
+        &self.parameter_names
+    }
+
+    fn check_parameters(&self, parameters: &Parameters) -> Result<(), QueryError> {
+        match self
+            .parameter_names
+            .iter()
+            .find(|name| parameters.get(name).is_none())
+        {
+            Some(missing) => Err(QueryError::UnknownParameter(missing.clone())),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Query parameters: name (with the leading `@`) to value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Parameters(HashMap<String, Option<Value>>);
+
+impl Parameters {
+    /// No parameters.
+    pub fn new() -> Parameters {
+        Parameters::default()
+    }
+
+    /// Reads the wire form `[{"name": "@x", "value": ...}, ...]`. A missing `value` binds the
+    /// parameter to undefined (JavaScript clients drop `undefined` values from JSON).
+    ///
+    /// # Errors
+    ///
+    /// [`QueryError::InvalidParameters`] when the value is not an array of such objects, a
+    /// name does not start with `@`, or a name repeats; past [`MAX_PARAMETERS`] entries too.
+    pub fn from_json(array: &Value) -> Result<Parameters, QueryError> {
+        let invalid = |message: String| QueryError::InvalidParameters(message);
+        let items = array
+            .as_array()
+            .ok_or_else(|| invalid("the parameters must be a JSON array".to_owned()))?;
+        if items.len() > MAX_PARAMETERS {
+            return Err(invalid(format!(
+                "{} parameters were given; the limit is {MAX_PARAMETERS}",
+                items.len()
+            )));
+        }
+        let mut parameters = Parameters::new();
+        for (index, item) in items.iter().enumerate() {
+            let name = item
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| invalid(format!("parameter {index} has no string 'name'")))?;
+            if !name.starts_with('@') || name.len() < 2 {
+                return Err(invalid(format!(
+                    "parameter name '{name}' must start with '@'"
+                )));
+            }
+            if parameters.0.contains_key(name) {
+                return Err(invalid(format!(
+                    "parameter '{name}' is given more than once"
+                )));
+            }
+            parameters
+                .0
+                .insert(name.to_owned(), item.get("value").cloned());
+        }
+        Ok(parameters)
+    }
+
+    /// Binds `name` (with the leading `@`) to `value`, replacing an earlier binding.
+    pub fn insert(&mut self, name: impl Into<String>, value: Value) {
+        self.0.insert(name.into(), Some(value));
+    }
+
+    /// The binding of `name`: `None` when unbound, `Some(None)` when bound to undefined.
+    pub fn get(&self, name: &str) -> Option<Option<&Value>> {
+        self.0.get(name).map(Option::as_ref)
+    }
+
+    /// Number of bound parameters.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when no parameter is bound.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Runs `query` over `documents` and returns the result rows in order.
+///
+/// Documents are read by reference; only result rows are allocated. Without `ORDER BY`,
+/// aggregates or `DISTINCT`, reading stops as soon as `TOP`/`LIMIT` is satisfied. A query
+/// without a `FROM` clause produces its rows once, whatever the documents.
+///
+/// # Errors
+///
+/// [`QueryError::UnknownParameter`] when a parameter the query uses is not bound (checked before
+/// any document is read), [`QueryError::InvalidCount`] for a bad `TOP`/`OFFSET`/`LIMIT`
+/// parameter, and the few evaluation errors: [`QueryError::SubqueryCardinality`],
+/// [`QueryError::InvalidRegex`], [`QueryError::TooManyJoinRows`].
+pub fn execute<'a>(
+    query: &Query,
+    parameters: &Parameters,
+    documents: impl IntoIterator<Item = &'a Value>,
+) -> Result<Vec<Value>, QueryError> {
+    execute_at(query, parameters, documents, SystemTime::now())
+}
+
+/// [`execute`] with the time that `GetCurrentDateTime()` and its kin report.
+///
+/// # Errors
+///
+/// As for [`execute`].
+pub fn execute_at<'a>(
+    query: &Query,
+    parameters: &Parameters,
+    documents: impl IntoIterator<Item = &'a Value>,
+    now: SystemTime,
+) -> Result<Vec<Value>, QueryError> {
+    query.check_parameters(parameters)?;
+    let cx = Context::new(parameters, unix_ticks(now));
+    let mut pipeline = Pipeline::new(&cx, &query.ast)?;
+    if query.ast.sources.is_empty() {
+        pipeline.push_frame(&cx, None)?;
+    } else {
+        for document in documents {
+            let frame = [Val::Ref(document)];
+            let env = Env::new(&frame, None);
+            if pipeline.push_frame(&cx, Some(&env))? == Flow::Stop {
+                break;
+            }
+        }
+    }
+    pipeline.finish(&cx, None)
+}
+
+/// Evaluates the `FROM`/`WHERE` part of `query` against one document: true when some row of
+/// the document (some combination of join values) satisfies the filter. Without a `WHERE`
+/// clause every document with at least one row matches. The `SELECT` clause, grouping,
+/// ordering and limits play no part.
+///
+/// # Errors
+///
+/// [`QueryError::UnknownParameter`] for an unbound parameter, and the evaluation errors listed
+/// under [`execute`].
+pub fn matches(
+    query: &Query,
+    parameters: &Parameters,
+    document: &Value,
+) -> Result<bool, QueryError> {
+    query.check_parameters(parameters)?;
+    let cx = Context::new(parameters, unix_ticks(SystemTime::now()));
+    let ast = &query.ast;
+    let frame = [Val::Ref(document)];
+    let document_env = Env::new(&frame, None);
+    let parent = (!ast.sources.is_empty()).then_some(&document_env);
+    exec::any_row(&cx, ast, parent, &mut |cx, env| match &ast.filter {
+        Some(filter) => Ok(eval(cx, filter, env)?.is_true()),
+        None => Ok(true),
+    })
+}
+
+/// 100-nanosecond ticks since the Unix epoch.
+fn unix_ticks(now: SystemTime) -> i64 {
+    let signed_nanos = match now.duration_since(UNIX_EPOCH) {
+        Ok(after) => i128::try_from(after.as_nanos()).unwrap_or(i128::MAX),
+        Err(before) => -i128::try_from(before.duration().as_nanos()).unwrap_or(i128::MAX),
+    };
+    i64::try_from(signed_nanos / 100).unwrap_or(if signed_nanos < 0 { i64::MIN } else { i64::MAX })
+}
+
+fn check_length(text: &str) -> Result<(), QueryError> {
+    if text.len() > MAX_QUERY_TEXT_BYTES {
+        return Err(QueryError::QueryTooLong {
+            n_bytes: text.len(),
+            limit: MAX_QUERY_TEXT_BYTES,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! `Query::parse_condition` and `matches`, as the store uses them for patch conditions.
+
+use serde_json::json;
+use tributary_query::{Parameters, Query, QueryError, execute, matches};
+
+#[test]
+fn patch_conditions_filter_single_documents() {
+    let document = json!({"id": "1", "stock": 3, "tags": ["sale", "new"], "used": false});
+    let table = [
+        ("FROM c WHERE c.stock > 0", true),
+        ("from products p where p.used = false", true),
+        ("FROM c WHERE c.stock > 5", false),
+        ("FROM c WHERE c.missing = 1", false),
+        ("FROM c WHERE NOT IS_DEFINED(c.missing)", true),
+        ("FROM c", true),
+        ("FROM c JOIN t IN c.tags WHERE t = 'new'", true),
+        ("FROM c JOIN t IN c.tags WHERE t = 'old'", false),
+        ("FROM t IN c.tags WHERE t = 'sale'", true),
+        ("SELECT * FROM c WHERE c.id = '1'", true),
+        ("SELECT VALUE COUNT(1) FROM c WHERE c.id = '2'", false),
+    ];
+    for (text, expected) in table {
+        let query = Query::parse_condition(text).unwrap();
+        assert_eq!(
+            matches(&query, &Parameters::new(), &document).unwrap(),
+            expected,
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn conditions_take_parameters_and_reject_unbound_ones() {
+    let query = Query::parse_condition("FROM c WHERE c.v = @v").unwrap();
+    let mut parameters = Parameters::new();
+    let document = json!({"v": [1, 2]});
+    assert_eq!(
+        matches(&query, &parameters, &document),
+        Err(QueryError::UnknownParameter("@v".to_owned()))
+    );
+    parameters.insert("@v", json!([1, 2]));
+    assert_eq!(matches(&query, &parameters, &document), Ok(true));
+}
+
+#[test]
+fn a_condition_runs_as_select_star() {
+    let query = Query::parse_condition("FROM c WHERE c.n >= 2").unwrap();
+    assert!(query.selects_star());
+    let documents = [json!({"n": 1}), json!({"n": 2}), json!({"n": 3})];
+    let rows = execute(&query, &Parameters::new(), &documents).unwrap();
+    assert_eq!(rows, [json!({"n": 2}), json!({"n": 3})]);
+}
+
+#[test]
+fn needs_full_scan_flags_clauses_that_see_all_input() {
+    let table = [
+        ("SELECT * FROM c WHERE c.a = 1", false),
+        ("SELECT c.a FROM c JOIN t IN c.tags", false),
+        ("SELECT * FROM c ORDER BY c.a", true),
+        ("SELECT VALUE COUNT(1) FROM c", true),
+        ("SELECT c.a FROM c GROUP BY c.a", true),
+        ("SELECT DISTINCT c.a FROM c", true),
+        ("SELECT TOP 5 * FROM c", true),
+        ("SELECT * FROM c OFFSET 0 LIMIT 5", true),
+        (
+            "SELECT VALUE ARRAY(SELECT VALUE COUNT(1) FROM t IN c.tags) FROM c",
+            false,
+        ),
+    ];
+    for (text, expected) in table {
+        assert_eq!(
+            Query::parse(text).unwrap().needs_full_scan(),
+            expected,
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn execution_stops_reading_once_top_is_satisfied() {
+    let query = Query::parse("SELECT TOP 2 VALUE c.n FROM c").unwrap();
+    let documents: Vec<_> = (0..10).map(|n| json!({"n": n})).collect();
+    let mut n_read = 0;
+    let rows = execute(
+        &query,
+        &Parameters::new(),
+        documents.iter().inspect(|_| n_read += 1),
+    )
+    .unwrap();
+    assert_eq!(rows, [json!(0), json!(1)]);
+    assert_eq!(n_read, 2);
+}
+
+#[test]
+fn parameter_names_are_reported_in_order_of_use() {
+    let query =
+        Query::parse("SELECT TOP @top VALUE c FROM c WHERE c.a = @a AND c.b = @b OR c.c = @a")
+            .unwrap();
+    assert_eq!(query.parameter_names(), ["@top", "@a", "@b"]);
+}

@@ -1,0 +1,237 @@
+//! Errors: syntax with positions, binding, unknown functions and parameters, limits.
+
+use serde_json::json;
+use tributary_query::{
+    MAX_NESTING_DEPTH, MAX_QUERY_TEXT_BYTES, Parameters, Query, QueryError, execute,
+};
+
+fn parse_error(text: &str) -> QueryError {
+    match Query::parse(text) {
+        Ok(query) => panic!("{text} parsed as {query:?}"),
+        Err(error) => error,
+    }
+}
+
+#[test]
+fn syntax_errors_name_the_token_and_its_position() {
+    let table = [
+        (
+            "SELECT * FROM c WHERE",
+            21,
+            "Syntax error, unexpected end of query.",
+        ),
+        (
+            "SELECT * FORM c",
+            9,
+            "Syntax error, incorrect syntax near 'FORM'.",
+        ),
+        (
+            "SELECT c.a FROM c WHERE c.a = = 1",
+            30,
+            "Syntax error, incorrect syntax near '='.",
+        ),
+        (
+            "SELECT VALUE FROM c",
+            13,
+            "Syntax error, incorrect syntax near 'FROM'.",
+        ),
+        (
+            "SELECT TOP -1 * FROM c",
+            11,
+            "Syntax error, incorrect syntax near '-'.",
+        ),
+        (
+            "SELECT TOP 1.5 * FROM c",
+            11,
+            "Syntax error, incorrect syntax near '1.5'.",
+        ),
+        (
+            "SELECT * FROM c OFFSET 1",
+            24,
+            "Syntax error, unexpected end of query.",
+        ),
+        (
+            "SELECT 'abc FROM c",
+            7,
+            "Syntax error, unterminated string literal.",
+        ),
+        (
+            "SELECT * FROM c WHERE c.a # 1",
+            26,
+            "Syntax error, incorrect syntax near '#'.",
+        ),
+        (
+            "SELECT select FROM c",
+            7,
+            "Syntax error, incorrect syntax near 'select'.",
+        ),
+    ];
+    for (text, position, message) in table {
+        assert_eq!(
+            parse_error(text),
+            QueryError::Syntax {
+                position,
+                message: message.to_owned()
+            },
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn unknown_functions_and_wrong_arity_are_named() {
+    assert_eq!(
+        parse_error("SELECT VALUE NO_SUCH(c.a) FROM c"),
+        QueryError::UnknownFunction("NO_SUCH".to_owned())
+    );
+    assert_eq!(
+        parse_error("SELECT VALUE udf.tax(c.a) FROM c"),
+        QueryError::UnknownFunction("udf.tax".to_owned())
+    );
+    assert_eq!(
+        parse_error("SELECT VALUE LOWER('a', 'b')"),
+        QueryError::WrongArgumentCount {
+            function: "LOWER".to_owned(),
+            expected: "1".to_owned(),
+            found: 2
+        }
+    );
+    let message = parse_error("SELECT VALUE CONTAINS('a')").to_string();
+    assert!(message.contains("2 or 3"), "{message}");
+}
+
+#[test]
+fn identifiers_must_name_an_alias_in_scope() {
+    assert_eq!(
+        parse_error("SELECT id FROM c"),
+        QueryError::UnresolvedIdentifier {
+            name: "id".to_owned(),
+            position: 7
+        }
+    );
+    assert!(matches!(
+        parse_error("SELECT products.id FROM products p"),
+        QueryError::UnresolvedIdentifier { .. }
+    ));
+    assert!(matches!(
+        parse_error("SELECT VALUE x FROM c JOIN t IN x.tags"),
+        QueryError::UnresolvedIdentifier { .. }
+    ));
+    assert!(matches!(
+        parse_error("SELECT VALUE 1 FROM c WHERE EXISTS(SELECT VALUE 1 FROM root r)"),
+        QueryError::UnresolvedIdentifier { .. }
+    ));
+}
+
+#[test]
+fn language_rules_are_enforced_at_parse_time() {
+    let table = [
+        "SELECT * FROM c JOIN t IN c.tags",
+        "SELECT *",
+        "SELECT * FROM c WHERE COUNT(1) > 1",
+        "SELECT VALUE COUNT(MAX(c.a)) FROM c",
+        "SELECT c.a, COUNT(1) FROM c",
+        "SELECT c.b, COUNT(1) FROM c GROUP BY c.a",
+        "SELECT c.a FROM c GROUP BY c.a ORDER BY c.a",
+        "SELECT * FROM c JOIN c IN c.tags",
+        "SELECT c.a, c.b.a FROM c",
+        "SELECT VALUE {a: 1, a: 2}",
+        "SELECT * FROM c GROUP BY COUNT(1)",
+    ];
+    for text in table {
+        assert!(
+            matches!(parse_error(text), QueryError::Invalid(_)),
+            "{text} should be invalid"
+        );
+    }
+}
+
+#[test]
+fn unbound_parameters_fail_before_reading_documents() {
+    let query = Query::parse("SELECT * FROM c WHERE c.a = @a").unwrap();
+    let documents: [serde_json::Value; 0] = [];
+    assert_eq!(
+        execute(&query, &Parameters::new(), &documents),
+        Err(QueryError::UnknownParameter("@a".to_owned()))
+    );
+}
+
+#[test]
+fn count_parameters_must_be_non_negative_integers() {
+    let query = Query::parse("SELECT TOP @n * FROM c").unwrap();
+    for bad in [json!(-1), json!(1.5), json!("3"), json!(null)] {
+        let mut parameters = Parameters::new();
+        parameters.insert("@n", bad.clone());
+        assert!(
+            matches!(
+                execute(&query, &parameters, &[json!({})]),
+                Err(QueryError::InvalidCount { clause: "TOP", .. })
+            ),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn malformed_parameter_lists_are_rejected() {
+    for bad in [
+        json!({"name": "@a"}),
+        json!([{"value": 1}]),
+        json!([{"name": "a", "value": 1}]),
+        json!([{"name": "@a", "value": 1}, {"name": "@a", "value": 2}]),
+    ] {
+        assert!(
+            matches!(
+                Parameters::from_json(&bad),
+                Err(QueryError::InvalidParameters(_))
+            ),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn scalar_subqueries_may_return_at_most_one_value() {
+    let query = Query::parse("SELECT VALUE (SELECT VALUE t FROM t IN c.tags) FROM c").unwrap();
+    assert_eq!(
+        execute(&query, &Parameters::new(), &[json!({"tags": [1, 2]})]),
+        Err(QueryError::SubqueryCardinality { n_values: 2 })
+    );
+}
+
+#[test]
+fn invalid_regular_expressions_are_errors() {
+    let query = Query::parse("SELECT VALUE RegexMatch(c.s, '(') FROM c").unwrap();
+    assert!(matches!(
+        execute(&query, &Parameters::new(), &[json!({"s": "x"})]),
+        Err(QueryError::InvalidRegex { .. })
+    ));
+}
+
+#[test]
+fn limits_reject_oversized_and_deeply_nested_queries() {
+    let long = format!(
+        "SELECT * FROM c WHERE c.a = '{}'",
+        "x".repeat(MAX_QUERY_TEXT_BYTES)
+    );
+    assert!(matches!(
+        Query::parse(&long),
+        Err(QueryError::QueryTooLong { .. })
+    ));
+    let deep = format!(
+        "SELECT VALUE {}1{}",
+        "(".repeat(MAX_NESTING_DEPTH * 2),
+        ")".repeat(MAX_NESTING_DEPTH * 2)
+    );
+    assert!(matches!(
+        Query::parse(&deep),
+        Err(QueryError::NestingTooDeep { .. })
+    ));
+    let deep_not = format!("SELECT VALUE {}true", "NOT ".repeat(10_000));
+    assert!(matches!(
+        Query::parse(&deep_not),
+        Err(QueryError::NestingTooDeep { .. })
+    ));
+    let shallow = format!("SELECT VALUE {}1{}", "(".repeat(20), ")".repeat(20));
+    assert!(Query::parse(&shallow).is_ok());
+}

@@ -1,0 +1,231 @@
+//! Built-in scalar functions.
+
+use serde_json::{Value, json};
+
+use crate::support::{Case, case, check_all};
+
+const UNDEFINED: &str = "<undefined>";
+
+fn value(expr: &'static str, expected: Value) -> Case {
+    let expected = if expected == json!(UNDEFINED) {
+        json!([])
+    } else {
+        json!([expected])
+    };
+    case(expr, json!([]), expected)
+}
+
+#[test]
+fn type_checks() {
+    check_all(vec![
+        value("SELECT VALUE IS_DEFINED(undefined)", json!(false)),
+        value("SELECT VALUE is_defined(null)", json!(true)),
+        value("SELECT VALUE IS_NULL(null)", json!(true)),
+        value("SELECT VALUE IS_NULL(undefined)", json!(false)),
+        value("SELECT VALUE IS_NUMBER(1.5)", json!(true)),
+        value("SELECT VALUE IS_STRING('1')", json!(true)),
+        value("SELECT VALUE IS_BOOL(false)", json!(true)),
+        value("SELECT VALUE IS_ARRAY([])", json!(true)),
+        value("SELECT VALUE IS_OBJECT({})", json!(true)),
+        value("SELECT VALUE IS_OBJECT([])", json!(false)),
+        value("SELECT VALUE IS_PRIMITIVE('x')", json!(true)),
+        value("SELECT VALUE IS_PRIMITIVE([1])", json!(false)),
+        value("SELECT VALUE IS_FINITE_NUMBER(3)", json!(true)),
+    ]);
+}
+
+#[test]
+fn string_functions() {
+    check_all(vec![
+        value("SELECT VALUE CONCAT('a', 'b', 'c')", json!("abc")),
+        value("SELECT VALUE CONCAT('a', 1)", json!(UNDEFINED)),
+        value("SELECT VALUE CONTAINS('Hello', 'ell')", json!(true)),
+        value("SELECT VALUE CONTAINS('Hello', 'ELL')", json!(false)),
+        value("SELECT VALUE CONTAINS('Hello', 'ELL', true)", json!(true)),
+        value("SELECT VALUE STARTSWITH('Hello', 'he', true)", json!(true)),
+        value("SELECT VALUE ENDSWITH('Hello', 'lo')", json!(true)),
+        value("SELECT VALUE StringEquals('abc', 'ABC', true)", json!(true)),
+        value("SELECT VALUE CONTAINS(1, 'a')", json!(UNDEFINED)),
+        value("SELECT VALUE LOWER('ÀB')", json!("àb")),
+        value("SELECT VALUE UPPER('abc')", json!("ABC")),
+        value("SELECT VALUE LENGTH('héllo')", json!(5)),
+        value("SELECT VALUE SUBSTRING('abcdef', 1, 3)", json!("bcd")),
+        value("SELECT VALUE SUBSTRING('abc', 2, 10)", json!("c")),
+        value("SELECT VALUE SUBSTRING('abc', -1, 2)", json!("ab")),
+        value("SELECT VALUE INDEX_OF('abcabc', 'c')", json!(2)),
+        value("SELECT VALUE INDEX_OF('abcabc', 'c', 3)", json!(5)),
+        value("SELECT VALUE INDEX_OF('abc', 'z')", json!(-1)),
+        value("SELECT VALUE INDEX_OF('héllo', 'l')", json!(2)),
+        value("SELECT VALUE REPLACE('a-b-c', '-', '+')", json!("a+b+c")),
+        value("SELECT VALUE REPLACE('abc', '', 'x')", json!("abc")),
+        value("SELECT VALUE TRIM('  a b  ')", json!("a b")),
+        value("SELECT VALUE LTRIM('  a ')", json!("a ")),
+        value("SELECT VALUE RTRIM('  a ')", json!("  a")),
+        value("SELECT VALUE LEFT('abcdef', 2)", json!("ab")),
+        value("SELECT VALUE RIGHT('abcdef', 2)", json!("ef")),
+        value("SELECT VALUE RIGHT('ab', 5)", json!("ab")),
+        value("SELECT VALUE REVERSE('abc')", json!("cba")),
+        value("SELECT VALUE REPLICATE('ab', 3)", json!("ababab")),
+        value("SELECT VALUE REPLICATE('a', 10001)", json!(UNDEFINED)),
+        value("SELECT VALUE TOSTRING(1)", json!("1")),
+        value("SELECT VALUE TOSTRING(1.5)", json!("1.5")),
+        value("SELECT VALUE TOSTRING(null)", json!("null")),
+        value(
+            "SELECT VALUE TOSTRING([1, {a: 'b'}])",
+            json!("[1,{\"a\":\"b\"}]"),
+        ),
+        value("SELECT VALUE TOSTRING(undefined)", json!(UNDEFINED)),
+        value("SELECT VALUE StringToNumber(' 1.5 ')", json!(1.5)),
+        value("SELECT VALUE StringToNumber('abc')", json!(UNDEFINED)),
+        value("SELECT VALUE StringToBoolean('true')", json!(true)),
+        value("SELECT VALUE StringToNull('null')", json!(null)),
+        value("SELECT VALUE StringToArray('[1, \"a\"]')", json!([1, "a"])),
+        value("SELECT VALUE StringToObject('{\"a\": 1}')", json!({"a": 1})),
+        value("SELECT VALUE StringToObject('[1]')", json!(UNDEFINED)),
+        value(
+            "SELECT VALUE RegexMatch('abc123', '^[a-z]+\\\\d+$')",
+            json!(true),
+        ),
+        value("SELECT VALUE RegexMatch('ABC', 'abc', 'i')", json!(true)),
+        value("SELECT VALUE RegexMatch('ABC', 'abc')", json!(false)),
+    ]);
+}
+
+#[test]
+fn math_functions() {
+    check_all(vec![
+        value("SELECT VALUE ABS(-4)", json!(4)),
+        value("SELECT VALUE CEILING(1.2)", json!(2)),
+        value("SELECT VALUE FLOOR(-1.2)", json!(-2)),
+        value("SELECT VALUE ROUND(2.5)", json!(3)),
+        value("SELECT VALUE ROUND(-2.5)", json!(-3)),
+        value("SELECT VALUE TRUNC(-2.7)", json!(-2)),
+        value("SELECT VALUE SQRT(16)", json!(4)),
+        value("SELECT VALUE SQRT(-1)", json!(UNDEFINED)),
+        value("SELECT VALUE POWER(2, 10)", json!(1024)),
+        value("SELECT VALUE SQUARE(3)", json!(9)),
+        value("SELECT VALUE SIGN(-3)", json!(-1)),
+        value("SELECT VALUE EXP(0)", json!(1)),
+        value("SELECT VALUE LOG(1)", json!(0)),
+        value("SELECT VALUE LOG(8, 2)", json!(3)),
+        value("SELECT VALUE LOG10(1000)", json!(3)),
+        value("SELECT VALUE ROUND(PI() * 100)", json!(314)),
+        value("SELECT VALUE DEGREES(PI())", json!(180)),
+        value(
+            "SELECT VALUE ROUND(ATN2(35.175643, 129.44) * 1000)",
+            json!(1305),
+        ),
+        value("SELECT VALUE NumberBin(7.5, 2)", json!(6)),
+        value("SELECT VALUE ABS('x')", json!(UNDEFINED)),
+        value(
+            "SELECT VALUE IntAdd(9007199254740992, 1)",
+            json!(9_007_199_254_740_993_i64),
+        ),
+        value("SELECT VALUE IntDiv(7, 2)", json!(3)),
+        value("SELECT VALUE IntDiv(7, 0)", json!(UNDEFINED)),
+        value(
+            "SELECT VALUE IntBitLeftShift(1, 40)",
+            json!(1_099_511_627_776_i64),
+        ),
+        value("SELECT VALUE RAND() >= 0 AND RAND() < 1", json!(true)),
+    ]);
+}
+
+#[test]
+fn array_functions() {
+    check_all(vec![
+        value(
+            "SELECT VALUE ARRAY_CONCAT([1], [2, 3], [])",
+            json!([1, 2, 3]),
+        ),
+        value("SELECT VALUE ARRAY_CONCAT([1], 'x')", json!(UNDEFINED)),
+        value("SELECT VALUE ARRAY_CONTAINS([1, 2], 2)", json!(true)),
+        value("SELECT VALUE ARRAY_CONTAINS([1, 2], '2')", json!(false)),
+        value(
+            "SELECT VALUE ARRAY_CONTAINS([{a: 1, b: 2}], {a: 1})",
+            json!(false),
+        ),
+        value(
+            "SELECT VALUE ARRAY_CONTAINS([{a: 1, b: 2}], {a: 1}, true)",
+            json!(true),
+        ),
+        value("SELECT VALUE ARRAY_CONTAINS('x', 1)", json!(UNDEFINED)),
+        value("SELECT VALUE ARRAY_CONTAINS_ANY([1, 2], 5, 2)", json!(true)),
+        value(
+            "SELECT VALUE ARRAY_CONTAINS_ALL([1, 2], 1, 5)",
+            json!(false),
+        ),
+        value("SELECT VALUE ARRAY_LENGTH([1, 2, 3])", json!(3)),
+        value(
+            "SELECT VALUE ARRAY_SLICE([1, 2, 3, 4], 1)",
+            json!([2, 3, 4]),
+        ),
+        value(
+            "SELECT VALUE ARRAY_SLICE([1, 2, 3, 4], 1, 2)",
+            json!([2, 3]),
+        ),
+        value("SELECT VALUE ARRAY_SLICE([1, 2, 3, 4], -2, 1)", json!([3])),
+        value("SELECT VALUE ARRAY_SLICE([1, 2], 5)", json!([])),
+        value(
+            "SELECT VALUE SetIntersect([1, 2, 2, 3], [2, 3, 4])",
+            json!([2, 3]),
+        ),
+        value("SELECT VALUE SetUnion([1, 2], [2, 3])", json!([1, 2, 3])),
+        value(
+            "SELECT VALUE ObjectToArray({a: 1, b: 'x'})",
+            json!([{"k": "a", "v": 1}, {"k": "b", "v": "x"}]),
+        ),
+        value("SELECT VALUE IIF(1 > 0, 'yes', 'no')", json!("yes")),
+        value("SELECT VALUE IIF('true', 'yes', 'no')", json!("no")),
+    ]);
+}
+
+#[test]
+fn date_functions_use_the_execution_clock() {
+    check_all(vec![
+        value(
+            "SELECT VALUE GetCurrentDateTime()",
+            json!("2024-03-01T12:00:00.0000000Z"),
+        ),
+        value(
+            "SELECT VALUE GetCurrentTimestamp()",
+            json!(1_709_294_400_000_i64),
+        ),
+        value(
+            "SELECT VALUE GetCurrentTicks()",
+            json!(17_092_944_000_000_000_i64),
+        ),
+        value(
+            "SELECT VALUE DateTimeToTimestamp('2024-03-01T12:00:00.000Z')",
+            json!(1_709_294_400_000_i64),
+        ),
+        value(
+            "SELECT VALUE TimestampToDateTime(1709294400123)",
+            json!("2024-03-01T12:00:00.1230000Z"),
+        ),
+        value(
+            "SELECT VALUE DateTimeAdd('dd', 1, '2024-02-28T00:00:00Z')",
+            json!("2024-02-29T00:00:00.0000000Z"),
+        ),
+        value(
+            "SELECT VALUE DateTimeAdd('month', 1, '2024-01-31T00:00:00Z')",
+            json!("2024-02-29T00:00:00.0000000Z"),
+        ),
+        value(
+            "SELECT VALUE DateTimePart('yyyy', '2024-03-01T12:00:00Z')",
+            json!(2024),
+        ),
+        value(
+            "SELECT VALUE DateTimeDiff('hh', '2024-03-01T00:00:00Z', '2024-03-02T01:30:00Z')",
+            json!(25),
+        ),
+        value(
+            "SELECT VALUE DateTimeToTimestamp('yesterday')",
+            json!(UNDEFINED),
+        ),
+        value(
+            "SELECT VALUE GetCurrentDateTime() > '2024-01-01'",
+            json!(true),
+        ),
+    ]);
+}
