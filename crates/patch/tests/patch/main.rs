@@ -1,0 +1,5 @@
+//! Integration tests of the public API, one module per area.
+
+mod operations;
+mod properties;
+mod request;
