@@ -7,6 +7,7 @@
 #   build        the tributary-cli binary (the server the SDK tests talk to)
 #   unit         the workspace's Rust tests (cargo-nextest when installed, plus doctests)
 #   python-env   .venv with tests/sdk/python/requirements.txt (reused while unchanged)
+#   harness      tests of this script's own machinery (scripts/lib/test_harness.py)
 #   node-env     npm ci in tests/sdk/node (reused while package-lock.json is unchanged)
 #   servers      three `tributary serve` processes on free ports with throwaway data dirs:
 #                HTTPS and --http for the scenario tests, HTTPS for the SDK's own suite
@@ -94,6 +95,11 @@ stage_python_env() {
     ensure_venv "$venv" tests/sdk/python/requirements.txt
 }
 
+# The harness's own tests (server.sh process handling, the suite's skip file), with a fake server.
+stage_harness() {
+    "$venv/bin/python" -m pytest scripts/lib -p no:cacheprovider --timeout 60 -q
+}
+
 stage_node_env() {
     ensure_node_modules "$node_dir"
 }
@@ -141,6 +147,11 @@ run_stage unit stage_unit || true
 
 python_ready=1
 run_stage python-env stage_python_env || python_ready=0
+if ((python_ready)); then
+    run_stage harness stage_harness || true
+else
+    record_stage harness "not run: .venv missing"
+fi
 node_ready=0
 if [[ -f $node_dir/package.json ]]; then
     node_ready=1

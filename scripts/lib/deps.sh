@@ -12,11 +12,12 @@ sha256_of() {
 
 # ensure_venv VENV_DIR REQUIREMENTS_FILE
 # Creates VENV_DIR with python3 -m venv and installs the pinned requirements, unless a
-# previous run already did so for the same requirements.
+# previous run already did so for the same requirements and the same python3.
 ensure_venv() {
     local venv=$1 requirements=$2
     local stamp="$venv/.tributary-requirements.sha256" wanted
-    wanted=$(sha256_of "$requirements")
+    # The interpreter's version is part of the stamp: a new python3 gets a new venv.
+    wanted=$( (python3 --version && cat "$requirements") | sha256sum | cut -d ' ' -f 1)
     if [[ -x $venv/bin/python && -f $stamp && $(cat "$stamp") == "$wanted" ]]; then
         echo "reusing $venv ($("$venv/bin/python" --version); requirements unchanged)"
         return 0

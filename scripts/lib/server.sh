@@ -22,6 +22,15 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
+# process_alive PID: true while the process runs. A zombie counts as gone: a server started
+# in a subshell stage is reparented when the subshell ends, and PID 1 may be slow to reap it.
+process_alive() {
+    local state
+    kill -0 "$1" 2>/dev/null || return 1
+    state=$(sed -E 's/.*\) ([A-Za-z]).*/\1/' "/proc/$1/stat" 2>/dev/null || true)
+    [[ $state != Z ]]
+}
+
 # port_is_open HOST PORT: true when something accepts TCP connections there.
 port_is_open() {
     (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
@@ -41,8 +50,9 @@ wait_for_port() {
 }
 
 # printed_value LOG LABEL: the first whitespace-free word after "LABEL: " in the log, if any.
+# Succeeds with no output when the label was not printed (yet), also under `set -e -o pipefail`.
 printed_value() {
-    grep -oE "(^|[[:space:]])$2: [^[:space:]]+" "$1" 2>/dev/null | head -n 1 | sed -E "s/^[[:space:]]*$2: //"
+    { grep -oE "(^|[[:space:]])$2: [^[:space:]]+" "$1" 2>/dev/null || true; } | head -n 1 | sed -E "s/^[[:space:]]*$2: //"
 }
 
 # start_server NAME RUN_DIR BINARY [EXTRA SERVE ARGS...]
@@ -62,14 +72,14 @@ start_server() {
         echo "$pid" >"$run_dir/$name.pid"
         deadline=$((SECONDS + SERVER_READY_TIMEOUT_S))
         endpoint=""
-        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
+        while process_alive "$pid" && ((SECONDS < deadline)); do
             endpoint=$(printed_value "$log" endpoint)
             if [[ -n $endpoint ]] && port_is_open 127.0.0.1 "$port"; then
                 break
             fi
             sleep 0.2
         done
-        if [[ -n $endpoint ]] && kill -0 "$pid" 2>/dev/null && port_is_open 127.0.0.1 "$port"; then
+        if [[ -n $endpoint ]] && process_alive "$pid" && port_is_open 127.0.0.1 "$port"; then
             key=$(printed_value "$log" key)
             echo "$endpoint" >"$run_dir/$name.endpoint"
             echo "${key:-}" >"$run_dir/$name.key"
@@ -98,10 +108,10 @@ stop_server() {
     [[ -f $pid_file ]] || return 0
     pid=$(cat "$pid_file")
     rm -f "$pid_file"
-    kill -0 "$pid" 2>/dev/null || return 0
+    process_alive "$pid" || return 0
     kill -TERM "$pid" 2>/dev/null || true
     deadline=$((SECONDS + SERVER_STOP_TIMEOUT_S))
-    while kill -0 "$pid" 2>/dev/null; do
+    while process_alive "$pid"; do
         if ((SECONDS >= deadline)); then
             echo "server $name (pid $pid) ignored SIGTERM for ${SERVER_STOP_TIMEOUT_S}s; killing it" >&2
             kill -KILL "$pid" 2>/dev/null || true
