@@ -110,8 +110,6 @@ pub(crate) enum UnaryOp {
 /// A binary operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BinaryOp {
-    And,
-    Or,
     Eq,
     NotEq,
     Lt,
@@ -162,6 +160,10 @@ pub(crate) enum Expr {
     Object(Vec<(String, Expr)>),
     Unary(UnaryOp, Box<Expr>),
     Binary(BinaryOp, Box<Expr>, Box<Expr>),
+    /// `a AND b AND ...`, kept flat so long chains do not nest.
+    And(Vec<Expr>),
+    /// `a OR b OR ...`, kept flat so long chains do not nest.
+    Or(Vec<Expr>),
     /// `value [NOT] BETWEEN low AND high`.
     Between {
         value: Box<Expr>,
@@ -223,7 +225,7 @@ impl Expr {
             Expr::Property(inner, _) | Expr::Unary(_, inner) => vec![inner],
             Expr::Aggregate { arg, .. } => vec![arg],
             Expr::Index(a, b) | Expr::Binary(_, a, b) => vec![a, b],
-            Expr::Array(items) => items.iter().collect(),
+            Expr::Array(items) | Expr::And(items) | Expr::Or(items) => items.iter().collect(),
             Expr::Call { args, .. } => args.iter().collect(),
             Expr::Object(properties) => properties.iter().map(|(_, expr)| expr).collect(),
             Expr::Between {

@@ -11,9 +11,9 @@
 //! aggregates outside `SELECT`, nested aggregates, `SELECT *` over several sources, properties
 //! that are neither grouped nor aggregated, duplicate aliases, `GROUP BY` with `ORDER BY`.
 
-use crate::MAX_JOINS;
 use crate::ast::{Collection, Count, Expr, SelectQuery, Selection};
 use crate::error::QueryError;
+use crate::{MAX_JOINS, with_stack};
 
 /// Binds a top-level query in place; returns the parameter names it uses.
 pub(crate) fn bind(query: &mut SelectQuery) -> Result<Vec<String>, QueryError> {
@@ -49,7 +49,7 @@ impl Binder {
             )));
         }
         self.scopes.push(Vec::new());
-        let result = self.query_in_scope(query, top_level);
+        let result = with_stack(|| self.query_in_scope(query, top_level));
         self.scopes.pop();
         result
     }
@@ -212,10 +212,12 @@ impl Binder {
             }
             _ => {}
         }
-        for child in children_mut(expr) {
-            self.expr(child, place, n_aggregates)?;
-        }
-        Ok(())
+        with_stack(|| {
+            for child in children_mut(expr) {
+                self.expr(child, place, n_aggregates)?;
+            }
+            Ok(())
+        })
     }
 }
 
@@ -233,7 +235,10 @@ fn children_mut(expr: &mut Expr) -> Vec<&mut Expr> {
         Expr::Property(inner, _) | Expr::Unary(_, inner) => vec![inner],
         Expr::Aggregate { arg, .. } => vec![arg],
         Expr::Index(a, b) | Expr::Binary(_, a, b) => vec![a, b],
-        Expr::Array(items) | Expr::Call { args: items, .. } => items.iter_mut().collect(),
+        Expr::Array(items)
+        | Expr::And(items)
+        | Expr::Or(items)
+        | Expr::Call { args: items, .. } => items.iter_mut().collect(),
         Expr::Object(properties) => properties.iter_mut().map(|(_, expr)| expr).collect(),
         Expr::Between {
             value, low, high, ..

@@ -9,12 +9,12 @@ use std::cell::{Cell, RefCell};
 use regex::{Regex, RegexBuilder};
 use serde_json::{Map, Value};
 
-use crate::Parameters;
 use crate::ast::{BinaryOp, Expr, UnaryOp};
 use crate::error::QueryError;
 use crate::exec::Pipeline;
 use crate::functions;
 use crate::value::{Val, compare_relational, deep_equal, equals};
+use crate::{Parameters, with_stack};
 
 /// Compiled `RegexMatch` patterns kept per execution.
 const MAX_CACHED_REGEXES: usize = 16;
@@ -150,6 +150,14 @@ pub(crate) fn eval<'e>(
     expr: &'e Expr,
     env: &Env<'e, '_>,
 ) -> Result<Val<'e>, QueryError> {
+    with_stack(|| eval_here(cx, expr, env))
+}
+
+fn eval_here<'e>(
+    cx: &Context<'e>,
+    expr: &'e Expr,
+    env: &Env<'e, '_>,
+) -> Result<Val<'e>, QueryError> {
     let value = match expr {
         Expr::Literal(value) => Val::Ref(value),
         Expr::Undefined => Val::Undefined,
@@ -193,21 +201,37 @@ pub(crate) fn eval<'e>(
             Val::Owned(Value::Object(map))
         }
         Expr::Unary(op, operand) => unary(*op, &eval(cx, operand, env)?),
-        Expr::Binary(BinaryOp::And, left, right) => {
-            let left = eval(cx, left, env)?.as_bool();
-            if left == Some(false) {
-                return Ok(Val::bool(false));
+        Expr::And(operands) => {
+            // false wins over undefined, undefined over true.
+            let mut all_true = true;
+            for operand in operands {
+                match eval(cx, operand, env)?.as_bool() {
+                    Some(false) => return Ok(Val::bool(false)),
+                    Some(true) => {}
+                    None => all_true = false,
+                }
             }
-            let right = eval(cx, right, env)?.as_bool();
-            logical_and(left, right)
+            if all_true {
+                Val::bool(true)
+            } else {
+                Val::Undefined
+            }
         }
-        Expr::Binary(BinaryOp::Or, left, right) => {
-            let left = eval(cx, left, env)?.as_bool();
-            if left == Some(true) {
-                return Ok(Val::bool(true));
+        Expr::Or(operands) => {
+            // true wins over undefined, undefined over false.
+            let mut all_false = true;
+            for operand in operands {
+                match eval(cx, operand, env)?.as_bool() {
+                    Some(true) => return Ok(Val::bool(true)),
+                    Some(false) => {}
+                    None => all_false = false,
+                }
             }
-            let right = eval(cx, right, env)?.as_bool();
-            logical_or(left, right)
+            if all_false {
+                Val::bool(false)
+            } else {
+                Val::Undefined
+            }
         }
         Expr::Binary(BinaryOp::Coalesce, left, right) => {
             let left = eval(cx, left, env)?;
@@ -328,14 +352,6 @@ fn logical_and<'e>(left: Option<bool>, right: Option<bool>) -> Val<'e> {
     }
 }
 
-fn logical_or<'e>(left: Option<bool>, right: Option<bool>) -> Val<'e> {
-    match (left, right) {
-        (Some(true), _) | (_, Some(true)) => Val::bool(true),
-        (Some(false), Some(false)) => Val::bool(false),
-        _ => Val::Undefined,
-    }
-}
-
 fn unary<'e>(op: UnaryOp, operand: &Val<'_>) -> Val<'e> {
     match op {
         UnaryOp::Not => operand
@@ -403,9 +419,7 @@ fn binary<'e>(op: BinaryOp, left: &Val<'_>, right: &Val<'_>) -> Val<'e> {
                     f64::from(to_int32(x).cast_unsigned().wrapping_shr(shift_count(y)))
                 }
                 // Handled above; listed so the match stays exhaustive without a wildcard.
-                BinaryOp::And
-                | BinaryOp::Or
-                | BinaryOp::Coalesce
+                BinaryOp::Coalesce
                 | BinaryOp::Eq
                 | BinaryOp::NotEq
                 | BinaryOp::Lt

@@ -319,6 +319,19 @@ pub fn matches(
     })
 }
 
+/// Stack that must remain before recursing one more level of parsing or evaluation.
+const STACK_RED_ZONE_BYTES: usize = 128 * 1024;
+/// Size of each extra stack segment allocated when the red zone is reached.
+const STACK_SEGMENT_BYTES: usize = 2 * 1024 * 1024;
+
+/// Runs `f`, first moving to a fresh heap-allocated stack segment if less than
+/// [`STACK_RED_ZONE_BYTES`] remain. Every recursive step of the parser, binder and evaluator
+/// goes through here, so the deepest query [`MAX_NESTING_DEPTH`] allows cannot overflow the
+/// caller's stack, however small (async worker threads have 2 MiB).
+pub(crate) fn with_stack<R>(f: impl FnOnce() -> R) -> R {
+    stacker::maybe_grow(STACK_RED_ZONE_BYTES, STACK_SEGMENT_BYTES, f)
+}
+
 /// 100-nanosecond ticks since the Unix epoch.
 fn unix_ticks(now: SystemTime) -> i64 {
     let signed_nanos = match now.duration_since(UNIX_EPOCH) {

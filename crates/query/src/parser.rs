@@ -28,7 +28,6 @@
 
 use serde_json::Value;
 
-use crate::MAX_NESTING_DEPTH;
 use crate::ast::{
     BinaryOp, Collection, Count, Expr, OffsetLimit, OrderItem, PathStep, SelectItem, SelectQuery,
     Selection, Source, UnaryOp,
@@ -36,6 +35,7 @@ use crate::ast::{
 use crate::error::QueryError;
 use crate::functions::{self, Callable};
 use crate::lexer::{Sym, Token, TokenKind, tokenize};
+use crate::{MAX_NESTING_DEPTH, with_stack};
 
 /// Words that cannot be used as identifiers (aliases, unqualified names).
 const RESERVED: &[&str] = &[
@@ -135,6 +135,8 @@ struct Parser<'t> {
 /// How an infix token continues an expression.
 enum Infix {
     Binary(BinaryOp),
+    And,
+    Or,
     Conditional,
     /// `IN`, `LIKE` or `BETWEEN`, possibly after `NOT`.
     Predicate {
@@ -283,6 +285,12 @@ impl<'t> Parser<'t> {
 
     fn select_query(&mut self) -> Result<SelectQuery, QueryError> {
         self.enter()?;
+        let result = with_stack(|| self.select_query_body());
+        self.leave();
+        result
+    }
+
+    fn select_query_body(&mut self) -> Result<SelectQuery, QueryError> {
         self.expect_keyword("SELECT")?;
         let distinct = self.eat_keyword("DISTINCT");
         let top = if self.eat_keyword("TOP") {
@@ -331,7 +339,6 @@ impl<'t> Parser<'t> {
         } else {
             None
         };
-        self.leave();
         Ok(SelectQuery {
             distinct,
             top,
@@ -523,9 +530,9 @@ impl<'t> Parser<'t> {
                         .find(|keyword| self.keyword_at(offset, keyword))
                 };
                 if word.eq_ignore_ascii_case("OR") {
-                    binary(BinaryOp::Or, PREC_OR)
+                    Some((Infix::Or, PREC_OR))
                 } else if word.eq_ignore_ascii_case("AND") {
-                    binary(BinaryOp::And, PREC_AND)
+                    Some((Infix::And, PREC_AND))
                 } else if word.eq_ignore_ascii_case("NOT") {
                     predicate(1).map(|keyword| {
                         (
@@ -553,15 +560,50 @@ impl<'t> Parser<'t> {
     }
 
     /// Parses an expression whose infix operators all bind at least as tightly as `min`.
+    ///
+    /// A chain like `a + b + c` builds a left-deep tree without recursing, so each operator
+    /// after the first counts as one more level against [`MAX_NESTING_DEPTH`]; only `AND` and
+    /// `OR` chains, which are kept flat, are free.
     fn binary(&mut self, min: u8) -> Result<Expr, QueryError> {
         self.enter()?;
+        let depth_on_entry = self.depth;
+        let result = with_stack(|| self.binary_chain(min));
+        self.depth = depth_on_entry;
+        self.leave();
+        result
+    }
+
+    fn binary_chain(&mut self, min: u8) -> Result<Expr, QueryError> {
         let mut left = self.prefix()?;
+        let mut n_chained = 0;
         while let Some((infix, precedence)) = self.infix() {
             if precedence < min {
                 break;
             }
             self.advance();
+            if !matches!(infix, Infix::And | Infix::Or) {
+                if n_chained > 0 {
+                    self.enter()?;
+                }
+                n_chained += 1;
+            }
             left = match infix {
+                Infix::And | Infix::Or => {
+                    let right = self.binary(precedence + 1)?;
+                    let is_and = matches!(infix, Infix::And);
+                    match left {
+                        Expr::And(mut operands) if is_and => {
+                            operands.push(right);
+                            Expr::And(operands)
+                        }
+                        Expr::Or(mut operands) if !is_and => {
+                            operands.push(right);
+                            Expr::Or(operands)
+                        }
+                        other if is_and => Expr::And(vec![other, right]),
+                        other => Expr::Or(vec![other, right]),
+                    }
+                }
                 Infix::Binary(op) => {
                     let right = self.binary(precedence + 1)?;
                     Expr::Binary(op, Box::new(left), Box::new(right))
@@ -584,7 +626,6 @@ impl<'t> Parser<'t> {
                 }
             };
         }
-        self.leave();
         Ok(left)
     }
 

@@ -235,3 +235,77 @@ fn limits_reject_oversized_and_deeply_nested_queries() {
     let shallow = format!("SELECT VALUE {}1{}", "(".repeat(20), ")".repeat(20));
     assert!(Query::parse(&shallow).is_ok());
 }
+
+#[test]
+fn long_and_or_chains_are_flat_but_long_arithmetic_chains_count_as_nesting() {
+    let conditions: Vec<String> = (0..2000).map(|i| format!("c.a != {i}")).collect();
+    let text = format!("SELECT VALUE c.a FROM c WHERE {}", conditions.join(" AND "));
+    let query = Query::parse(&text).unwrap();
+    let rows = execute(
+        &query,
+        &Parameters::new(),
+        &[json!({"a": -1}), json!({"a": 5})],
+    )
+    .unwrap();
+    assert_eq!(rows, [json!(-1)]);
+
+    let either: Vec<String> = (0..2000).map(|i| format!("c.a = {i}")).collect();
+    let text = format!("SELECT VALUE c.a FROM c WHERE {}", either.join(" OR "));
+    let query = Query::parse(&text).unwrap();
+    let rows = execute(
+        &query,
+        &Parameters::new(),
+        &[json!({"a": -1}), json!({"a": 5})],
+    )
+    .unwrap();
+    assert_eq!(rows, [json!(5)]);
+
+    let sum = format!("SELECT VALUE {}", vec!["1"; 10_000].join(" + "));
+    assert!(matches!(
+        Query::parse(&sum),
+        Err(QueryError::NestingTooDeep { .. })
+    ));
+}
+
+/// The deepest query each shape allows, found by growing it until the parser refuses.
+fn deepest_accepted(build: impl Fn(usize) -> String) -> String {
+    let mut deepest = None;
+    for depth in 1..=MAX_NESTING_DEPTH * 4 {
+        let text = build(depth);
+        if Query::parse(&text).is_err() {
+            break;
+        }
+        deepest = Some(text);
+    }
+    deepest.expect("depth 1 must parse")
+}
+
+#[test]
+fn the_deepest_accepted_queries_run_on_a_small_stack() {
+    let shapes: Vec<String> = vec![
+        deepest_accepted(|n| format!("SELECT VALUE {}c.a{} FROM c", "(".repeat(n), ")".repeat(n))),
+        deepest_accepted(|n| format!("SELECT VALUE {}1{} FROM c", "[".repeat(n), "]".repeat(n))),
+        deepest_accepted(|n| format!("SELECT VALUE {}c.a FROM c", "- ".repeat(n))),
+        deepest_accepted(|n| format!("SELECT VALUE {} FROM c", vec!["c.a"; n].join(" + "))),
+        deepest_accepted(|n| {
+            format!(
+                "SELECT VALUE {}1{} FROM c",
+                "ARRAY(SELECT VALUE ".repeat(n),
+                ")".repeat(n)
+            )
+        }),
+        deepest_accepted(|n| format!("SELECT VALUE {}true FROM c", "NOT ".repeat(n))),
+    ];
+    let worker = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            for text in &shapes {
+                let query = Query::parse(text).unwrap();
+                execute(&query, &Parameters::new(), &[json!({"a": 1})]).unwrap();
+            }
+        })
+        .unwrap();
+    worker
+        .join()
+        .expect("evaluation overflowed a 256 KiB stack");
+}
