@@ -187,4 +187,5 @@ else
     record_stage sdk-suite "not run: servers or .venv missing"
 fi
 
+echo "server logs and JUnit reports: $log_dir"
 print_stage_summary
