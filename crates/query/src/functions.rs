@@ -292,7 +292,9 @@ pub(crate) fn call<'r>(
     cx: &Context<'_>,
 ) -> Result<Val<'r>, QueryError> {
     use Function as F;
-    args.resize(args.len().max(3), Val::Undefined);
+    // Optional arguments read as undefined; `n_args` remembers how many were given.
+    let n_args = args.len();
+    args.resize(n_args.max(3), Val::Undefined);
     let value = |index: usize| args[index].get();
     let text = |index: usize| args[index].as_str();
     let number = |index: usize| args[index].as_f64();
@@ -317,7 +319,7 @@ pub(crate) fn call<'r>(
         F::IsFiniteNumber => Val::bool(number(0).is_some_and(f64::is_finite)),
         F::Concat => {
             let mut joined = String::new();
-            for arg in args.iter().filter(|arg| arg.is_defined()) {
+            for arg in &args[..n_args] {
                 match arg.as_str() {
                     Some(part) => joined.push_str(part),
                     None => return Ok(Val::Undefined),
@@ -487,7 +489,7 @@ pub(crate) fn call<'r>(
         }),
         F::ArrayConcat => {
             let mut joined = Vec::new();
-            for arg in &args[..args.iter().rposition(Val::is_defined).map_or(0, |i| i + 1)] {
+            for arg in &args[..n_args] {
                 match arg.as_array() {
                     Some(items) => joined.extend(items.iter().cloned()),
                     None => return Ok(Val::Undefined),
@@ -505,12 +507,13 @@ pub(crate) fn call<'r>(
         },
         F::ArrayContainsAny | F::ArrayContainsAll => match args[0].as_array() {
             Some(items) => {
-                let needles = args[1..].iter().filter_map(Val::get);
-                let found = |needle: &Value| items.iter().any(|item| deep_equal(item, needle));
-                let mut needles = needles.peekable();
-                if needles.peek().is_none() {
-                    Val::Undefined
-                } else if function == F::ArrayContainsAny {
+                let found = |needle: &Val<'_>| {
+                    needle
+                        .get()
+                        .is_some_and(|needle| items.iter().any(|item| deep_equal(item, needle)))
+                };
+                let mut needles = args[1..n_args].iter();
+                if function == F::ArrayContainsAny {
                     Val::bool(needles.any(found))
                 } else {
                     Val::bool(needles.all(found))
@@ -715,10 +718,18 @@ fn to_text(value: &Value) -> String {
 
 /// Parses a string argument as JSON text and keeps the result if it has the wanted type.
 fn parse_json_text<'r>(source: Option<&str>, wanted: impl Fn(&Value) -> bool) -> Val<'r> {
-    source
+    match source
         .and_then(|source| serde_json::from_str::<Value>(source.trim()).ok())
         .filter(|parsed| wanted(parsed))
-        .map_or(Val::Undefined, Val::Owned)
+    {
+        // Numbers print the way query results do: "1.0" becomes 1.
+        Some(Value::Number(number)) => number
+            .as_f64()
+            .filter(|_| number.is_f64())
+            .map_or(Val::Owned(Value::Number(number)), Val::number),
+        Some(other) => Val::Owned(other),
+        None => Val::Undefined,
+    }
 }
 
 /// `ARRAY_CONTAINS` matching: deep equality, or with `partial` an object item that holds every

@@ -39,6 +39,7 @@ fn string_functions() {
     check_all(vec![
         value("SELECT VALUE CONCAT('a', 'b', 'c')", json!("abc")),
         value("SELECT VALUE CONCAT('a', 1)", json!(UNDEFINED)),
+        value("SELECT VALUE CONCAT('a', undefined)", json!(UNDEFINED)),
         value("SELECT VALUE CONTAINS('Hello', 'ell')", json!(true)),
         value("SELECT VALUE CONTAINS('Hello', 'ELL')", json!(false)),
         value("SELECT VALUE CONTAINS('Hello', 'ELL', true)", json!(true)),
@@ -77,6 +78,7 @@ fn string_functions() {
         value("SELECT VALUE TOSTRING(undefined)", json!(UNDEFINED)),
         value("SELECT VALUE StringToNumber(' 1.5 ')", json!(1.5)),
         value("SELECT VALUE StringToNumber('abc')", json!(UNDEFINED)),
+        value("SELECT VALUE StringToNumber('2.0')", json!(2)),
         value("SELECT VALUE StringToBoolean('true')", json!(true)),
         value("SELECT VALUE StringToNull('null')", json!(null)),
         value("SELECT VALUE StringToArray('[1, \"a\"]')", json!([1, "a"])),
@@ -139,6 +141,10 @@ fn array_functions() {
             json!([1, 2, 3]),
         ),
         value("SELECT VALUE ARRAY_CONCAT([1], 'x')", json!(UNDEFINED)),
+        value(
+            "SELECT VALUE ARRAY_CONCAT([1], undefined)",
+            json!(UNDEFINED),
+        ),
         value("SELECT VALUE ARRAY_CONTAINS([1, 2], 2)", json!(true)),
         value("SELECT VALUE ARRAY_CONTAINS([1, 2], '2')", json!(false)),
         value(

@@ -8,4 +8,5 @@ mod errors;
 mod expressions;
 mod functions;
 mod no_panic;
+mod sdk;
 mod support;
