@@ -99,8 +99,11 @@ pub enum QueryError {
         message: String,
     },
 
-    /// Joins produced more rows for one input document than [`crate::MAX_JOIN_ROWS_PER_DOCUMENT`].
-    #[error("the joins of this query produce more than {limit} rows for a single document")]
+    /// Joins and subqueries produced more rows for one input document than
+    /// [`crate::MAX_JOIN_ROWS_PER_DOCUMENT`].
+    #[error(
+        "the joins and subqueries of this query produce more than {limit} rows for a single document"
+    )]
     TooManyJoinRows {
         /// The limit that was exceeded.
         limit: usize,

@@ -14,7 +14,7 @@ use crate::error::QueryError;
 use crate::exec::Pipeline;
 use crate::functions;
 use crate::value::{Val, compare_relational, deep_equal, equals};
-use crate::{Parameters, with_stack};
+use crate::{MAX_JOIN_ROWS_PER_DOCUMENT, Parameters, with_stack};
 
 /// Compiled `RegexMatch` patterns kept per execution.
 const MAX_CACHED_REGEXES: usize = 16;
@@ -28,6 +28,8 @@ pub(crate) struct Context<'p> {
     pub(crate) now_ticks: i64,
     regexes: RefCell<Vec<(String, String, Regex)>>,
     random_state: Cell<u64>,
+    /// Rows enumerated for the current document, subqueries included.
+    n_rows_this_document: Cell<usize>,
 }
 
 impl<'p> Context<'p> {
@@ -38,7 +40,25 @@ impl<'p> Context<'p> {
             regexes: RefCell::new(Vec::new()),
             // Any non-zero seed works for xorshift; mix the clock in so runs differ.
             random_state: Cell::new(now_ticks.unsigned_abs() | 1),
+            n_rows_this_document: Cell::new(0),
         }
+    }
+
+    /// Starts counting rows afresh for the next document.
+    pub(crate) fn start_document(&self) {
+        self.n_rows_this_document.set(0);
+    }
+
+    /// Counts one enumerated row (of any query level) against the per-document budget.
+    pub(crate) fn count_row(&self) -> Result<(), QueryError> {
+        let n_rows = self.n_rows_this_document.get() + 1;
+        if n_rows > MAX_JOIN_ROWS_PER_DOCUMENT {
+            return Err(QueryError::TooManyJoinRows {
+                limit: MAX_JOIN_ROWS_PER_DOCUMENT,
+            });
+        }
+        self.n_rows_this_document.set(n_rows);
+        Ok(())
     }
 
     /// A parameter's value (`None` when it was bound to undefined).

@@ -14,7 +14,6 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
-use crate::MAX_JOIN_ROWS_PER_DOCUMENT;
 use crate::ast::{Collection, Count, Expr, PathStep, SelectQuery, Selection, Source};
 use crate::error::QueryError;
 use crate::eval::{Context, Env, eval};
@@ -145,15 +144,8 @@ impl<'q, 'a> Pipeline<'q, 'a> {
             return Ok(Flow::Stop);
         }
         let query = self.query;
-        let mut n_rows = 0usize;
         let mut row = Vec::with_capacity(query.sources.len());
         enumerate_rows(cx, &query.sources, &mut row, parent, &mut |cx, row| {
-            n_rows += 1;
-            if n_rows > MAX_JOIN_ROWS_PER_DOCUMENT {
-                return Err(QueryError::TooManyJoinRows {
-                    limit: MAX_JOIN_ROWS_PER_DOCUMENT,
-                });
-            }
             let env = Env::new(row, parent);
             if let Some(filter) = &query.filter
                 && !eval(cx, filter, &env)?.is_true()
@@ -342,6 +334,7 @@ fn enumerate_rows<'a>(
     visit: &mut RowVisitor<'_, 'a>,
 ) -> Result<Flow, QueryError> {
     let Some((source, rest)) = sources.split_first() else {
+        cx.count_row()?;
         return visit(cx, row);
     };
     let values = source_values(cx, source, &Env::new(row, parent))?;
@@ -473,15 +466,8 @@ pub(crate) fn any_row<'a>(
     test: &mut dyn FnMut(&Context<'_>, &Env<'_, 'a>) -> Result<bool, QueryError>,
 ) -> Result<bool, QueryError> {
     let mut found = false;
-    let mut n_rows = 0usize;
     let mut row = Vec::with_capacity(query.sources.len());
     enumerate_rows(cx, &query.sources, &mut row, parent, &mut |cx, row| {
-        n_rows += 1;
-        if n_rows > MAX_JOIN_ROWS_PER_DOCUMENT {
-            return Err(QueryError::TooManyJoinRows {
-                limit: MAX_JOIN_ROWS_PER_DOCUMENT,
-            });
-        }
         found = test(cx, &Env::new(row, parent))?;
         Ok(if found { Flow::Stop } else { Flow::Continue })
     })?;

@@ -95,7 +95,8 @@ pub const MAX_NESTING_DEPTH: usize = 64;
 pub const MAX_PARAMETERS: usize = 1024;
 /// Most `JOIN` clauses in one query level (Cosmos' limit).
 pub const MAX_JOINS: usize = 10;
-/// Most rows the joins of one query level may produce for one document.
+/// Most rows one document may expand into, counting the joins of every query level and every
+/// subquery evaluation; bounds the work a single document can cause.
 pub const MAX_JOIN_ROWS_PER_DOCUMENT: usize = 1_000_000;
 
 /// A parsed and bound query, ready to run any number of times.
@@ -283,6 +284,7 @@ pub fn execute_at<'a>(
         pipeline.push_frame(&cx, None)?;
     } else {
         for document in documents {
+            cx.start_document();
             let frame = [Val::Ref(document)];
             let env = Env::new(&frame, None);
             if pipeline.push_frame(&cx, Some(&env))? == Flow::Stop {

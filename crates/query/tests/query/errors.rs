@@ -309,3 +309,31 @@ fn the_deepest_accepted_queries_run_on_a_small_stack() {
         .join()
         .expect("evaluation overflowed a 256 KiB stack");
 }
+
+#[test]
+fn joins_and_subqueries_share_one_row_budget_per_document() {
+    // 8^7 = 2,097,152 rows from joins alone.
+    let joins = "SELECT VALUE 1 FROM c JOIN a IN c.x JOIN b IN c.x JOIN d IN c.x JOIN e IN c.x \
+                 JOIN f IN c.x JOIN g IN c.x JOIN h IN c.x";
+    // 8^4 rows, each running a subquery of 8^3 rows: the same product, split across levels.
+    let nested = "SELECT VALUE 1 FROM c JOIN a IN c.x JOIN b IN c.x JOIN d IN c.x JOIN h IN c.x \
+                  WHERE EXISTS(SELECT VALUE 1 FROM e IN c.x JOIN f IN c.x JOIN g IN c.x WHERE g < 0)";
+    let document = json!({"x": [0, 1, 2, 3, 4, 5, 6, 7]});
+    for text in [joins, nested] {
+        let query = Query::parse(text).unwrap();
+        assert!(
+            matches!(
+                execute(&query, &Parameters::new(), std::slice::from_ref(&document)),
+                Err(QueryError::TooManyJoinRows { .. })
+            ),
+            "{text}"
+        );
+    }
+    // The budget is per document: many small documents are fine.
+    let query = Query::parse("SELECT VALUE COUNT(1) FROM c JOIN a IN c.x JOIN b IN c.x").unwrap();
+    let documents = vec![document; 20_000];
+    assert_eq!(
+        execute(&query, &Parameters::new(), &documents).unwrap(),
+        [json!(1_280_000)]
+    );
+}
