@@ -1,0 +1,355 @@
+//! The Cosmos DB NoSQL REST API over Tributary's embedded store.
+//!
+//! `tributary-server` answers the requests the official Azure Cosmos DB SDKs send (Python
+//! `azure-cosmos`, Node `@azure/cosmos`, and others) as if it were Azure Cosmos DB or its
+//! emulator: the account, databases, containers, items, queries, transactional batches, bulk,
+//! partition key ranges, offers, and the change feed in both modes, with master-key
+//! authentication on every request, over HTTP/1.1 and HTTP/2, with or without TLS.
+//!
+//! What it is not: a multi-region service (one write region, Session consistency), nor a
+//! resource-token or Entra ID (AAD) authority (master keys only), nor a store of stored
+//! procedures, triggers, UDFs, users or permissions.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use tributary_server::{Server, ServerConfig};
+//! use tributary_store::{Store, StoreOptions};
+//! let config = ServerConfig::default();
+//! let store = Arc::new(Store::open(&config.data_dir, StoreOptions::default())?);
+//! let server = Server::bind(config, store).await?;
+//! println!("endpoint: {}", server.endpoint());
+//! server.run(async { tokio::signal::ctrl_c().await.ok(); }).await?;
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod request;
+mod routes;
+mod tls;
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tributary_store::Store;
+use tributary_wire::auth::{self, MasterKey};
+use tributary_wire::headers;
+
+pub use error::ApiError;
+pub use routes::feed::WAIT_HEADER;
+pub use tls::{CERT_FILE, KEY_FILE, TlsSource};
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Largest request header section accepted (bytes), for HTTP/1.1.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Everything `tributary serve` can be told.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub addr: IpAddr,
+    /// Port to listen on (`0` picks a free one).
+    pub port: u16,
+    /// The account master key, base64.
+    pub key: String,
+    /// `None` serves plain HTTP.
+    pub tls: Option<TlsSource>,
+    /// The store's directory (also where a generated certificate is kept).
+    pub data_dir: PathBuf,
+    /// The account id reported by `GET /` (must not be `localhost`: the Node SDK treats that
+    /// id as the emulator and ignores the locations).
+    pub account_name: String,
+    /// How far a request's `x-ms-date` may be from the server's clock.
+    pub max_clock_skew: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 8081,
+            key: auth::EMULATOR_KEY.to_owned(),
+            tls: Some(TlsSource::SelfSigned),
+            data_dir: PathBuf::from("tributary-data"),
+            account_name: "tributary".to_owned(),
+            max_clock_skew: auth::DEFAULT_MAX_CLOCK_SKEW,
+        }
+    }
+}
+
+/// Why the server could not start or stopped.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The master key is not valid base64.
+    #[error("invalid master key: {0}")]
+    Key(String),
+    /// The certificate could not be made or loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+/// What every request handler can reach.
+pub(crate) struct AppState {
+    store: Arc<Store>,
+    key: MasterKey,
+    scheme: &'static str,
+    account_name: String,
+    max_clock_skew: Duration,
+}
+
+/// A bound server, ready to run.
+pub struct Server {
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    state: Arc<AppState>,
+    endpoint: String,
+}
+
+impl Server {
+    /// Opens the listening socket and prepares TLS.
+    ///
+    /// # Errors
+    /// [`ServeError::Bind`], [`ServeError::Key`], [`ServeError::Tls`].
+    pub async fn bind(config: ServerConfig, store: Arc<Store>) -> Result<Server, ServeError> {
+        let key =
+            MasterKey::from_base64(&config.key).map_err(|e| ServeError::Key(e.to_string()))?;
+        let tls = match &config.tls {
+            Some(source) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(
+                source,
+                &config.data_dir,
+            )?)),
+            None => None,
+        };
+        let addr = SocketAddr::new(config.addr, config.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let host = if local.ip().is_loopback() {
+            "localhost".to_owned()
+        } else {
+            local.ip().to_string()
+        };
+        let endpoint = format!("{scheme}://{host}:{}/", local.port());
+        let state = Arc::new(AppState {
+            store,
+            key,
+            scheme,
+            account_name: config.account_name,
+            max_clock_skew: config.max_clock_skew,
+        });
+        Ok(Server {
+            listener,
+            tls,
+            state,
+            endpoint,
+        })
+    }
+
+    /// The URL clients connect to, e.g. `https://localhost:8081/`.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The socket address actually bound.
+    ///
+    /// # Errors
+    /// If the socket has no local address (never for a bound TCP socket).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish (up to 10 s).
+    ///
+    /// # Errors
+    /// None after a successful bind; failed connections are logged, not returned.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
+        let router = axum::Router::new()
+            .fallback(handle)
+            .with_state(Arc::clone(&self.state));
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        tracing::warn!(%error, "accept failed");
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let service = TowerToHyperService::new(router.clone());
+            let watcher = graceful.watcher();
+            let tls = self.tls.clone();
+            tokio::spawn(async move {
+                let mut builder =
+                    hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                builder.http1().max_buf_size(MAX_HEADER_BYTES.max(8192) * 4);
+                builder
+                    .http2()
+                    .max_header_list_size(MAX_HEADER_BYTES as u32);
+                let result = match tls {
+                    Some(acceptor) => match acceptor.accept(stream).await {
+                        Ok(stream) => {
+                            watcher
+                                .watch(
+                                    builder
+                                        .serve_connection(TokioIo::new(stream), service)
+                                        .into_owned(),
+                                )
+                                .await
+                        }
+                        Err(error) => {
+                            tracing::debug!(%peer, %error, "TLS handshake failed");
+                            return;
+                        }
+                    },
+                    None => {
+                        watcher
+                            .watch(
+                                builder
+                                    .serve_connection(TokioIo::new(stream), service)
+                                    .into_owned(),
+                            )
+                            .await
+                    }
+                };
+                if let Err(error) = result {
+                    tracing::debug!(%peer, %error, "connection ended with an error");
+                }
+            });
+        }
+        drop(self.listener);
+        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some connections did not finish within {SHUTDOWN_GRACE:?}");
+        }
+        Ok(())
+    }
+}
+
+/// Every request: read the body (bounded), check the signature, route, add common headers.
+async fn handle(State(state): State<Arc<AppState>>, request: axum::extract::Request) -> Response {
+    let activity_id = request
+        .headers()
+        .get(headers::X_MS_ACTIVITY_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let mut response = match serve(&state, request).await {
+        Ok(reply) => reply.into_response(),
+        Err(error) => error.into_response(),
+    };
+    let status = response.status().as_u16();
+    tracing::debug!(%method, %path, status, elapsed_us = started.elapsed().as_micros() as u64, "request");
+    let response_headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&activity_id) {
+        response_headers.insert(headers::X_MS_ACTIVITY_ID, value);
+    }
+    response_headers.insert(
+        "x-ms-gatewayversion",
+        HeaderValue::from_static("version=2.14.0"),
+    );
+    response_headers.insert(
+        "x-ms-serviceversion",
+        HeaderValue::from_static("version=2.14.0.0"),
+    );
+    response
+}
+
+async fn serve(
+    state: &AppState,
+    request: axum::extract::Request,
+) -> Result<request::Reply, ApiError> {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path();
+    let address = auth::resource_of_path(path)?;
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    auth::verify(
+        &state.key,
+        parts.method.as_str(),
+        &address,
+        header(headers::AUTHORIZATION),
+        header(headers::X_MS_DATE),
+        header(headers::DATE),
+        SystemTime::now(),
+        state.max_clock_skew,
+    )?;
+    let body = axum::body::to_bytes(Body::new(body), request::MAX_REQUEST_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                413,
+                format!(
+                    "the request body is larger than {} bytes",
+                    request::MAX_REQUEST_BODY_BYTES
+                ),
+            )
+        })?;
+    let segments = decode_segments(path)?;
+    let host = parts
+        .headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+        .unwrap_or_else(|| "localhost".to_owned());
+    let context = request::RequestContext {
+        method: parts.method,
+        segments,
+        headers: parts.headers,
+        body,
+        scheme: state.scheme,
+        host,
+    };
+    routes::dispatch(state, &context).await
+}
+
+/// Splits a path into URL-decoded segments, ignoring leading and trailing slashes.
+fn decode_segments(path: &str) -> Result<Vec<String>, ApiError> {
+    path.trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|segment| {
+            percent_encoding::percent_decode_str(segment)
+                .decode_utf8()
+                .map(|s| s.into_owned())
+                .map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "the path segment '{segment}' is not valid percent-encoded UTF-8"
+                    ))
+                })
+        })
+        .collect()
+}

@@ -1,0 +1,186 @@
+//! `POST .../docs` with `x-ms-cosmos-is-batch-request`: transactional batches (atomic) and
+//! bulk requests (each operation on its own).
+
+use serde_json::{Map, Value, json};
+use tributary_partition_key::PartitionKey;
+use tributary_store::{
+    ItemWrite, OperationResult, PatchRequest, Precondition, StoreError, WriteKind, WriteOutcome,
+};
+use tributary_wire::headers;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::request::{Reply, RequestContext, charge_for};
+
+/// One operation of the request body.
+struct BatchOperation {
+    write: ItemWrite,
+}
+
+fn parse_operation(index: usize, value: &Value) -> Result<BatchOperation, ApiError> {
+    let object = value.as_object().ok_or_else(|| {
+        ApiError::bad_request(format!("batch operation {index} must be a JSON object"))
+    })?;
+    let text = |key: &str| object.get(key).and_then(Value::as_str).map(str::to_owned);
+    let kind_name = text("operationType").ok_or_else(|| {
+        ApiError::bad_request(format!("batch operation {index} needs an 'operationType'"))
+    })?;
+    let body = object.get("resourceBody").cloned();
+    let kind = match kind_name.to_ascii_lowercase().as_str() {
+        "create" => WriteKind::Create,
+        "upsert" => WriteKind::Upsert,
+        "replace" => WriteKind::Replace,
+        "delete" => WriteKind::Delete,
+        "read" => WriteKind::Read,
+        "patch" => {
+            let patch_body = body.clone().ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "batch patch operation {index} needs a 'resourceBody'"
+                ))
+            })?;
+            WriteKind::Patch(
+                PatchRequest::from_json(&patch_body)
+                    .map_err(|e| ApiError::bad_request(format!("batch operation {index}: {e}")))?,
+            )
+        }
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "batch operation {index} has an unknown operationType '{other}'"
+            )));
+        }
+    };
+    let partition_key = match object.get("partitionKey") {
+        None | Some(Value::Null) => None,
+        // The Node SDK sends the key as a JSON string holding the array.
+        Some(Value::String(text)) => Some(PartitionKey::from_header(text)),
+        Some(value) => Some(PartitionKey::from_json(value)),
+    }
+    .transpose()
+    .map_err(|e| {
+        ApiError::bad_request(format!(
+            "batch operation {index}: invalid partitionKey: {e}"
+        ))
+    })?;
+    let precondition = text("ifMatch")
+        .map(Precondition::IfMatch)
+        .or_else(|| text("ifNoneMatch").map(Precondition::IfNoneMatch));
+    let is_patch = matches!(kind, WriteKind::Patch(_));
+    Ok(BatchOperation {
+        write: ItemWrite {
+            kind,
+            id: text("id"),
+            partition_key,
+            body: if is_patch { None } else { body },
+            precondition,
+        },
+    })
+}
+
+fn success_json(outcome: &WriteOutcome) -> Value {
+    let mut result = Map::new();
+    result.insert("statusCode".into(), json!(outcome.status.status_code()));
+    match &outcome.item {
+        Some(item) => {
+            result.insert(
+                "requestCharge".into(),
+                json!(charge_for(item.body.len(), true)),
+            );
+            result.insert("eTag".into(), json!(item.etag));
+            let body: Value = serde_json::from_str(&item.body).unwrap_or(Value::Null);
+            result.insert("resourceBody".into(), body);
+        }
+        None => {
+            result.insert("requestCharge".into(), json!(charge_for(0, true)));
+        }
+    }
+    Value::Object(result)
+}
+
+fn failure_json(error: &StoreError) -> Value {
+    json!({
+        "statusCode": error.status_code(),
+        "requestCharge": 1.0,
+        "subStatusCode": 0,
+        "message": error.to_string(),
+    })
+}
+
+fn not_applied_json() -> Value {
+    json!({"statusCode": 424, "requestCharge": 0.0, "message": "The operation was not applied because another operation in the batch failed."})
+}
+
+/// Runs a batch request.
+pub(crate) async fn batch(
+    state: &AppState,
+    request: &RequestContext,
+    database: &str,
+    container: &str,
+) -> Result<Reply, ApiError> {
+    let body = request.json()?;
+    let operations = body
+        .as_array()
+        .ok_or_else(|| ApiError::bad_request("a batch body must be a JSON array of operations"))?
+        .iter()
+        .enumerate()
+        .map(|(index, value)| parse_operation(index, value))
+        .collect::<Result<Vec<_>, _>>()?;
+    let atomic = match request.header(headers::X_MS_COSMOS_BATCH_ATOMIC) {
+        None => true,
+        Some(_) => request.flag(headers::X_MS_COSMOS_BATCH_ATOMIC)?,
+    };
+    let results: Vec<Value> = if atomic {
+        let partition_key = request.partition_key()?.ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "a transactional batch needs the '{}' header",
+                headers::X_MS_DOCUMENTDB_PARTITIONKEY
+            ))
+        })?;
+        let writes = operations.into_iter().map(|op| op.write).collect();
+        let outcome = state
+            .store
+            .execute_batch(database, container, partition_key, writes)
+            .await?;
+        outcome
+            .results
+            .iter()
+            .map(|result| match result {
+                OperationResult::Done(outcome) => success_json(outcome),
+                OperationResult::Failed(error) => failure_json(error),
+                OperationResult::NotApplied => not_applied_json(),
+            })
+            .collect()
+    } else {
+        let header_key = request.partition_key()?;
+        let mut tasks = tokio::task::JoinSet::new();
+        for (index, operation) in operations.into_iter().enumerate() {
+            let mut write = operation.write;
+            if write.partition_key.is_none() {
+                write.partition_key = header_key.clone();
+            }
+            let store = std::sync::Arc::clone(&state.store);
+            let (database, container) = (database.to_owned(), container.to_owned());
+            tasks.spawn(
+                async move { (index, store.write_item(&database, &container, write).await) },
+            );
+        }
+        let mut results = vec![Value::Null; tasks.len()];
+        while let Some(joined) = tasks.join_next().await {
+            let (index, result) = joined
+                .map_err(|e| ApiError::new(500, format!("a bulk operation failed to run: {e}")))?;
+            results[index] = match result {
+                Ok(outcome) => success_json(&outcome),
+                Err(error) => failure_json(&error),
+            };
+        }
+        results
+    };
+    let all_ok = results.iter().all(|r| {
+        r.get("statusCode")
+            .and_then(Value::as_u64)
+            .is_some_and(|s| s < 400)
+    });
+    Ok(Reply::json(
+        if all_ok { 200 } else { 207 },
+        Value::Array(results).to_string(),
+    ))
+}

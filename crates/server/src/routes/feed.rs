@@ -1,0 +1,193 @@
+//! `GET .../docs`: the change feed (with `A-IM`) and the plain read feed (without).
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use base64::Engine as _;
+use tributary_partition_key::{Epk, EpkRange};
+use tributary_store::{FeedMode, FeedRequest, FeedScope, FeedStart};
+use tributary_wire::headers;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::request::{Reply, RequestContext, X_MS_ITEM_COUNT, charge_for, feed_body};
+
+/// Page size when the client does not set `x-ms-max-item-count`.
+const DEFAULT_PAGE_ITEMS: usize = 100;
+/// Tributary's long-poll extension: wait up to this many milliseconds for a change before
+/// answering 304. Plain SDK requests do not send it and get the standard immediate answer.
+pub const WAIT_HEADER: &str = "x-tributary-wait-ms";
+/// Longest wait a client may ask for.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+pub(crate) fn feed_scope(request: &RequestContext) -> Result<FeedScope, ApiError> {
+    let range = match request.header(headers::X_MS_DOCUMENTDB_PARTITIONKEYRANGEID) {
+        Some(id) => Some(id.parse::<u32>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "header '{}' must be a partition key range id, not '{id}'",
+                headers::X_MS_DOCUMENTDB_PARTITIONKEYRANGEID
+            ))
+        })?),
+        None => None,
+    };
+    let epk = match (
+        request.header(headers::X_MS_START_EPK),
+        request.header(headers::X_MS_END_EPK),
+    ) {
+        (Some(start), Some(end)) => {
+            let parse = |text: &str| {
+                Epk::parse(text).map_err(|e| {
+                    ApiError::bad_request(format!("invalid effective partition key '{text}': {e}"))
+                })
+            };
+            Some(
+                EpkRange::new(parse(start)?, parse(end)?)
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?,
+            )
+        }
+        (None, None) => None,
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "'{}' and '{}' must be sent together",
+                headers::X_MS_START_EPK,
+                headers::X_MS_END_EPK
+            )));
+        }
+    };
+    Ok(match (range, epk, request.partition_key()?) {
+        (Some(range), Some(epk), _) => FeedScope::RangePart { range, epk },
+        (Some(range), None, _) => FeedScope::Range(range),
+        (None, _, Some(key)) => FeedScope::PartitionKey(key),
+        (None, Some(epk), None) => FeedScope::Epk(epk),
+        (None, None, None) => FeedScope::Container,
+    })
+}
+
+fn feed_start(request: &RequestContext) -> Result<FeedStart, ApiError> {
+    match request.header(headers::IF_NONE_MATCH) {
+        Some("*") => Ok(FeedStart::Now),
+        Some(etag) => {
+            let lsn = etag.trim_matches('"');
+            lsn.parse::<u64>().map(FeedStart::AfterLsn).map_err(|_| {
+                ApiError::bad_request(format!(
+                    "If-None-Match must be '*' or a change feed etag (a quoted LSN such as \"42\"), not '{etag}'"
+                ))
+            })
+        }
+        None => match request.header(headers::IF_MODIFIED_SINCE) {
+            Some(date) => {
+                let time = tributary_wire::headers::parse_http_date(date)
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                let ms = time
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
+                Ok(FeedStart::PointInTime(ms))
+            }
+            None => Ok(FeedStart::Beginning),
+        },
+    }
+}
+
+/// The change feed: `A-IM: Incremental Feed` or `Full-Fidelity Feed`.
+pub(crate) async fn change_feed(
+    state: &AppState,
+    request: &RequestContext,
+    a_im: &str,
+    database: &str,
+    container: &str,
+) -> Result<Reply, ApiError> {
+    let mode = if a_im.eq_ignore_ascii_case(headers::values::A_IM_INCREMENTAL_FEED) {
+        FeedMode::LatestVersion
+    } else if a_im.eq_ignore_ascii_case(headers::values::A_IM_FULL_FIDELITY_FEED) {
+        FeedMode::AllVersionsAndDeletes
+    } else {
+        return Err(ApiError::bad_request(format!(
+            "A-IM must be '{}' or '{}', not '{a_im}'",
+            headers::values::A_IM_INCREMENTAL_FEED,
+            headers::values::A_IM_FULL_FIDELITY_FEED
+        )));
+    };
+    let feed_request = FeedRequest {
+        scope: feed_scope(request)?,
+        start: feed_start(request)?,
+        mode,
+        max_items: request.max_item_count(DEFAULT_PAGE_ITEMS)?,
+    };
+    let wait = match request.header(WAIT_HEADER) {
+        Some(ms) => Duration::from_millis(ms.parse().map_err(|_| {
+            ApiError::bad_request(format!(
+                "header '{WAIT_HEADER}' must be a number of milliseconds"
+            ))
+        })?)
+        .min(MAX_WAIT),
+        None => Duration::ZERO,
+    };
+    let page = if wait.is_zero() {
+        state.store.read_feed(database, container, &feed_request)?
+    } else {
+        state
+            .store
+            .read_feed_wait(database, container, &feed_request, wait)
+            .await?
+    };
+    let etag = format!("\"{}\"", page.lsn);
+    let session_token = format!("0:-1#{}", page.high_lsn);
+    if page.is_empty() {
+        return Ok(Reply::empty(304)
+            .header(headers::ETAG, &etag)
+            .header(headers::X_MS_SESSION_TOKEN, &session_token)
+            .header(X_MS_ITEM_COUNT, "0"));
+    }
+    let rid = state.store.read_container(database, container)?.rid;
+    let n_bytes: usize = page.changes.iter().map(String::len).sum();
+    Ok(
+        Reply::json(200, feed_body(&rid, "Documents", &page.changes))
+            .header(headers::ETAG, &etag)
+            .header(headers::X_MS_SESSION_TOKEN, &session_token)
+            .header(X_MS_ITEM_COUNT, page.changes.len().to_string())
+            .charge(charge_for(n_bytes, false)),
+    )
+}
+
+/// The read feed: every live item of the scope, paged with `x-ms-continuation`.
+pub(crate) fn read_feed(
+    state: &AppState,
+    request: &RequestContext,
+    database: &str,
+    container: &str,
+) -> Result<Reply, ApiError> {
+    let scope = feed_scope(request)?;
+    let page_size = request.max_item_count(DEFAULT_PAGE_ITEMS)?;
+    let offset = match request.header(headers::X_MS_CONTINUATION) {
+        Some(token) => decode_offset(token)?,
+        None => 0,
+    };
+    let items = state.store.scan_items(database, container, &scope)?;
+    let rid = state.store.read_container(database, container)?.rid;
+    let page: Vec<String> = items.iter().skip(offset).take(page_size).cloned().collect();
+    let next = offset + page.len();
+    let mut reply = Reply::json(200, feed_body(&rid, "Documents", &page))
+        .header(X_MS_ITEM_COUNT, page.len().to_string());
+    if next < items.len() {
+        reply = reply.header(headers::X_MS_CONTINUATION, encode_offset(next));
+    }
+    Ok(reply)
+}
+
+/// A paging token: base64 of `{"offset": n}`.
+pub(crate) fn encode_offset(offset: usize) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{{\"offset\":{offset}}}"))
+}
+
+/// Reads a token made by [`encode_offset`].
+pub(crate) fn decode_offset(token: &str) -> Result<usize, ApiError> {
+    let invalid = || ApiError::bad_request(format!("the continuation token '{token}' is invalid"));
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(token.trim().trim_matches('"'))
+        .map_err(|_| invalid())?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    value
+        .get("offset")
+        .and_then(serde_json::Value::as_u64)
+        .map(|n| n as usize)
+        .ok_or_else(invalid)
+}

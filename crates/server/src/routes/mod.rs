@@ -1,0 +1,132 @@
+//! Routing: from a verb and a resource path to the handler, as the Cosmos DB REST API lays
+//! them out. Paths are matched on decoded segments, with or without a trailing slash (Python
+//! sends one, Node does not).
+
+pub(crate) mod batch;
+pub(crate) mod feed;
+pub(crate) mod items;
+pub(crate) mod query;
+pub(crate) mod resources;
+
+use axum::http::Method;
+use serde_json::Value;
+use tributary_wire::headers;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::request::{Reply, RequestContext, X_MS_ITEM_COUNT, feed_body};
+
+fn method_not_allowed(request: &RequestContext) -> ApiError {
+    ApiError::new(
+        405,
+        format!(
+            "{} is not supported on /{}",
+            request.method,
+            request.segments.join("/")
+        ),
+    )
+}
+
+/// Serves one authenticated request.
+pub(crate) async fn dispatch(
+    state: &AppState,
+    request: &RequestContext,
+) -> Result<Reply, ApiError> {
+    let segments: Vec<&str> = request.segments.iter().map(String::as_str).collect();
+    let method = &request.method;
+    let is_query = request.flag(headers::X_MS_DOCUMENTDB_ISQUERY)?
+        || request
+            .header(headers::CONTENT_TYPE)
+            .is_some_and(|t| t.starts_with(headers::values::CONTENT_TYPE_QUERY_JSON));
+    match segments.as_slice() {
+        [] if method == Method::GET => Ok(resources::account(state, request)),
+        ["dbs"] if method == Method::POST && is_query => {
+            let databases = state
+                .store
+                .list_databases()
+                .iter()
+                .map(resources::database_json)
+                .collect();
+            query_reply(request, "Databases", "", databases)
+        }
+        ["dbs"] if method == Method::POST => resources::create_database(state, request).await,
+        ["dbs"] if method == Method::GET => Ok(resources::list_databases(state)),
+        ["dbs", database] => match *method {
+            Method::GET => resources::read_database(state, database),
+            Method::DELETE => resources::delete_database(state, database).await,
+            _ => Err(method_not_allowed(request)),
+        },
+        ["dbs", database, "colls"] if method == Method::POST && is_query => {
+            let database_rid = state.store.read_database(database)?.rid;
+            let containers = state
+                .store
+                .list_containers(database)?
+                .iter()
+                .map(resources::container_json)
+                .collect();
+            query_reply(request, "DocumentCollections", &database_rid, containers)
+        }
+        ["dbs", database, "colls"] => match *method {
+            Method::POST => resources::create_container(state, request, database).await,
+            Method::GET => resources::list_containers(state, database),
+            _ => Err(method_not_allowed(request)),
+        },
+        ["dbs", database, "colls", container] => match *method {
+            Method::GET => resources::read_container(state, database, container),
+            Method::PUT => resources::replace_container(state, request, database, container).await,
+            Method::DELETE => resources::delete_container(state, database, container).await,
+            _ => Err(method_not_allowed(request)),
+        },
+        ["dbs", database, "colls", container, "docs"] => match *method {
+            Method::POST if request.flag(headers::X_MS_COSMOS_IS_BATCH_REQUEST)? => {
+                batch::batch(state, request, database, container).await
+            }
+            Method::POST
+                if is_query || request.flag(headers::X_MS_COSMOS_IS_QUERY_PLAN_REQUEST)? =>
+            {
+                query::query_items(state, request, database, container)
+            }
+            Method::POST => items::create(state, request, database, container).await,
+            Method::GET => match request.header(headers::A_IM) {
+                Some(a_im) => feed::change_feed(state, request, a_im, database, container).await,
+                None => feed::read_feed(state, request, database, container),
+            },
+            _ => Err(method_not_allowed(request)),
+        },
+        ["dbs", database, "colls", container, "docs", id] => match *method {
+            Method::GET => items::read(state, request, database, container, id),
+            Method::PUT => items::replace(state, request, database, container, id).await,
+            Method::DELETE => items::delete(state, request, database, container, id).await,
+            Method::PATCH => items::patch(state, request, database, container, id).await,
+            _ => Err(method_not_allowed(request)),
+        },
+        ["dbs", database, "colls", container, "pkranges"] if method == Method::GET => {
+            resources::partition_key_ranges(state, request, database, container)
+        }
+        ["offers"] if method == Method::GET || method == Method::POST => {
+            resources::list_offers(state, request)
+        }
+        ["offers", id] => match *method {
+            Method::GET => resources::read_offer(state, id),
+            Method::PUT => resources::replace_offer(state, request, id).await,
+            _ => Err(method_not_allowed(request)),
+        },
+        _ => Err(ApiError::not_found(format!(
+            "no resource at /{} (this server supports databases, containers, items, partition key ranges and offers)",
+            request.segments.join("/")
+        ))),
+    }
+}
+
+/// Runs a query over a list of resources and answers with the matches.
+fn query_reply(
+    request: &RequestContext,
+    key: &str,
+    rid: &str,
+    resources: Vec<Value>,
+) -> Result<Reply, ApiError> {
+    let results = query::run_over(request, resources)?;
+    let texts: Vec<String> = results.iter().map(Value::to_string).collect();
+    Ok(Reply::json(200, feed_body(rid, key, &texts))
+        .header(X_MS_ITEM_COUNT, texts.len().to_string()))
+}

@@ -1,0 +1,414 @@
+//! The account, databases, containers, partition key ranges and offers (throughput).
+
+use serde_json::{Map, Value, json};
+use tributary_store::{ContainerDefinition, ContainerProperties, DatabaseProperties, RangeRecord};
+use tributary_wire::headers;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::request::{Reply, RequestContext, X_MS_ITEM_COUNT, feed_body};
+
+/// Request units per second served by one feed range, as in Cosmos DB: raising a container's
+/// throughput past a multiple of this splits ranges.
+pub const THROUGHPUT_PER_RANGE: u64 = 10_000;
+/// Throughput reported for a container created without one.
+pub const DEFAULT_THROUGHPUT: u64 = 400;
+/// Header carrying a container's initial manual throughput.
+const OFFER_THROUGHPUT_HEADER: &str = "x-ms-offer-throughput";
+/// Header carrying a container's initial autoscale settings (`{"maxThroughput": n}`).
+const AUTOSCALE_HEADER: &str = "x-ms-cosmos-offer-autopilot-settings";
+
+/// `GET /`: the database account, with locations that echo the address the client used.
+pub(crate) fn account(state: &AppState, request: &RequestContext) -> Reply {
+    let endpoint = format!("{}://{}/", request.scheme, request.host);
+    let location = json!([{ "name": "Tributary", "databaseAccountEndpoint": endpoint }]);
+    let body = json!({
+        "id": state.account_name,
+        "_rid": format!("{}.tributary", state.account_name),
+        "_self": "",
+        "_dbs": "//dbs/",
+        "media": "//media/",
+        "addresses": "//addresses/",
+        "writableLocations": location,
+        "readableLocations": location,
+        "enableMultipleWriteLocations": false,
+        "userReplicationPolicy": {"asyncReplication": false, "minReplicaSetSize": 1, "maxReplicasetSize": 1},
+        "userConsistencyPolicy": {"defaultConsistencyLevel": "Session"},
+        "systemReplicationPolicy": {"minReplicaSetSize": 1, "maxReplicasetSize": 1},
+        "readPolicy": {"primaryReadCoefficient": 1, "secondaryReadCoefficient": 1},
+        "queryEngineConfiguration": "{\"maxSqlQueryInputLength\":262144,\"maxJoinsPerSqlQuery\":10,\"maxLogicalAndPerSqlQuery\":500,\"maxLogicalOrPerSqlQuery\":500,\"maxUdfRefPerSqlQuery\":10,\"maxInExpressionItemsCount\":16000,\"queryMaxInMemorySortDocumentCount\":500,\"maxQueryRequestTimeoutFraction\":0.9,\"sqlAllowNonFiniteNumbers\":false,\"sqlAllowAggregateFunctions\":true,\"sqlAllowSubQuery\":true,\"sqlAllowScalarSubQuery\":true,\"allowNewKeywords\":true,\"sqlAllowLike\":true,\"sqlAllowGroupByClause\":true,\"maxSpatialQueryCells\":12,\"spatialMaxGeometryPointCount\":256,\"sqlDisableOptimizationFlags\":0,\"sqlAllowTop\":true,\"enableSpatialIndexing\":true}"
+    });
+    Reply::json(200, body.to_string())
+        .header(headers::X_MS_MAX_MEDIA_STORAGE_USAGE_MB, "10240")
+        .header(headers::X_MS_MEDIA_STORAGE_USAGE_MB, "0")
+}
+
+/// The JSON of a database.
+pub(crate) fn database_json(database: &DatabaseProperties) -> Value {
+    json!({
+        "id": database.id,
+        "_rid": database.rid,
+        "_self": format!("dbs/{}/", database.rid),
+        "_etag": database.etag,
+        "_colls": "colls/",
+        "_users": "users/",
+        "_ts": database.ts,
+    })
+}
+
+/// The JSON of a container: its definition plus system properties.
+pub(crate) fn container_json(container: &ContainerProperties) -> Value {
+    let mut object: Map<String, Value> = container.definition.to_json();
+    object
+        .entry("conflictResolutionPolicy")
+        .or_insert_with(|| json!({"mode": "LastWriterWins", "conflictResolutionPath": "/_ts", "conflictResolutionProcedure": ""}));
+    object
+        .entry("geospatialConfig")
+        .or_insert_with(|| json!({"type": "Geography"}));
+    object.insert("_rid".into(), Value::from(container.rid.clone()));
+    object.insert("_ts".into(), Value::from(container.ts));
+    object.insert(
+        "_self".into(),
+        Value::from(format!(
+            "dbs/{}/colls/{}/",
+            container.database_rid, container.rid
+        )),
+    );
+    object.insert("_etag".into(), Value::from(container.etag.clone()));
+    for (key, value) in [
+        ("_docs", "docs/"),
+        ("_sprocs", "sprocs/"),
+        ("_triggers", "triggers/"),
+        ("_udfs", "udfs/"),
+        ("_conflicts", "conflicts/"),
+    ] {
+        object.insert(key.into(), Value::from(value));
+    }
+    Value::Object(object)
+}
+
+pub(crate) async fn create_database(
+    state: &AppState,
+    request: &RequestContext,
+) -> Result<Reply, ApiError> {
+    let body = request.json()?;
+    let id = body
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::bad_request("the database definition needs a string 'id'"))?;
+    let database = state.store.create_database(id).await?;
+    Ok(
+        Reply::json(201, database_json(&database).to_string())
+            .header(headers::ETAG, &database.etag),
+    )
+}
+
+pub(crate) fn list_databases(state: &AppState) -> Reply {
+    let databases: Vec<String> = state
+        .store
+        .list_databases()
+        .iter()
+        .map(|d| database_json(d).to_string())
+        .collect();
+    Reply::json(200, feed_body("", "Databases", &databases))
+        .header(X_MS_ITEM_COUNT, databases.len().to_string())
+}
+
+pub(crate) fn read_database(state: &AppState, id: &str) -> Result<Reply, ApiError> {
+    let database = state.store.read_database(id)?;
+    Ok(
+        Reply::json(200, database_json(&database).to_string())
+            .header(headers::ETAG, &database.etag),
+    )
+}
+
+pub(crate) async fn delete_database(state: &AppState, id: &str) -> Result<Reply, ApiError> {
+    state.store.delete_database(id).await?;
+    Ok(Reply::empty(204))
+}
+
+/// The throughput a create request asks for, from its headers.
+fn requested_throughput(request: &RequestContext) -> Result<Option<u64>, ApiError> {
+    if let Some(value) = request.header(OFFER_THROUGHPUT_HEADER) {
+        let throughput: u64 = value.parse().map_err(|_| {
+            ApiError::bad_request(format!(
+                "header '{OFFER_THROUGHPUT_HEADER}' must be a whole number, not '{value}'"
+            ))
+        })?;
+        return Ok(Some(throughput));
+    }
+    if let Some(value) = request.header(AUTOSCALE_HEADER) {
+        let settings: Value = serde_json::from_str(value).map_err(|e| {
+            ApiError::bad_request(format!("header '{AUTOSCALE_HEADER}' is not JSON: {e}"))
+        })?;
+        let max = settings
+            .get("maxThroughput")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("header '{AUTOSCALE_HEADER}' needs 'maxThroughput'"))
+            })?;
+        return Ok(Some(max));
+    }
+    Ok(None)
+}
+
+fn ranges_for_throughput(throughput: u64) -> u32 {
+    throughput
+        .div_ceil(THROUGHPUT_PER_RANGE)
+        .clamp(1, tributary_store::MAX_FEED_RANGES as u64) as u32
+}
+
+pub(crate) async fn create_container(
+    state: &AppState,
+    request: &RequestContext,
+    database: &str,
+) -> Result<Reply, ApiError> {
+    let mut definition = ContainerDefinition::from_json(&request.json()?)?;
+    definition.throughput = requested_throughput(request)?;
+    let n_ranges = ranges_for_throughput(definition.throughput.unwrap_or(DEFAULT_THROUGHPUT));
+    let container = state
+        .store
+        .create_container(database, definition, n_ranges)
+        .await?;
+    Ok(Reply::json(201, container_json(&container).to_string())
+        .header(headers::ETAG, &container.etag))
+}
+
+pub(crate) fn list_containers(state: &AppState, database: &str) -> Result<Reply, ApiError> {
+    let database_rid = state.store.read_database(database)?.rid;
+    let containers: Vec<String> = state
+        .store
+        .list_containers(database)?
+        .iter()
+        .map(|c| container_json(c).to_string())
+        .collect();
+    Ok(Reply::json(
+        200,
+        feed_body(&database_rid, "DocumentCollections", &containers),
+    )
+    .header(X_MS_ITEM_COUNT, containers.len().to_string()))
+}
+
+pub(crate) fn read_container(
+    state: &AppState,
+    database: &str,
+    id: &str,
+) -> Result<Reply, ApiError> {
+    let container = state.store.read_container(database, id)?;
+    Ok(container_reply(&container, 200))
+}
+
+fn container_reply(container: &ContainerProperties, status: u16) -> Reply {
+    Reply::json(status, container_json(container).to_string())
+        .header(headers::ETAG, &container.etag)
+        .header(
+            "x-ms-resource-quota",
+            "documentsSize=10485760;documentsCount=-1;collectionSize=10485760;",
+        )
+        .header(
+            "x-ms-resource-usage",
+            "documentsSize=0;documentsCount=0;collectionSize=0;",
+        )
+        .header(
+            headers::X_MS_ALT_CONTENT_PATH,
+            format!("dbs/{}", container.database),
+        )
+        .header(headers::X_MS_CONTENT_PATH, &container.database_rid)
+}
+
+pub(crate) async fn replace_container(
+    state: &AppState,
+    request: &RequestContext,
+    database: &str,
+    id: &str,
+) -> Result<Reply, ApiError> {
+    let mut definition = ContainerDefinition::from_json(&request.json()?)?;
+    if definition.id != id {
+        return Err(ApiError::bad_request(format!(
+            "the container id in the body ('{}') differs from the one in the path ('{id}')",
+            definition.id
+        )));
+    }
+    definition.throughput = state
+        .store
+        .read_container(database, id)?
+        .definition
+        .throughput;
+    let container = state.store.replace_container(database, definition).await?;
+    Ok(container_reply(&container, 200))
+}
+
+pub(crate) async fn delete_container(
+    state: &AppState,
+    database: &str,
+    id: &str,
+) -> Result<Reply, ApiError> {
+    state.store.delete_container(database, id).await?;
+    Ok(Reply::empty(204))
+}
+
+fn range_json(container: &ContainerProperties, range: &RangeRecord, n_ranges: usize) -> Value {
+    let rid = format!("{}{:08X}", container.rid.trim_end_matches('='), range.id);
+    json!({
+        "_rid": rid,
+        "id": range.id.to_string(),
+        "_etag": format!("\"{:08x}-{:08x}\"", range.id, container.ranges_version),
+        "minInclusive": range.min,
+        "maxExclusive": range.max,
+        "ridPrefix": range.id,
+        "_self": format!("dbs/{}/colls/{}/pkranges/{rid}/", container.database_rid, container.rid),
+        "throughputFraction": 1.0 / n_ranges as f64,
+        "status": "online",
+        "parents": range.ancestors.iter().map(u32::to_string).collect::<Vec<_>>(),
+        "_ts": container.ts,
+        "_lsn": container.high_lsn,
+    })
+}
+
+/// `GET .../pkranges`: the current feed ranges; `304` when `If-None-Match` names the current
+/// version of the range set (the Python SDK's refresh loop stops only on a 304).
+pub(crate) fn partition_key_ranges(
+    state: &AppState,
+    request: &RequestContext,
+    database: &str,
+    id: &str,
+) -> Result<Reply, ApiError> {
+    let container = state.store.read_container(database, id)?;
+    let etag = format!("\"{}\"", container.ranges_version);
+    if request.header(headers::IF_NONE_MATCH) == Some(etag.as_str()) {
+        return Ok(Reply::empty(304).header(headers::ETAG, &etag));
+    }
+    let n_ranges = container.feed_ranges.len();
+    let ranges: Vec<String> = container
+        .feed_ranges
+        .iter()
+        .map(|r| range_json(&container, r, n_ranges).to_string())
+        .collect();
+    Ok(Reply::json(
+        200,
+        feed_body(&container.rid, "PartitionKeyRanges", &ranges),
+    )
+    .header(headers::ETAG, &etag)
+    .header(X_MS_ITEM_COUNT, n_ranges.to_string()))
+}
+
+/// An offer's id: the container's internal number, so it is stable and URL-safe.
+fn offer_id(container: &ContainerProperties) -> String {
+    let rid = container.rid.trim_end_matches('=').replace(['/', '+'], "_");
+    format!("of{rid}")
+}
+
+fn offer_json(container: &ContainerProperties) -> Value {
+    let id = offer_id(container);
+    let throughput = container
+        .definition
+        .throughput
+        .unwrap_or(DEFAULT_THROUGHPUT);
+    json!({
+        "id": id,
+        "_rid": id,
+        "_self": format!("offers/{id}/"),
+        "_etag": format!("\"{id}-{}\"", throughput),
+        "offerVersion": "V2",
+        "offerType": "Invalid",
+        "resource": format!("dbs/{}/colls/{}/", container.database_rid, container.rid),
+        "offerResourceId": container.rid,
+        "content": {
+            "offerThroughput": throughput,
+            "offerIsRUPerMinuteThroughputEnabled": false,
+            "offerMinimumThroughputParameters": {
+                "maxThroughputEverProvisioned": throughput,
+                "maxConsumedStorageEverInKB": 0
+            }
+        },
+        "_ts": container.ts,
+    })
+}
+
+fn all_containers(state: &AppState) -> Vec<ContainerProperties> {
+    state
+        .store
+        .list_databases()
+        .iter()
+        .flat_map(|d| state.store.list_containers(&d.id).unwrap_or_default())
+        .collect()
+}
+
+/// `GET /offers` and `POST /offers` (query): one offer per container.
+pub(crate) fn list_offers(state: &AppState, request: &RequestContext) -> Result<Reply, ApiError> {
+    let offers: Vec<Value> = all_containers(state).iter().map(offer_json).collect();
+    let offers = if request.method == axum::http::Method::POST {
+        crate::routes::query::run_over(request, offers)?
+    } else {
+        offers
+    };
+    let texts: Vec<String> = offers.iter().map(Value::to_string).collect();
+    Ok(Reply::json(200, feed_body("", "Offers", &texts))
+        .header(X_MS_ITEM_COUNT, texts.len().to_string()))
+}
+
+fn find_offer(state: &AppState, id: &str) -> Result<ContainerProperties, ApiError> {
+    all_containers(state)
+        .into_iter()
+        .find(|c| offer_id(c) == id)
+        .ok_or_else(|| ApiError::not_found(format!("offer '{id}' does not exist")))
+}
+
+pub(crate) fn read_offer(state: &AppState, id: &str) -> Result<Reply, ApiError> {
+    let container = find_offer(state, id)?;
+    Ok(Reply::json(200, offer_json(&container).to_string()))
+}
+
+/// `PUT /offers/{id}`: changes a container's throughput; every further 10,000 RU/s splits
+/// feed ranges until the container has one range per 10,000 RU/s.
+pub(crate) async fn replace_offer(
+    state: &AppState,
+    request: &RequestContext,
+    id: &str,
+) -> Result<Reply, ApiError> {
+    let container = find_offer(state, id)?;
+    let body = request.json()?;
+    let content = body
+        .get("content")
+        .ok_or_else(|| ApiError::bad_request("the offer needs a 'content' object"))?;
+    let throughput = content
+        .get("offerThroughput")
+        .and_then(Value::as_u64)
+        .or_else(|| {
+            content
+                .get("offerAutopilotSettings")
+                .and_then(|s| s.get("maxThroughput"))
+                .and_then(Value::as_u64)
+        })
+        .ok_or_else(|| {
+            ApiError::bad_request("the offer content needs a whole-number 'offerThroughput'")
+        })?;
+    if throughput < DEFAULT_THROUGHPUT {
+        return Err(ApiError::bad_request(format!(
+            "the throughput must be at least {DEFAULT_THROUGHPUT} RU/s, not {throughput}"
+        )));
+    }
+    let mut definition = container.definition.clone();
+    definition.throughput = Some(throughput);
+    let mut container = state
+        .store
+        .replace_container(&container.database, definition)
+        .await?;
+    let wanted = ranges_for_throughput(throughput) as usize;
+    while container.feed_ranges.len() < wanted {
+        let largest = container
+            .feed_ranges
+            .iter()
+            .max_by_key(|r| (r.approx_bytes, u32::MAX - r.id))
+            .map(|r| r.id)
+            .expect("a container has at least one range");
+        state
+            .store
+            .split_range(&container.database, &container.definition.id, largest)
+            .await?;
+        container = state
+            .store
+            .read_container(&container.database, &container.definition.id)?;
+    }
+    Ok(Reply::json(200, offer_json(&container).to_string()))
+}
