@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::ast::{BinaryOp, Expr, UnaryOp};
 use crate::error::QueryError;
 use crate::exec::Pipeline;
-use crate::functions;
+use crate::functions::{self, MAX_COMPUTED_STRING_BYTES};
 use crate::value::{Val, compare_relational, deep_equal, equals};
 use crate::{MAX_JOIN_ROWS_PER_DOCUMENT, Parameters, with_stack};
 
@@ -417,7 +417,11 @@ fn binary<'e>(op: BinaryOp, left: &Val<'_>, right: &Val<'_>) -> Val<'e> {
                 })
             }),
         BinaryOp::Concat => match (a, b) {
-            (Value::String(x), Value::String(y)) => Val::string(format!("{x}{y}")),
+            (Value::String(x), Value::String(y))
+                if x.len() + y.len() <= MAX_COMPUTED_STRING_BYTES =>
+            {
+                Val::string(format!("{x}{y}"))
+            }
             _ => Val::Undefined,
         },
         _ => {

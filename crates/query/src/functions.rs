@@ -18,6 +18,9 @@ use crate::value::{Val, deep_equal, number_value, sort_order};
 
 /// Longest string `REPLICATE` builds, in characters; longer results are undefined (as in Cosmos).
 pub const MAX_REPLICATE_CHARS: usize = 10_000;
+/// Longest string `||`, `CONCAT` and `REPLACE` build, in bytes; longer results are undefined,
+/// so a query cannot grow a string without bound by concatenating it with itself.
+pub const MAX_COMPUTED_STRING_BYTES: usize = 16 * 1024 * 1024;
 
 /// An aggregate function: evaluated over all rows of a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -321,8 +324,10 @@ pub(crate) fn call<'r>(
             let mut joined = String::new();
             for arg in &args[..n_args] {
                 match arg.as_str() {
-                    Some(part) => joined.push_str(part),
-                    None => return Ok(Val::Undefined),
+                    Some(part) if joined.len() + part.len() <= MAX_COMPUTED_STRING_BYTES => {
+                        joined.push_str(part);
+                    }
+                    _ => return Ok(Val::Undefined),
                 }
             }
             Val::string(joined)
@@ -383,7 +388,14 @@ pub(crate) fn call<'r>(
         F::Replace => match (text(0), text(1), text(2)) {
             (Some(source), Some(""), Some(_)) => Val::string(source.to_owned()),
             (Some(source), Some(find), Some(replacement)) => {
-                Val::string(source.replace(find, replacement))
+                let n_found = source.matches(find).count();
+                let n_bytes = (source.len() - n_found * find.len())
+                    .saturating_add(n_found.saturating_mul(replacement.len()));
+                if n_bytes > MAX_COMPUTED_STRING_BYTES {
+                    Val::Undefined
+                } else {
+                    Val::string(source.replace(find, replacement))
+                }
             }
             _ => Val::Undefined,
         },

@@ -2,7 +2,7 @@
 //! documents.
 //!
 //! Tributary's server answers every SDK query by running it here over a container's documents,
-//! and the store uses [`matches`] for patch conditions (`FROM c WHERE c.stock > 0`). The crate
+//! and the store uses [`matches()`] for patch conditions (`FROM c WHERE c.stock > 0`). The crate
 //! is pure: it reads no files, holds no store, and knows nothing of partitions or paging. It
 //! takes a query text, parameters and an iterator of documents, and returns the result rows in
 //! order; the caller pages them.
@@ -80,7 +80,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 pub use crate::error::QueryError;
-pub use crate::functions::MAX_REPLICATE_CHARS;
+pub use crate::functions::{MAX_COMPUTED_STRING_BYTES, MAX_REPLICATE_CHARS};
 
 use crate::ast::{SelectQuery, Selection};
 use crate::eval::{Context, Env, eval};

@@ -2,7 +2,8 @@
 
 use serde_json::json;
 use tributary_query::{
-    MAX_NESTING_DEPTH, MAX_QUERY_TEXT_BYTES, Parameters, Query, QueryError, execute,
+    MAX_COMPUTED_STRING_BYTES, MAX_NESTING_DEPTH, MAX_QUERY_TEXT_BYTES, Parameters, Query,
+    QueryError, execute,
 };
 
 fn parse_error(text: &str) -> QueryError {
@@ -335,5 +336,24 @@ fn joins_and_subqueries_share_one_row_budget_per_document() {
     assert_eq!(
         execute(&query, &Parameters::new(), &documents).unwrap(),
         [json!(1_280_000)]
+    );
+}
+
+#[test]
+fn string_building_is_capped() {
+    let query = Query::parse(
+        "SELECT VALUE [LENGTH(c.s || c.s), LENGTH(CONCAT(c.s, c.s, c.s)), \
+         LENGTH(REPLACE(c.s, 'a', c.s))] FROM c",
+    )
+    .unwrap();
+    let small = json!({"s": "ab"});
+    assert_eq!(
+        execute(&query, &Parameters::new(), &[small]).unwrap(),
+        [json!([4, 6, 3])]
+    );
+    let big = json!({"s": "a".repeat(MAX_COMPUTED_STRING_BYTES / 2 + 1)});
+    assert_eq!(
+        execute(&query, &Parameters::new(), &[big]).unwrap(),
+        [json!([])]
     );
 }
