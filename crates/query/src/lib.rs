@@ -19,8 +19,9 @@
 //!   comparison, `AND`/`OR`/`NOT` in three-valued logic, arithmetic, bitwise operators, `||`,
 //!   `??`, `? :`, `IN`, `BETWEEN`, `LIKE ... ESCAPE`, `EXISTS`, `ARRAY(...)` and scalar
 //!   subqueries.
-//! - Aggregates `COUNT`, `SUM`, `MIN`, `MAX`, `AVG`, and about a hundred built-in functions
-//!   (type checks, strings, math, arrays, date and time).
+//! - Aggregates `COUNT`, `SUM`, `MIN`, `MAX`, `AVG` (also inside expressions, as in
+//!   `SUM(c.x) / COUNT(1)`), and about ninety built-in functions (type checks, strings, math,
+//!   integers, arrays, date and time), names case-insensitive.
 //!
 //! # Semantics worth knowing
 //!
@@ -33,6 +34,17 @@
 //!   an index that includes the path). Numbers compare as f64, strings ordinally.
 //! - Aggregates over no rows: `COUNT` gives 0, `SUM` 0, and `MIN`/`MAX`/`AVG` give undefined,
 //!   so `SELECT VALUE AVG(c.x)` over nothing returns no row.
+//!
+//! - Strings are measured and indexed in Unicode scalar values (`LENGTH('é')` is 1); string
+//!   comparison is ordinal by UTF-16 code unit.
+//!
+//! # Limits
+//!
+//! Every input is bounded: [`MAX_QUERY_TEXT_BYTES`], [`MAX_NESTING_DEPTH`] (long `AND`/`OR`
+//! chains stay flat and do not count), [`MAX_JOINS`], [`MAX_PARAMETERS`],
+//! [`MAX_JOIN_ROWS_PER_DOCUMENT`] (all rows one document expands into, subqueries included),
+//! [`MAX_COMPUTED_STRING_BYTES`] and [`MAX_REPLICATE_CHARS`]. No input makes it panic; deep
+//! recursion moves to a heap-allocated stack segment rather than overflowing the caller's.
 //!
 //! # What it is not
 //!
