@@ -1226,7 +1226,7 @@ fn split_range(
     if !range.is_current() {
         return Err(StoreError::RangeGone {
             range_id: range_id.to_string(),
-            replaced_by: range.children.iter().map(u32::to_string).collect(),
+            replaced_by: crate::feed::current_descendants(&container, range_id),
         });
     }
     if container
