@@ -22,7 +22,8 @@
 #   TRIBUTARY_PROFILE      Cargo profile for the Rust tests and the server binary (default:
 #                          release; one profile so both share their compiled dependencies)
 #   TRIBUTARY_SKIP_STAGES  space-separated stage names to skip, e.g. "fmt clippy sdk-suite"
-#   PYTEST_ARGS            extra arguments for the Python scenario runs, e.g. "-x -k change_feed"
+#   PYTEST_ARGS            extra arguments for the Python scenario runs, which run inside
+#                          tests/sdk/python, e.g. "-x test_items.py" or "-k change_feed"
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -115,9 +116,10 @@ python_scenarios() {
     local server=$1
     local -a extra=()
     read -r -a extra <<<"${PYTEST_ARGS:-}"
+    cd tests/sdk/python
     TRIBUTARY_ENDPOINT=$(server_endpoint "$server" "$run_dir") \
         TRIBUTARY_KEY=$(server_key "$server" "$run_dir") \
-        "$venv/bin/python" -m pytest tests/sdk/python \
+        "$venv/bin/python" -m pytest \
         --timeout "$python_timeout_s" --tb=short \
         --junitxml "$log_dir/python-$server.xml" \
         "${extra[@]}"
