@@ -342,6 +342,9 @@ pub(crate) struct DatabaseRecord {
     pub id: String,
     pub seq: u32,
     pub ts: u64,
+    /// Throughput shared by the database's containers, if provisioned.
+    #[serde(default)]
+    pub throughput: Option<u64>,
 }
 
 impl DatabaseRecord {
@@ -351,6 +354,7 @@ impl DatabaseRecord {
             rid: database_rid(self.seq),
             ts: self.ts,
             etag: format!("\"{:08x}-0000-0000-0000-000000000000\"", self.seq),
+            throughput: self.throughput,
         }
     }
 }
@@ -405,6 +409,8 @@ pub struct DatabaseProperties {
     pub ts: u64,
     /// Entity tag (quoted).
     pub etag: String,
+    /// Throughput shared by the database's containers (request units per second), if any.
+    pub throughput: Option<u64>,
 }
 
 /// A container's definition and system properties.

@@ -89,6 +89,7 @@ pub(crate) enum Request {
     },
     CreateDatabase {
         id: String,
+        throughput: Option<u64>,
         reply: Reply<DatabaseProperties>,
     },
     DeleteDatabase {
@@ -436,9 +437,11 @@ impl Committer {
                     }),
                 )
             }
-            Request::CreateDatabase { id, reply } => {
-                Pending::Database(reply, create_database(txn, id))
-            }
+            Request::CreateDatabase {
+                id,
+                throughput,
+                reply,
+            } => Pending::Database(reply, create_database(txn, id, throughput)),
             Request::DeleteDatabase { id, reply } => {
                 Pending::Unit(reply, delete_database(txn, &id))
             }
@@ -860,7 +863,11 @@ fn write_version(
     Ok(new_version)
 }
 
-fn create_database(txn: &mut Txn<'_>, id: String) -> Result<DatabaseProperties> {
+fn create_database(
+    txn: &mut Txn<'_>,
+    id: String,
+    throughput: Option<u64>,
+) -> Result<DatabaseProperties> {
     validate_id("database", &id)?;
     if txn.catalog.databases.contains_key(&id) {
         return Err(StoreError::DatabaseExists(id));
@@ -870,6 +877,7 @@ fn create_database(txn: &mut Txn<'_>, id: String) -> Result<DatabaseProperties> 
         id: id.clone(),
         seq: txn.catalog.counters.next_database_seq,
         ts: txn.now_s,
+        throughput,
     };
     put_counters(txn);
     txn.put(

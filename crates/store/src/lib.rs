@@ -265,9 +265,25 @@ impl Store {
     /// # Errors
     /// [`StoreError::DatabaseExists`], or [`StoreError::BadRequest`] for an invalid id.
     pub async fn create_database(&self, id: &str) -> Result<DatabaseProperties> {
+        self.create_database_with_throughput(id, None).await
+    }
+
+    /// Creates a database whose containers share `throughput` request units per second.
+    ///
+    /// # Errors
+    /// As [`Store::create_database`].
+    pub async fn create_database_with_throughput(
+        &self,
+        id: &str,
+        throughput: Option<u64>,
+    ) -> Result<DatabaseProperties> {
         let id = id.to_owned();
-        self.call(|reply| Request::CreateDatabase { id, reply })
-            .await
+        self.call(|reply| Request::CreateDatabase {
+            id,
+            throughput,
+            reply,
+        })
+        .await
     }
 
     /// Reads a database.

@@ -272,7 +272,15 @@ pub fn resource_of_path(path: &str) -> Result<ResourceAddress, AuthError> {
         && segments[2] == "colls"
         && segments[4] == "operations"
         && segments[5] == "partitionkeydelete";
-    let address = if is_partition_key_delete {
+    // Offers are addressed by resource id, and a resource-id link is signed as the bare id
+    // (`offers/AbCd` is signed as `abcd`; the SDKs lowercase it).
+    let is_offer = n_segments == 2 && segments[0] == "offers";
+    let address = if is_offer {
+        ResourceAddress {
+            resource_type: "offers".to_owned(),
+            resource_link: segments[1].clone(),
+        }
+    } else if is_partition_key_delete {
         ResourceAddress {
             resource_type: "colls".to_owned(),
             resource_link: segments[..4].join("/"),

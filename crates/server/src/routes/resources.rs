@@ -96,7 +96,11 @@ pub(crate) async fn create_database(
         .get("id")
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::bad_request("the database definition needs a string 'id'"))?;
-    let database = state.store.create_database(id).await?;
+    let throughput = requested_throughput(request)?;
+    let database = state
+        .store
+        .create_database_with_throughput(id, throughput)
+        .await?;
     Ok(
         Reply::json(201, database_json(&database).to_string())
             .header(headers::ETAG, &database.etag),
@@ -292,51 +296,88 @@ pub(crate) fn partition_key_ranges(
     .header(X_MS_ITEM_COUNT, n_ranges.to_string()))
 }
 
-/// An offer's id: the container's internal number, so it is stable and URL-safe.
-fn offer_id(container: &ContainerProperties) -> String {
-    let rid = container.rid.trim_end_matches('=').replace(['/', '+'], "_");
-    format!("of{rid}")
+/// What an offer provisions throughput for.
+enum OfferTarget {
+    Container(ContainerProperties),
+    Database(DatabaseProperties),
 }
 
-fn offer_json(container: &ContainerProperties) -> Value {
-    let id = offer_id(container);
-    let throughput = container
-        .definition
-        .throughput
-        .unwrap_or(DEFAULT_THROUGHPUT);
-    json!({
-        "id": id,
-        "_rid": id,
-        "_self": format!("offers/{id}/"),
-        "_etag": format!("\"{id}-{}\"", throughput),
-        "offerVersion": "V2",
-        "offerType": "Invalid",
-        "resource": format!("dbs/{}/colls/{}/", container.database_rid, container.rid),
-        "offerResourceId": container.rid,
-        "content": {
-            "offerThroughput": throughput,
-            "offerIsRUPerMinuteThroughputEnabled": false,
-            "offerMinimumThroughputParameters": {
-                "maxThroughputEverProvisioned": throughput,
-                "maxConsumedStorageEverInKB": 0
+impl OfferTarget {
+    /// The resource id of the target; the offer id is derived from it, URL-safe.
+    fn rid(&self) -> &str {
+        match self {
+            OfferTarget::Container(c) => &c.rid,
+            OfferTarget::Database(d) => &d.rid,
+        }
+    }
+
+    fn id(&self) -> String {
+        format!(
+            "of{}",
+            self.rid().trim_end_matches('=').replace(['/', '+'], "_")
+        )
+    }
+
+    fn json(&self) -> Value {
+        let id = self.id();
+        let (throughput, resource, ts) = match self {
+            OfferTarget::Container(c) => (
+                c.definition.throughput.unwrap_or(DEFAULT_THROUGHPUT),
+                format!("dbs/{}/colls/{}/", c.database_rid, c.rid),
+                c.ts,
+            ),
+            OfferTarget::Database(d) => (
+                d.throughput.unwrap_or(DEFAULT_THROUGHPUT),
+                format!("dbs/{}/", d.rid),
+                d.ts,
+            ),
+        };
+        json!({
+            "id": id,
+            "_rid": id,
+            "_self": format!("offers/{id}/"),
+            "_etag": format!("\"{id}-{throughput}\""),
+            "offerVersion": "V2",
+            "offerType": "Invalid",
+            "resource": resource,
+            "offerResourceId": self.rid(),
+            "content": {
+                "offerThroughput": throughput,
+                "offerIsRUPerMinuteThroughputEnabled": false,
+                "offerMinimumThroughputParameters": {
+                    "maxThroughputEverProvisioned": throughput,
+                    "maxConsumedStorageEverInKB": 0
+                }
+            },
+            "_ts": ts,
+        })
+    }
+}
+
+/// Every offer: one per container without shared throughput, one per database with it.
+fn all_offers(state: &AppState) -> Vec<OfferTarget> {
+    let mut offers = Vec::new();
+    for database in state.store.list_databases() {
+        let shared = database.throughput.is_some();
+        for container in state
+            .store
+            .list_containers(&database.id)
+            .unwrap_or_default()
+        {
+            if !shared || container.definition.throughput.is_some() {
+                offers.push(OfferTarget::Container(container));
             }
-        },
-        "_ts": container.ts,
-    })
+        }
+        if shared {
+            offers.push(OfferTarget::Database(database));
+        }
+    }
+    offers
 }
 
-fn all_containers(state: &AppState) -> Vec<ContainerProperties> {
-    state
-        .store
-        .list_databases()
-        .iter()
-        .flat_map(|d| state.store.list_containers(&d.id).unwrap_or_default())
-        .collect()
-}
-
-/// `GET /offers` and `POST /offers` (query): one offer per container.
+/// `GET /offers` and `POST /offers` (query).
 pub(crate) fn list_offers(state: &AppState, request: &RequestContext) -> Result<Reply, ApiError> {
-    let offers: Vec<Value> = all_containers(state).iter().map(offer_json).collect();
+    let offers: Vec<Value> = all_offers(state).iter().map(OfferTarget::json).collect();
     let offers = if request.method == axum::http::Method::POST {
         crate::routes::query::run_over(request, offers)?
     } else {
@@ -347,16 +388,15 @@ pub(crate) fn list_offers(state: &AppState, request: &RequestContext) -> Result<
         .header(X_MS_ITEM_COUNT, texts.len().to_string()))
 }
 
-fn find_offer(state: &AppState, id: &str) -> Result<ContainerProperties, ApiError> {
-    all_containers(state)
+fn find_offer(state: &AppState, id: &str) -> Result<OfferTarget, ApiError> {
+    all_offers(state)
         .into_iter()
-        .find(|c| offer_id(c) == id)
+        .find(|offer| offer.id() == id)
         .ok_or_else(|| ApiError::not_found(format!("offer '{id}' does not exist")))
 }
 
 pub(crate) fn read_offer(state: &AppState, id: &str) -> Result<Reply, ApiError> {
-    let container = find_offer(state, id)?;
-    Ok(Reply::json(200, offer_json(&container).to_string()))
+    Ok(Reply::json(200, find_offer(state, id)?.json().to_string()))
 }
 
 /// `PUT /offers/{id}`: changes a container's throughput; every further 10,000 RU/s splits
@@ -366,7 +406,11 @@ pub(crate) async fn replace_offer(
     request: &RequestContext,
     id: &str,
 ) -> Result<Reply, ApiError> {
-    let container = find_offer(state, id)?;
+    let OfferTarget::Container(container) = find_offer(state, id)? else {
+        return Err(ApiError::bad_request(
+            "changing a database's shared throughput is not supported; provision throughput on the container instead",
+        ));
+    };
     let body = request.json()?;
     let content = body
         .get("content")
@@ -410,5 +454,8 @@ pub(crate) async fn replace_offer(
             .store
             .read_container(&container.database, &container.definition.id)?;
     }
-    Ok(Reply::json(200, offer_json(&container).to_string()))
+    Ok(Reply::json(
+        200,
+        OfferTarget::Container(container).json().to_string(),
+    ))
 }

@@ -125,7 +125,7 @@ fn resource_of_path_follows_odd_even_segment_rule() {
             "dbs/db1/colls/c1",
         ),
         ("dbs/db1/colls/c1", "colls", "dbs/db1/colls/c1"),
-        ("/offers/AbCd", "offers", "offers/AbCd"),
+        ("/offers/AbCd", "offers", "AbCd"),
         (
             "/dbs/db1/colls/c1/operations/partitionkeydelete",
             "colls",
