@@ -470,16 +470,103 @@ pub(crate) fn item_etag(cid: u32, lsn: u64) -> String {
     )
 }
 
+/// The largest V2 (and MultiHash component) EPK prefix: hashes have their top two bits
+/// cleared, so every V2 EPK is below `40`, as 32 hex digits `3FFF...F`.
+const V2_HASH_MAX: u128 = (1u128 << 126) - 1;
+
 /// Boundaries that split the EPK space into `n` ranges of equal hash space.
 ///
-/// V2 and MultiHash EPKs start with a byte at most `0x3F`; V1 EPKs use the whole space.
+/// V2 and MultiHash EPKs start with a byte at most `0x3F`, so their space is split as Azure
+/// Cosmos DB does (two ranges meet at `1FFF...F`); V1 EPKs use the whole space.
 pub(crate) fn initial_boundaries(definition: &PartitionKeyDefinition, n: u32) -> Vec<String> {
     use tributary_partition_key::PartitionKeyVersion;
-    let span: u64 = match definition.version {
-        PartitionKeyVersion::V2 => 0x4000_0000,
-        PartitionKeyVersion::V1 => 0x1_0000_0000,
+    match definition.version {
+        PartitionKeyVersion::V2 => {
+            let n = u128::from(n);
+            // i * MAX / n without overflow: n is at most MAX_FEED_RANGES.
+            (1..n)
+                .map(|i| format!("{:032X}", V2_HASH_MAX / n * i + (V2_HASH_MAX % n) * i / n))
+                .collect()
+        }
+        PartitionKeyVersion::V1 => (1..u64::from(n))
+            .map(|i| format!("{:08X}", i * 0x1_0000_0000 / u64::from(n)))
+            .collect(),
+    }
+}
+
+/// The middle of a V2 range's hash space, where Azure Cosmos DB splits it: the midpoint of
+/// `[min, max)` read as 32-hex-digit numbers, with `FF` standing for `3FFF...F`. `None` if
+/// the range is too narrow or its bounds are not plain 32-digit hashes.
+pub(crate) fn v2_split_point(range: &RangeRecord) -> Option<String> {
+    let parse = |text: &str| -> Option<u128> {
+        if text.len() > 32 {
+            return None;
+        }
+        u128::from_str_radix(&format!("{text:0<32}"), 16).ok()
     };
-    (1..u64::from(n))
-        .map(|i| format!("{:08X}", i * span / u64::from(n)))
-        .collect()
+    let low = if range.min.is_empty() {
+        0
+    } else {
+        parse(&range.min)?
+    };
+    let high_inclusive = if range.max == "FF" {
+        V2_HASH_MAX
+    } else {
+        parse(&range.max)?.checked_sub(1)?
+    };
+    let middle = low + (high_inclusive.checked_sub(low)?) / 2;
+    let middle = format!("{middle:032X}");
+    (middle.as_str() > range.min.as_str() && middle.as_str() < range.max.as_str()).then_some(middle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(min: &str, max: &str) -> RangeRecord {
+        RangeRecord {
+            id: 0,
+            min: min.into(),
+            max: max.into(),
+            parents: Vec::new(),
+            ancestors: Vec::new(),
+            first_lsn: 1,
+            children: Vec::new(),
+            approx_bytes: 0,
+        }
+    }
+
+    #[test]
+    fn v2_ranges_split_where_azure_splits_them() {
+        let full = range("", "FF");
+        assert_eq!(
+            v2_split_point(&full).as_deref(),
+            Some("1FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF")
+        );
+        let right = range("1FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF", "FF");
+        assert_eq!(
+            v2_split_point(&right).as_deref(),
+            Some("2FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF")
+        );
+        assert_eq!(
+            v2_split_point(&range(
+                "05000000000000000000000000000000",
+                "05000000000000000000000000000001"
+            )),
+            None
+        );
+    }
+
+    #[test]
+    fn initial_v2_boundaries_match_splitting() {
+        let definition = PartitionKeyDefinition::single("/pk");
+        assert_eq!(
+            initial_boundaries(&definition, 2),
+            vec!["1FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF".to_owned()]
+        );
+        let four = initial_boundaries(&definition, 4);
+        assert_eq!(four.len(), 3);
+        assert!(four.windows(2).all(|w| w[0] < w[1]));
+        assert!(four.iter().all(|b| b.as_str() < "40"));
+    }
 }

@@ -20,7 +20,7 @@ use tributary_query::Query;
 use crate::catalog::{
     Catalog, ContainerDefinition, ContainerProperties, ContainerRecord, DatabaseProperties,
     DatabaseRecord, FeedState, MAX_FEED_RANGES, RangeRecord, container_rid, database_rid,
-    initial_boundaries, item_etag, item_rid, validate_id,
+    initial_boundaries, item_etag, item_rid, v2_split_point, validate_id,
 };
 use crate::clock::Clock;
 use crate::document::{
@@ -1249,14 +1249,23 @@ fn split_range(
             "the container already has the maximum of {MAX_FEED_RANGES} feed ranges"
         )));
     }
-    let middle = median_epk(txn, cid, &range)?
-        .filter(|epk| epk.as_str() > range.min.as_str() && epk.as_str() < range.max.as_str())
-        .or_else(|| {
-            tributary_partition_key::epk_midpoint(&range.epk_range()).map(|e| e.as_str().to_owned())
-        })
-        .ok_or_else(|| {
-            StoreError::BadRequest(format!("feed range {range_id} is too narrow to split"))
-        })?;
+    // V2 hashes are uniform, so the middle of the hash space halves the items, and it is
+    // where Azure Cosmos DB splits; V1 EPKs are not uniform, so split at the median item.
+    let hash_middle = match container.definition.partition_key.version {
+        tributary_partition_key::PartitionKeyVersion::V2 => v2_split_point(&range),
+        tributary_partition_key::PartitionKeyVersion::V1 => None,
+    };
+    let middle = match hash_middle {
+        Some(middle) => Some(middle),
+        None => median_epk(txn, cid, &range)?
+            .filter(|epk| epk.as_str() > range.min.as_str() && epk.as_str() < range.max.as_str()),
+    }
+    .or_else(|| {
+        tributary_partition_key::epk_midpoint(&range.epk_range()).map(|e| e.as_str().to_owned())
+    })
+    .ok_or_else(|| {
+        StoreError::BadRequest(format!("feed range {range_id} is too narrow to split"))
+    })?;
     let container = txn.container_mut(cid);
     let first_lsn = container.feed.next_lsn;
     let left_id = container.feed.next_range_id;
