@@ -80,6 +80,9 @@ pub enum StoreError {
     /// The store is shutting down.
     #[error("the store is shut down")]
     ShutDown,
+    /// Too many requests are waiting for the committer; retry shortly.
+    #[error("the store is busy: {0} requests are already waiting to be committed; retry shortly")]
+    Overloaded(usize),
 }
 
 impl StoreError {
@@ -99,6 +102,7 @@ impl StoreError {
             | StoreError::InvalidContinuation(_)
             | StoreError::OutsideRetention(_) => 400,
             StoreError::DocumentTooLarge { .. } => 413,
+            StoreError::Overloaded(_) => 429,
             StoreError::RangeGone { .. } => 410,
             StoreError::Poisoned(_)
             | StoreError::Storage(_)

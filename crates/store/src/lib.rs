@@ -50,7 +50,7 @@ mod txn;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -80,7 +80,8 @@ use document::expiry_second;
 use records::{DocPointer, FeedRecord, container_prefix, doc_key, log_key};
 use storage::{Backend, FjallBackend, Space, scan};
 
-/// Most requests waiting for the committer; senders block beyond it (back-pressure).
+/// Most requests waiting for the committer; beyond it requests fail with
+/// [`StoreError::Overloaded`] (HTTP 429) instead of queueing without bound.
 const MAX_QUEUED_REQUESTS: usize = 16 * 1024;
 
 /// How a store is opened.
@@ -253,7 +254,10 @@ impl Store {
         {
             let requests = self.requests.lock();
             let sender = requests.as_ref().ok_or(StoreError::ShutDown)?;
-            sender.send(request).map_err(|_| StoreError::ShutDown)?;
+            sender.try_send(request).map_err(|error| match error {
+                TrySendError::Full(_) => StoreError::Overloaded(MAX_QUEUED_REQUESTS),
+                TrySendError::Disconnected(_) => StoreError::ShutDown,
+            })?;
         }
         response.await.map_err(|_| StoreError::ShutDown)?
     }
@@ -663,8 +667,15 @@ impl Store {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut request = request.clone();
         loop {
+            // Subscribe before taking the snapshot that is read: a commit published before
+            // the subscription is in the snapshot, and one after it wakes the wait.
+            let cid = self.container(database, container)?.cid;
+            let mut changes = self.shared.subscribe(cid);
             let record = self.container(database, container)?;
-            let mut changes = self.shared.subscribe(record.cid, record.high_lsn());
+            if record.cid != cid {
+                // Deleted and recreated in between: watch the new container.
+                continue;
+            }
             let page = feed::read(
                 self.shared.backend.as_ref(),
                 &record,
