@@ -150,11 +150,21 @@ impl Shared {
         self.catalog.read().clone()
     }
 
-    pub(crate) fn subscribe(&self, cid: u32, high_lsn: u64) -> watch::Receiver<u64> {
-        self.watches
-            .lock()
+    /// Watches a container's high LSN. Every commit published after this call is sent to
+    /// the receiver; a new channel starts from the published catalog (commits publish the
+    /// catalog before they take the watches lock, so none falls between the two).
+    pub(crate) fn subscribe(&self, cid: u32) -> watch::Receiver<u64> {
+        let mut watches = self.watches.lock();
+        watches
             .entry(cid)
-            .or_insert_with(|| watch::channel(high_lsn).0)
+            .or_insert_with(|| {
+                let high_lsn = self
+                    .catalog()
+                    .containers
+                    .get(&cid)
+                    .map_or(0, |c| c.high_lsn());
+                watch::channel(high_lsn).0
+            })
             .subscribe()
     }
 
