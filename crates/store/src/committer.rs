@@ -69,7 +69,7 @@ pub(crate) enum PreparedKind {
     Upsert(PreparedItem),
     Replace(PreparedItem),
     Delete,
-    Patch(PatchRequest, Option<Query>),
+    Patch(PatchRequest, Option<Box<Query>>),
     Read,
 }
 
@@ -234,9 +234,9 @@ impl Shared {
             WriteKind::Patch(patch) => {
                 let (id, key, epk) = keyed(write.id, write.partition_key)?;
                 let condition = match &patch.condition {
-                    Some(text) => Some(Query::parse_condition(text).map_err(|e| {
+                    Some(text) => Some(Box::new(Query::parse_condition(text).map_err(|e| {
                         StoreError::BadRequest(format!("invalid patch condition: {e}"))
-                    })?),
+                    })?)),
                     None => None,
                 };
                 (PreparedKind::Patch(patch, condition), id, key, epk)
@@ -306,6 +306,10 @@ struct Committer {
 }
 
 /// A reply waiting for its group to commit.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one short-lived value per request in a group; boxing would add an allocation per write"
+)]
 enum Pending {
     Write(Reply<WriteOutcome>, Result<WriteOutcome>),
     Transaction(Reply<TransactionOutcome>, Result<TransactionOutcome>),

@@ -298,7 +298,7 @@ pub(crate) fn partition_key_ranges(
 
 /// What an offer provisions throughput for.
 enum OfferTarget {
-    Container(ContainerProperties),
+    Container(Box<ContainerProperties>),
     Database(DatabaseProperties),
 }
 
@@ -365,7 +365,7 @@ fn all_offers(state: &AppState) -> Vec<OfferTarget> {
             .unwrap_or_default()
         {
             if !shared || container.definition.throughput.is_some() {
-                offers.push(OfferTarget::Container(container));
+                offers.push(OfferTarget::Container(Box::new(container)));
             }
         }
         if shared {
@@ -456,6 +456,8 @@ pub(crate) async fn replace_offer(
     }
     Ok(Reply::json(
         200,
-        OfferTarget::Container(container).json().to_string(),
+        OfferTarget::Container(Box::new(container))
+            .json()
+            .to_string(),
     ))
 }
