@@ -17,7 +17,7 @@ use crate::catalog::{ContainerRecord, container_rid};
 use crate::committer::first_lsn_at_or_after;
 use crate::document::expiry_second;
 use crate::error::{Result, StoreError};
-use crate::records::{ChangeLogRecord, FeedRecord, OperationType, log_key, log_key_lsn};
+use crate::records::{ChangeLogRecord, FeedRecordView, OperationType, log_key, log_key_lsn};
 use crate::storage::{Backend, Space, scan};
 
 /// Most changes one page may hold.
@@ -219,15 +219,15 @@ pub(crate) fn read(
                 }
                 change_json(backend, container, lsn, &record)?
             } else {
-                let record = FeedRecord::decode(&value)?;
-                if !span_contains(&span, &record.epk) {
+                let record = FeedRecordView::decode(&value)?;
+                if !span_contains(&span, record.epk) {
                     continue;
                 }
                 let expiry = expiry_second(container.definition.default_ttl, record.ttl, record.ts);
                 if expiry.is_some_and(|at| at <= now_s) {
                     continue;
                 }
-                record.body
+                record.body.to_owned()
             };
             changes.push((lsn, change));
             n_taken += 1;
@@ -357,11 +357,14 @@ fn change_json(
         record.current.len() + previous.as_ref().map_or(0, String::len) + 200,
     );
     out.push('{');
-    if !record.current.is_empty() {
-        out.push_str("\"current\":");
-        out.push_str(&record.current);
-        out.push(',');
-    }
+    // A delete has no current image; Cosmos DB still sends the key, as an empty object.
+    out.push_str("\"current\":");
+    out.push_str(if record.current.is_empty() {
+        "{}"
+    } else {
+        &record.current
+    });
+    out.push(',');
     if let Some(previous) = previous {
         out.push_str("\"previous\":");
         out.push_str(&previous);

@@ -77,7 +77,7 @@ pub use tributary_patch::{PatchOperation, PatchRequest};
 use catalog::{Catalog, ContainerRecord, Counters, DatabaseRecord};
 use committer::{Request, Shared};
 use document::expiry_second;
-use records::{DocPointer, FeedRecord, container_prefix, doc_key, log_key};
+use records::{DocPointer, FeedRecord, FeedRecordView, container_prefix, doc_key, log_key};
 use storage::{Backend, FjallBackend, Space, scan};
 
 /// Most requests waiting for the committer; beyond it requests fail with
@@ -480,7 +480,12 @@ impl Store {
                 StoreError::Corrupt("an item pointer names a missing feed entry".into())
             })?;
         let feed_record = FeedRecord::decode(&value)?;
-        if is_expired(&record, &feed_record, self.shared.now_s()) {
+        if is_expired(
+            &record,
+            feed_record.ts,
+            feed_record.ttl,
+            self.shared.now_s(),
+        ) {
             return Err(missing());
         }
         Ok(Item {
@@ -515,15 +520,15 @@ impl Store {
             &container_prefix(record.cid + 1),
         ) {
             let (_, value) = entry?;
-            let feed_record = FeedRecord::decode(&value)?;
-            let epk = feed_record.epk.as_str();
+            let feed_record = FeedRecordView::decode(&value)?;
+            let epk = feed_record.epk;
             if epk < span.min.as_str()
                 || epk >= span.max.as_str()
-                || is_expired(&record, &feed_record, now_s)
+                || is_expired(&record, feed_record.ts, feed_record.ttl, now_s)
             {
                 continue;
             }
-            items.push(feed_record.body);
+            items.push(feed_record.body.to_owned());
         }
         Ok(items)
     }
@@ -717,9 +722,8 @@ impl Drop for Store {
     }
 }
 
-fn is_expired(container: &ContainerRecord, record: &FeedRecord, now_s: u64) -> bool {
-    expiry_second(container.definition.default_ttl, record.ttl, record.ts)
-        .is_some_and(|at| at <= now_s)
+fn is_expired(container: &ContainerRecord, ts: u64, ttl: Option<i64>, now_s: u64) -> bool {
+    expiry_second(container.definition.default_ttl, ttl, ts).is_some_and(|at| at <= now_s)
 }
 
 /// Reads the catalog from the meta keyspace and checks its invariants.

@@ -182,14 +182,39 @@ impl FeedRecord {
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self> {
-        let mut reader = Reader::new(bytes, "feed record")?;
+        let view = FeedRecordView::decode(bytes)?;
         Ok(FeedRecord {
+            ts: view.ts,
+            ttl: view.ttl,
+            created_lsn: view.created_lsn,
+            epk: view.epk.to_owned(),
+            id: view.id.to_owned(),
+            body: view.body.to_owned(),
+        })
+    }
+}
+
+/// A [`FeedRecord`] borrowed from the stored bytes, for scans that skip most records or
+/// copy only the body.
+pub(crate) struct FeedRecordView<'a> {
+    pub ts: u64,
+    pub ttl: Option<i64>,
+    pub created_lsn: u64,
+    pub epk: &'a str,
+    pub id: &'a str,
+    pub body: &'a str,
+}
+
+impl<'a> FeedRecordView<'a> {
+    pub(crate) fn decode(bytes: &'a [u8]) -> Result<Self> {
+        let mut reader = Reader::new(bytes, "feed record")?;
+        Ok(FeedRecordView {
             ts: reader.u64()?,
             ttl: reader.optional_i64()?,
             created_lsn: reader.u64()?,
-            epk: reader.str16()?.to_owned(),
-            id: reader.str16()?.to_owned(),
-            body: reader.rest_str()?.to_owned(),
+            epk: reader.str16()?,
+            id: reader.str16()?,
+            body: reader.rest_str()?,
         })
     }
 }
