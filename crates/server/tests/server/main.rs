@@ -1,0 +1,12 @@
+//! Conformance tests for `tributary-server`, one module per area.
+//!
+//! Every test starts its own server in-process, on a free loopback port, over a fresh store
+//! in a temporary directory, and talks plain HTTP to it: with a small client that signs
+//! requests as the SDKs do ([`harness`]), which lets a test send what no SDK would. Each
+//! request is bounded by [`harness::REQUEST_TIMEOUT`].
+
+mod atomicity;
+mod auth;
+mod basics;
+mod harness;
+mod input;
