@@ -111,16 +111,6 @@ pub enum PartitionKeyError {
         /// The JSON type that was found instead.
         found: &'static str,
     },
-    /// The value at a partition key path in a document is an object or an array.
-    #[error(
-        "partition key path {path:?} holds {found} in the document; a partition key value must be a string, number, boolean or null"
-    )]
-    NonScalarAtPath {
-        /// The partition key path.
-        path: String,
-        /// What the document holds there.
-        found: &'static str,
-    },
     /// The number of components does not fit the definition.
     #[error(
         "partition key has {n_components} components but the {kind} definition has {n_paths} paths{}",

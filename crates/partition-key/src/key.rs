@@ -134,8 +134,9 @@ impl PartitionKey {
     /// Extracts the key of `document` according to `definition`.
     ///
     /// Each path walks nested objects (`/a/b` reads `document.a.b`). A missing
-    /// property, or a path that runs into a non-object on the way, gives
-    /// [`PartitionKeyComponent::Undefined`]; JSON `null` gives
+    /// property, a path that runs into a non-object on the way, or an object or
+    /// array at the path gives [`PartitionKeyComponent::Undefined`] (as Cosmos DB
+    /// and the SDKs treat them); JSON `null` gives
     /// [`PartitionKeyComponent::Null`]. As in the JS SDK, a single-path
     /// definition with `systemKey: true` gives the empty key when the property
     /// is missing.
@@ -143,7 +144,7 @@ impl PartitionKey {
     /// # Errors
     ///
     /// Returns an error if the document is not an object, a path is malformed,
-    /// the value at a path is an object or an array, or the strings add up to
+    /// or the strings add up to
     /// more than [`MAX_PARTITION_KEY_VALUE_BYTES`].
     pub fn extract(
         definition: &PartitionKeyDefinition,
@@ -161,13 +162,9 @@ impl PartitionKey {
                 current = current.and_then(|value| value.as_object()?.get(&segment));
             }
             let component = match current {
-                None => PartitionKeyComponent::Undefined,
-                Some(value @ (Value::Array(_) | Value::Object(_))) => {
-                    return Err(PartitionKeyError::NonScalarAtPath {
-                        path: path.clone(),
-                        found: json_type_name(value),
-                    });
-                }
+                // An object or array is no key value: Cosmos DB files such an item under the
+                // undefined key, and the SDKs send `[{}]` for it.
+                None | Some(Value::Array(_) | Value::Object(_)) => PartitionKeyComponent::Undefined,
                 Some(value) => PartitionKeyComponent::from_json(components.len(), value)?,
             };
             components.push(component);
