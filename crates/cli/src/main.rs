@@ -23,6 +23,8 @@ struct Cli {
 enum Command {
     /// Serve the Cosmos DB NoSQL REST API on the embedded store.
     Serve(ServeArgs),
+    /// Measure the store or the server on this machine with a fixed workload.
+    Bench(BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -60,6 +62,96 @@ enum DurabilityArg {
     Relaxed,
 }
 
+impl DurabilityArg {
+    fn durability(self) -> Durability {
+        match self {
+            DurabilityArg::Fsync => Durability::Fsync,
+            DurabilityArg::Relaxed => Durability::Relaxed,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    #[command(subcommand)]
+    target: BenchTarget,
+}
+
+#[derive(Subcommand)]
+enum BenchTarget {
+    /// The embedded store alone: batched and concurrent ingest, feed catch-up, and
+    /// commit-to-reader latency, on a fresh temporary store.
+    Store(StoreBenchArgs),
+    /// The REST API over loopback HTTP/1.1: upserts, point reads and a change feed
+    /// catch-up against an in-process server on a fresh temporary store.
+    Server(ServerBenchArgs),
+}
+
+#[derive(clap::Args)]
+struct StoreBenchArgs {
+    /// Items written in atomic commits (ingest-batch).
+    #[arg(long, default_value_t = 100_000)]
+    items: u64,
+    /// Operations per atomic commit (at most 100).
+    #[arg(long, default_value_t = 100)]
+    batch_size: usize,
+    /// Commits kept in flight during ingest-batch.
+    #[arg(long, default_value_t = 4)]
+    batches_in_flight: usize,
+    /// Items written one at a time by concurrent writers (default: half of --items).
+    #[arg(long)]
+    concurrent_items: Option<u64>,
+    /// Concurrent single-item writers.
+    #[arg(long, default_value_t = 64)]
+    writers: usize,
+    /// Page size of the feed catch-up and of the waiting reader.
+    #[arg(long, default_value_t = 1000)]
+    page_size: usize,
+    /// Paced single writes timed from commit to a waiting feed reader.
+    #[arg(long, default_value_t = 2000)]
+    latency_writes: u64,
+    /// Milliseconds between two paced writes.
+    #[arg(long, default_value_t = 2)]
+    latency_interval_ms: u64,
+    #[command(flatten)]
+    common: BenchCommonArgs,
+}
+
+#[derive(clap::Args)]
+struct ServerBenchArgs {
+    /// Documents upserted.
+    #[arg(long, default_value_t = 50_000)]
+    items: u64,
+    /// Point reads of random upserted documents (default: as many as --items).
+    #[arg(long)]
+    reads: Option<u64>,
+    /// Concurrent keep-alive HTTP/1.1 connections.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// x-ms-max-item-count of the change feed catch-up.
+    #[arg(long, default_value_t = 1000)]
+    page_size: usize,
+    #[command(flatten)]
+    common: BenchCommonArgs,
+}
+
+#[derive(clap::Args)]
+struct BenchCommonArgs {
+    /// Feed ranges of the benchmark container.
+    #[arg(long, default_value_t = 4)]
+    ranges: u32,
+    /// When commits are acknowledged.
+    #[arg(long, value_enum, default_value_t = DurabilityArg::Fsync)]
+    durability: DurabilityArg,
+    /// Directory in which the temporary store is made (default: the system's temp
+    /// directory; it should be on the disk you mean to measure, not tmpfs).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Print the report as one JSON object on stdout (progress still goes to stderr).
+    #[arg(long)]
+    json: bool,
+}
+
 fn default_data_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("XDG_DATA_HOME") {
         return PathBuf::from(dir).join("tributary");
@@ -82,6 +174,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Bench(args) => bench(args),
     };
     if let Err(error) = result {
         eprintln!("tributary: {error:#}");
@@ -99,10 +192,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
-    let durability = match args.durability {
-        DurabilityArg::Fsync => Durability::Fsync,
-        DurabilityArg::Relaxed => Durability::Relaxed,
-    };
+    let durability = args.durability.durability();
     let store = Store::open(
         &data_dir,
         StoreOptions {
@@ -146,6 +236,58 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     })?;
     store.close();
     tracing::info!("stopped; every acknowledged write is on disk");
+    Ok(())
+}
+
+fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let runtime = runtime()?;
+    let output = match args.target {
+        BenchTarget::Store(args) => {
+            let options = tributary_bench::StoreBenchOptions {
+                n_items: args.items,
+                batch_size: args.batch_size,
+                n_batches_in_flight: args.batches_in_flight,
+                n_concurrent_items: args.concurrent_items.unwrap_or((args.items / 2).max(1)),
+                n_writers: args.writers,
+                feed_page_items: args.page_size,
+                n_latency_writes: args.latency_writes,
+                latency_interval_ms: args.latency_interval_ms,
+                n_feed_ranges: args.common.ranges,
+                durability: args.common.durability.durability(),
+                parent_dir: args.common.dir,
+                show_progress: true,
+            };
+            let report = runtime
+                .block_on(tributary_bench::run_store_bench(&options))
+                .context("the store benchmark failed")?;
+            if args.common.json {
+                format!("{}\n", serde_json::to_string_pretty(&report)?)
+            } else {
+                report.render_text()
+            }
+        }
+        BenchTarget::Server(args) => {
+            let options = tributary_bench::ServerBenchOptions {
+                n_items: args.items,
+                n_reads: args.reads.unwrap_or(args.items),
+                n_connections: args.connections,
+                feed_page_items: args.page_size,
+                n_feed_ranges: args.common.ranges,
+                durability: args.common.durability.durability(),
+                parent_dir: args.common.dir,
+                show_progress: true,
+            };
+            let report = runtime
+                .block_on(tributary_bench::run_server_bench(&options))
+                .context("the server benchmark failed")?;
+            if args.common.json {
+                format!("{}\n", serde_json::to_string_pretty(&report)?)
+            } else {
+                report.render_text()
+            }
+        }
+    };
+    print!("{output}");
     Ok(())
 }
 
