@@ -405,12 +405,9 @@ impl Committer {
                 op,
                 reply,
             } => {
-                let savepoint = txn.savepoint();
-                let result = apply_op(txn, &database, &container, cid, op);
-                if result.is_err() {
-                    txn.rollback(savepoint);
-                }
-                Pending::Write(reply, result)
+                // No savepoint: `apply_op` stages nothing before its last check can fail,
+                // except the expiry of an item found expired, which stands on its own.
+                Pending::Write(reply, apply_op(txn, &database, &container, cid, op))
             }
             Request::Transaction {
                 database,
@@ -649,6 +646,10 @@ fn item_of(cid: u32, record: &FeedRecord, lsn: u64) -> Item {
 }
 
 /// Applies one item operation to the group.
+///
+/// Every check that can fail runs before the operation stages its write, so a failed
+/// operation leaves nothing behind but, possibly, the logged expiry of an item it found
+/// expired (a change that is due anyway).
 fn apply_op(
     txn: &mut Txn<'_>,
     database: &str,
