@@ -26,6 +26,8 @@ pub struct TestServer {
     pub store: Arc<Store>,
     /// Where the server listens.
     pub addr: SocketAddr,
+    /// The endpoint the server reports, e.g. `http://localhost:41234/`.
+    pub endpoint: String,
     key: MasterKey,
     shutdown: Option<oneshot::Sender<()>>,
     _data_dir: tempfile::TempDir,
@@ -49,6 +51,7 @@ impl TestServer {
             .await
             .expect("the server binds a free port");
         let addr = server.local_addr().expect("a bound socket has an address");
+        let endpoint = server.endpoint().to_owned();
         let (shutdown, stopped) = oneshot::channel::<()>();
         tokio::spawn(server.run(async {
             let _ = stopped.await;
@@ -56,6 +59,7 @@ impl TestServer {
         TestServer {
             store,
             addr,
+            endpoint,
             key,
             shutdown: Some(shutdown),
             _data_dir: data_dir,

@@ -2,11 +2,13 @@
 //!
 //! Every test starts its own server in-process, on a free loopback port, over a fresh store
 //! in a temporary directory, and talks plain HTTP to it: with a small client that signs
-//! requests as the SDKs do ([`harness`]), which lets a test send what no SDK would. Each
-//! request is bounded by [`harness::REQUEST_TIMEOUT`].
+//! requests as the SDKs do ([`harness`]), which lets a test send what no SDK would, and with
+//! the official Rust SDK, `azure_data_cosmos` ([`sdk`]). Each request is bounded by
+//! [`harness::REQUEST_TIMEOUT`].
 
 mod atomicity;
 mod auth;
 mod basics;
 mod harness;
 mod input;
+mod sdk;
