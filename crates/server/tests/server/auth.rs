@@ -183,3 +183,19 @@ async fn a_signature_for_one_verb_does_not_allow_another() {
         .await
         .expect_status(200);
 }
+
+#[tokio::test]
+async fn a_request_dated_only_by_the_date_header_is_accepted() {
+    let server = TestServer::with_container().await;
+    let date = tributary_wire::headers::format_http_date(SystemTime::now());
+    let key = MasterKey::from_base64(tributary_wire::auth::EMULATOR_KEY).expect("valid key");
+    let token = tributary_wire::auth::authorization_header(&key, "GET", "dbs", "dbs/db", &date);
+    server
+        .request(Method::GET, "/dbs/db")
+        .without(headers::X_MS_DATE)
+        .header(headers::DATE, &date)
+        .header(headers::AUTHORIZATION, &token)
+        .send()
+        .await
+        .expect_status(200);
+}

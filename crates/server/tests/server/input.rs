@@ -349,3 +349,16 @@ async fn a_database_or_container_id_with_a_slash_is_a_400() {
         Some(1)
     );
 }
+
+#[tokio::test]
+async fn a_path_that_does_not_decode_is_a_json_400() {
+    let server = TestServer::with_container().await;
+    for path in ["/dbs//colls", "/dbs/%FF%FE", "/dbs/db/colls/c/docs/%C3%28"] {
+        let message = server
+            .request(Method::GET, path)
+            .send()
+            .await
+            .expect_error(400);
+        assert!(message.contains("path"), "{path}: {message}");
+    }
+}
