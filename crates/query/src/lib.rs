@@ -94,7 +94,7 @@ use serde_json::Value;
 pub use crate::error::QueryError;
 pub use crate::functions::{MAX_COMPUTED_STRING_BYTES, MAX_REPLICATE_CHARS};
 
-use crate::ast::{SelectQuery, Selection};
+use crate::ast::{BinaryOp, Collection, Expr, SelectQuery, Selection};
 use crate::eval::{Context, Env, eval};
 use crate::exec::{Flow, Pipeline};
 use crate::value::Val;
@@ -167,6 +167,49 @@ impl Query {
     /// True for `SELECT *` (each result is a whole input value).
     pub fn selects_star(&self) -> bool {
         self.ast.select == Selection::Star
+    }
+
+    /// True for `SELECT VALUE expr`.
+    pub fn selects_value(&self) -> bool {
+        matches!(self.ast.select, Selection::Value(_))
+    }
+
+    /// True when the selection calls an aggregate function (`COUNT`, `SUM`, `MIN`, `MAX`,
+    /// `AVG`).
+    pub fn has_aggregates(&self) -> bool {
+        self.ast.n_aggregates > 0
+    }
+
+    /// True when the query has a `GROUP BY` clause.
+    pub fn has_group_by(&self) -> bool {
+        !self.ast.group_by.is_empty()
+    }
+
+    /// True when the `WHERE` clause fixes the document property at `path` (`["a", "b"]` for
+    /// `c.a.b`) to one value: the clause is, or has as a top-level `AND` term,
+    /// `c.a.b = <literal or @parameter>` (either way round, `c["a"]` too), where `c` is the
+    /// `FROM` source that stands for the whole document. A server uses it to tell a query that
+    /// targets one partition key from one that spans the container.
+    pub fn pins_property(&self, path: &[String]) -> bool {
+        let document_source = self.ast.sources.first().is_some_and(|source| {
+            !source.iterate
+                && matches!(&source.collection, Collection::Path { steps, .. } if steps.is_empty())
+        });
+        if !document_source || path.is_empty() {
+            return false;
+        }
+        let terms: &[Expr] = match &self.ast.filter {
+            None => return false,
+            Some(Expr::And(terms)) => terms,
+            Some(filter) => std::slice::from_ref(filter),
+        };
+        terms.iter().any(|term| match term {
+            Expr::Binary(BinaryOp::Eq, left, right) => {
+                (is_document_path(left, path) && is_fixed_value(right))
+                    || (is_document_path(right, path) && is_fixed_value(left))
+            }
+            _ => false,
+        })
     }
 
     /// The parameter names (with `@`) the query uses, in order of first use.
@@ -363,4 +406,24 @@ fn check_length(text: &str) -> Result<(), QueryError> {
         });
     }
     Ok(())
+}
+
+/// Whether `expr` reads `path` from the top-level query's first source (slot 0, depth 0).
+fn is_document_path(expr: &Expr, path: &[String]) -> bool {
+    let Some((last, parents)) = path.split_last() else {
+        return matches!(expr, Expr::Var { depth: 0, slot: 0 });
+    };
+    let parent = match expr {
+        Expr::Property(parent, name) if name == last => parent,
+        Expr::Index(parent, index) if matches!(index.as_ref(), Expr::Literal(Value::String(name)) if name == last) => {
+            parent
+        }
+        _ => return false,
+    };
+    is_document_path(parent, parents)
+}
+
+/// Whether `expr` is the same value for every document: a literal or a parameter.
+fn is_fixed_value(expr: &Expr) -> bool {
+    matches!(expr, Expr::Literal(_) | Expr::Parameter(_))
 }

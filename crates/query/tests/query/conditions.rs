@@ -98,3 +98,50 @@ fn parameter_names_are_reported_in_order_of_use() {
             .unwrap();
     assert_eq!(query.parameter_names(), ["@top", "@a", "@b"]);
 }
+
+#[test]
+fn pins_property_finds_an_equality_on_the_document_path() {
+    let pk = vec!["pk".to_owned()];
+    let nested = vec!["address".to_owned(), "state".to_owned()];
+    let pins = |text: &str, path: &[String]| Query::parse(text).unwrap().pins_property(path);
+    assert!(pins("SELECT * FROM c WHERE c.pk = @pk", &pk));
+    assert!(pins("SELECT * FROM c WHERE 'a' = c.pk", &pk));
+    assert!(pins(
+        "SELECT * FROM root r WHERE r.x > 1 AND r['pk'] = 3",
+        &pk
+    ));
+    assert!(pins(
+        "SELECT * FROM c WHERE c.address.state = 'WA'",
+        &nested
+    ));
+    assert!(!pins("SELECT * FROM c", &pk), "no filter");
+    assert!(
+        !pins("SELECT * FROM c WHERE c.pk = '1' OR c.pk = '2'", &pk),
+        "two values"
+    );
+    assert!(
+        !pins("SELECT * FROM c WHERE c.pk = c.other", &pk),
+        "not a fixed value"
+    );
+    assert!(
+        !pins("SELECT * FROM c WHERE c.address = 'WA'", &nested),
+        "a parent path"
+    );
+    assert!(
+        !pins("SELECT * FROM t IN c.tags WHERE t.pk = 1", &pk),
+        "not the document"
+    );
+    assert!(!pins("SELECT * FROM c WHERE c.pk != 1", &pk));
+}
+
+#[test]
+fn aggregate_accessors_describe_the_selection() {
+    let query = |text: &str| Query::parse(text).unwrap();
+    let count = query("SELECT COUNT(1) FROM c");
+    assert!(count.has_aggregates() && !count.selects_value() && !count.has_group_by());
+    let value = query("SELECT VALUE MAX(c.v) FROM c");
+    assert!(value.has_aggregates() && value.selects_value());
+    let grouped = query("SELECT c.k, COUNT(1) AS n FROM c GROUP BY c.k");
+    assert!(grouped.has_aggregates() && grouped.has_group_by());
+    assert!(!query("SELECT * FROM c").has_aggregates());
+}
