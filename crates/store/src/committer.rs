@@ -405,8 +405,7 @@ impl Committer {
                 op,
                 reply,
             } => {
-                // No savepoint: `apply_op` stages nothing before its last check can fail,
-                // except the expiry of an item found expired, which stands on its own.
+                // No savepoint: `apply_op` stages nothing before its last check passed.
                 Pending::Write(reply, apply_op(txn, &database, &container, cid, op))
             }
             Request::Transaction {
@@ -647,9 +646,8 @@ fn item_of(cid: u32, record: &FeedRecord, lsn: u64) -> Item {
 
 /// Applies one item operation to the group.
 ///
-/// Every check that can fail runs before the operation stages its write, so a failed
-/// operation leaves nothing behind but, possibly, the logged expiry of an item it found
-/// expired (a change that is due anyway).
+/// Every check that can fail runs before the operation stages anything, so a failed
+/// operation leaves nothing behind.
 fn apply_op(
     txn: &mut Txn<'_>,
     database: &str,
@@ -660,6 +658,9 @@ fn apply_op(
     let container = Arc::clone(checked_container(txn, database, container_name, cid)?);
     let key = doc_key(cid, &op.epk, &op.id);
     let mut existing = load_existing(txn, cid, &key)?;
+    // An item that has expired but that the sweeper has not reached yet counts as absent;
+    // its expiry is logged just before this operation's own write, once every check passed.
+    let mut expired = None;
     if let Some(live) = &existing {
         let expiry = expiry_second(
             container.definition.default_ttl,
@@ -667,18 +668,7 @@ fn apply_op(
             live.record.ts,
         );
         if expiry.is_some_and(|at| at <= txn.now_s) {
-            // It has expired but the sweeper has not reached it: log its expiry first.
-            let live = existing.take().expect("checked above");
-            write_version(
-                txn,
-                cid,
-                &key,
-                &op.partition_key,
-                None,
-                Some(&live),
-                OperationType::Delete,
-                true,
-            )?;
+            expired = existing.take();
         }
     }
     let current = existing
@@ -742,6 +732,18 @@ fn apply_op(
             (OperationType::Replace, WriteStatus::Replaced, Some(item))
         }
     };
+    if let Some(expired) = expired {
+        write_version(
+            txn,
+            cid,
+            &key,
+            &op.partition_key,
+            None,
+            Some(&expired),
+            OperationType::Delete,
+            true,
+        )?;
+    }
     let item = write_version(
         txn,
         cid,

@@ -1090,9 +1090,9 @@ impl<'a> Harness<'a> {
                     metadata.insert("partitionKey".into(), json!({"pk": pk_value(event.key.0)}));
                 }
                 let mut change = Map::new();
-                if let Some(current) = event.current {
-                    change.insert("current".into(), body(current));
-                }
+                // A delete carries an empty current image, as Cosmos DB sends it.
+                let current = event.current.map_or_else(|| json!({}), body);
+                change.insert("current".into(), current);
                 if let Some(previous) = event.previous {
                     change.insert("previous".into(), body(previous));
                 }
