@@ -92,6 +92,11 @@ pub(crate) enum Request {
         throughput: Option<u64>,
         reply: Reply<DatabaseProperties>,
     },
+    ReplaceDatabaseThroughput {
+        id: String,
+        throughput: u64,
+        reply: Reply<DatabaseProperties>,
+    },
     DeleteDatabase {
         id: String,
         reply: Reply<()>,
@@ -452,6 +457,11 @@ impl Committer {
                 throughput,
                 reply,
             } => Pending::Database(reply, create_database(txn, id, throughput)),
+            Request::ReplaceDatabaseThroughput {
+                id,
+                throughput,
+                reply,
+            } => Pending::Database(reply, replace_database_throughput(txn, &id, throughput)),
             Request::DeleteDatabase { id, reply } => {
                 Pending::Unit(reply, delete_database(txn, &id))
             }
@@ -564,7 +574,8 @@ fn reject(request: Request, reason: &str) {
     match request {
         Request::Write { reply, .. } => fail(reply, reason),
         Request::Transaction { reply, .. } => fail(reply, reason),
-        Request::CreateDatabase { reply, .. } => fail(reply, reason),
+        Request::CreateDatabase { reply, .. }
+        | Request::ReplaceDatabaseThroughput { reply, .. } => fail(reply, reason),
         Request::DeleteDatabase { reply, .. } | Request::DeleteContainer { reply, .. } => {
             fail(reply, reason)
         }
@@ -904,6 +915,28 @@ fn create_database(
     );
     let properties = record.properties();
     txn.catalog.databases.insert(id, record);
+    Ok(properties)
+}
+
+fn replace_database_throughput(
+    txn: &mut Txn<'_>,
+    id: &str,
+    throughput: u64,
+) -> Result<DatabaseProperties> {
+    let record = txn
+        .catalog
+        .databases
+        .get_mut(id)
+        .ok_or_else(|| StoreError::DatabaseNotFound(id.to_owned()))?;
+    if record.throughput.is_none() {
+        return Err(StoreError::BadRequest(format!(
+            "database '{id}' has no shared throughput to replace"
+        )));
+    }
+    record.throughput = Some(throughput);
+    let bytes = serde_json::to_vec(&*record).expect("catalog records serialize");
+    let properties = record.properties();
+    txn.put(Space::Meta, database_meta_key(id), bytes);
     Ok(properties)
 }
 

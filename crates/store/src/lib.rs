@@ -290,6 +290,25 @@ impl Store {
         .await
     }
 
+    /// Changes the throughput a database shares among its containers.
+    ///
+    /// # Errors
+    /// [`StoreError::DatabaseNotFound`]; [`StoreError::BadRequest`] if the database was
+    /// created without shared throughput.
+    pub async fn replace_database_throughput(
+        &self,
+        id: &str,
+        throughput: u64,
+    ) -> Result<DatabaseProperties> {
+        let id = id.to_owned();
+        self.call(|reply| Request::ReplaceDatabaseThroughput {
+            id,
+            throughput,
+            reply,
+        })
+        .await
+    }
+
     /// Reads a database.
     ///
     /// # Errors
@@ -751,4 +770,51 @@ fn load_catalog(backend: &dyn Backend) -> Result<Catalog> {
         catalog.containers.insert(record.cid, Arc::new(record));
     }
     Ok(catalog)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn replaced_database_throughput_is_kept_across_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path(), StoreOptions::relaxed()).unwrap();
+            store
+                .create_database_with_throughput("shared", Some(400))
+                .await
+                .unwrap();
+            let replaced = store
+                .replace_database_throughput("shared", 5000)
+                .await
+                .unwrap();
+            assert_eq!(replaced.throughput, Some(5000));
+            assert_eq!(
+                store.read_database("shared").unwrap().throughput,
+                Some(5000)
+            );
+        }
+        let store = Store::open(dir.path(), StoreOptions::relaxed()).unwrap();
+        assert_eq!(
+            store.read_database("shared").unwrap().throughput,
+            Some(5000)
+        );
+    }
+
+    #[tokio::test]
+    async fn database_throughput_replace_needs_a_database_with_shared_throughput() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreOptions::relaxed()).unwrap();
+        store.create_database("plain").await.unwrap();
+        assert!(matches!(
+            store.replace_database_throughput("plain", 5000).await,
+            Err(StoreError::BadRequest(_))
+        ));
+        assert!(matches!(
+            store.replace_database_throughput("missing", 5000).await,
+            Err(StoreError::DatabaseNotFound(_))
+        ));
+        assert_eq!(store.read_database("plain").unwrap().throughput, None);
+    }
 }
