@@ -29,7 +29,10 @@ pub enum PartitionKeyError {
         found: &'static str,
     },
     /// The definition has no paths, or more than [`crate::MAX_PATHS`].
-    #[error("partition key definition has {n_paths} paths; it must have between 1 and 3")]
+    #[error(
+        "{} partition key paths: the definition has {n_paths} paths; it must have between 1 and 3",
+        if *n_paths == 0 { "Too few" } else { "Too many" }
+    )]
     PathCount {
         /// How many paths the definition has.
         n_paths: usize,
