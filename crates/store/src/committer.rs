@@ -435,7 +435,9 @@ impl Committer {
                         }
                     }
                 }
-                if failed {
+                if !failed {
+                    txn.release(savepoint);
+                } else {
                     txn.rollback(savepoint);
                     for result in &mut results {
                         if matches!(result, OperationResult::Done(_)) {
@@ -481,8 +483,9 @@ impl Committer {
             } => {
                 let savepoint = txn.savepoint();
                 let result = replace_container(txn, &database, definition);
-                if result.is_err() {
-                    txn.rollback(savepoint);
+                match result {
+                    Ok(_) => txn.release(savepoint),
+                    Err(_) => txn.rollback(savepoint),
                 }
                 Pending::Container(reply, result)
             }

@@ -199,47 +199,68 @@ pub(crate) fn read(
             container.feed.avad_trimmed_below
         )));
     }
-    let mut changes: Vec<(u64, String)> = Vec::new();
-    for segment in segments_for_span(container, &span) {
-        let start = log_key(container.cid, segment, after.saturating_add(1));
-        let end = log_key(container.cid, segment, high_lsn.saturating_add(1));
-        let space = if all_versions {
-            Space::Avad
-        } else {
-            Space::Feed
-        };
-        let mut n_taken = 0;
-        for entry in scan(backend, space, &start, &end) {
-            let (key, value) = entry?;
-            let lsn = log_key_lsn(&key)?;
-            let change = if all_versions {
-                let record = ChangeLogRecord::decode(&value)?;
-                if !span_contains(&span, &record.epk) {
-                    continue;
+    let space = if all_versions {
+        Space::Avad
+    } else {
+        Space::Feed
+    };
+    // One cursor per segment, merged by LSN: a page reads only as far as it returns.
+    let mut cursors: Vec<_> = segments_for_span(container, &span)
+        .into_iter()
+        .map(|segment| {
+            let start = log_key(container.cid, segment, after.saturating_add(1));
+            let end = log_key(container.cid, segment, high_lsn.saturating_add(1));
+            scan(backend, space, &start, &end).peekable()
+        })
+        .collect();
+    let mut changes: Vec<String> = Vec::new();
+    let mut last_lsn = after;
+    while changes.len() < max_items {
+        let mut next: Option<(usize, u64)> = None;
+        for (index, cursor) in cursors.iter_mut().enumerate() {
+            let lsn = match cursor.peek() {
+                None => continue,
+                Some(Err(_)) => {
+                    next = Some((index, 0));
+                    break;
                 }
-                change_json(backend, container, lsn, &record)?
-            } else {
-                let record = FeedRecordView::decode(&value)?;
-                if !span_contains(&span, record.epk) {
-                    continue;
-                }
-                let expiry = expiry_second(container.definition.default_ttl, record.ttl, record.ts);
-                if expiry.is_some_and(|at| at <= now_s) {
-                    continue;
-                }
-                record.body.to_owned()
+                Some(Ok((key, _))) => log_key_lsn(key)?,
             };
-            changes.push((lsn, change));
-            n_taken += 1;
-            if n_taken == max_items {
-                break;
+            if next.is_none_or(|(_, best)| lsn < best) {
+                next = Some((index, lsn));
             }
         }
+        let Some((index, lsn)) = next else {
+            break;
+        };
+        let (_, value) = cursors[index].next().expect("the cursor had an entry")?;
+        let change = if all_versions {
+            let record = ChangeLogRecord::decode(&value)?;
+            if !span_contains(&span, &record.epk) {
+                continue;
+            }
+            change_json(backend, container, lsn, &record)?
+        } else {
+            let record = FeedRecordView::decode(&value)?;
+            if !span_contains(&span, record.epk) {
+                continue;
+            }
+            let expiry = expiry_second(container.definition.default_ttl, record.ttl, record.ts);
+            if expiry.is_some_and(|at| at <= now_s) {
+                continue;
+            }
+            record.body.to_owned()
+        };
+        assert!(
+            lsn > last_lsn,
+            "a feed page is in strictly increasing LSN order"
+        );
+        last_lsn = lsn;
+        changes.push(change);
     }
-    changes.sort_unstable_by_key(|(lsn, _)| *lsn);
-    let lsn = if changes.len() >= max_items {
-        changes.truncate(max_items);
-        changes.last().map_or(after, |(lsn, _)| *lsn)
+    // A full page ends at its last change; otherwise everything up to the snapshot was read.
+    let lsn = if changes.len() == max_items {
+        last_lsn
     } else {
         after.max(high_lsn)
     };
@@ -253,7 +274,7 @@ pub(crate) fn read(
     }
     .encode();
     Ok(FeedPage {
-        changes: changes.into_iter().map(|(_, change)| change).collect(),
+        changes,
         lsn,
         continuation,
         high_lsn,

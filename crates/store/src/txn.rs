@@ -27,6 +27,8 @@ pub(crate) struct Txn<'a> {
     pub touched: Vec<(u32, u64)>,
     /// Current time, seconds, fixed for the whole group.
     pub now_s: u64,
+    /// Savepoints taken and not yet rolled back or released.
+    n_open_savepoints: usize,
 }
 
 /// A point to roll a [`Txn`] back to.
@@ -47,6 +49,7 @@ impl<'a> Txn<'a> {
             dirty_containers: BTreeSet::new(),
             touched: Vec::new(),
             now_s,
+            n_open_savepoints: 0,
         }
     }
 
@@ -84,6 +87,11 @@ impl<'a> Txn<'a> {
 
     fn stage(&mut self, space: Space, key: Vec<u8>, value: Option<Vec<u8>>) {
         let staged_key = (space, key);
+        if self.n_open_savepoints == 0 {
+            // Nothing can roll back past this write: no undo entry needed.
+            self.staged.insert(staged_key, value);
+            return;
+        }
         let before = self.staged.insert(staged_key.clone(), value);
         self.undo.push((staged_key, before));
     }
@@ -104,7 +112,8 @@ impl<'a> Txn<'a> {
         std::sync::Arc::make_mut(record)
     }
 
-    pub(crate) fn savepoint(&self) -> Savepoint {
+    pub(crate) fn savepoint(&mut self) -> Savepoint {
+        self.n_open_savepoints += 1;
         Savepoint {
             undo_len: self.undo.len(),
             catalog: self.catalog.clone(),
@@ -113,7 +122,18 @@ impl<'a> Txn<'a> {
         }
     }
 
+    /// Keeps everything staged since the savepoint.
+    pub(crate) fn release(&mut self, savepoint: Savepoint) {
+        self.n_open_savepoints -= 1;
+        if self.n_open_savepoints == 0 {
+            self.undo.clear();
+        }
+        drop(savepoint);
+    }
+
+    /// Undoes everything staged since the savepoint.
     pub(crate) fn rollback(&mut self, savepoint: Savepoint) {
+        self.n_open_savepoints -= 1;
         while self.undo.len() > savepoint.undo_len {
             let (key, before) = self.undo.pop().expect("undo is longer than the savepoint");
             match before {
