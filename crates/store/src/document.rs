@@ -66,11 +66,10 @@ pub(crate) fn prepare_item(
     if let Some(header_key) = header_key
         && header_key != &partition_key
     {
-        return Err(StoreError::BadRequest(format!(
-            "the partition key extracted from the document ({}) does not match the one specified in the request ({})",
-            partition_key.to_json(),
-            header_key.to_json()
-        )));
+        return Err(StoreError::PartitionKeyMismatch {
+            document: partition_key.to_json().to_string(),
+            request: header_key.to_json().to_string(),
+        });
     }
     let epk = partition_key.effective_partition_key(definition)?;
     let user_json = serde_json::to_string(&body)
@@ -181,6 +180,20 @@ mod tests {
 
     fn definition() -> PartitionKeyDefinition {
         PartitionKeyDefinition::single("/pk")
+    }
+
+    #[test]
+    fn a_header_key_that_differs_from_the_document_is_a_mismatch() {
+        let header = PartitionKey::from_header(r#"["other"]"#).unwrap();
+        let error = prepare_item(&definition(), json!({"id": "a", "pk": "p"}), Some(&header))
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            matches!(&error, StoreError::PartitionKeyMismatch { document, request }
+                if document == r#"["p"]"# && request == r#"["other"]"#),
+            "{error:?}"
+        );
+        assert_eq!(error.status_code(), 400);
     }
 
     #[test]

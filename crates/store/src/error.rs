@@ -46,6 +46,16 @@ pub enum StoreError {
         /// The limit it exceeded.
         limit: usize,
     },
+    /// The partition key sent with a write is not the one the document holds.
+    #[error(
+        "the partition key extracted from the document ({document}) does not match the one specified in the request ({request})"
+    )]
+    PartitionKeyMismatch {
+        /// The key found in the document, as JSON.
+        document: String,
+        /// The key the request named, as JSON.
+        request: String,
+    },
     /// The partition key value or definition is invalid.
     #[error("partition key: {0}")]
     PartitionKey(#[from] PartitionKeyError),
@@ -98,6 +108,7 @@ impl StoreError {
             | StoreError::ItemExists(_) => 409,
             StoreError::PreconditionFailed(_) => 412,
             StoreError::BadRequest(_)
+            | StoreError::PartitionKeyMismatch { .. }
             | StoreError::PartitionKey(_)
             | StoreError::InvalidContinuation(_)
             | StoreError::OutsideRetention(_) => 400,
