@@ -46,6 +46,7 @@ impl From<StoreError> for ApiError {
         let status = error.status_code();
         let substatus = match &error {
             StoreError::RangeGone { .. } => Some(substatus::PARTITION_KEY_RANGE_GONE),
+            StoreError::PartitionKeyMismatch { .. } => Some(substatus::PARTITION_KEY_MISMATCH),
             _ => None,
         };
         if status >= 500 {

@@ -5,12 +5,22 @@ use serde_json::{Map, Value, json};
 use tributary_partition_key::PartitionKey;
 use tributary_store::{
     ItemWrite, OperationResult, PatchRequest, Precondition, StoreError, WriteKind, WriteOutcome,
+    WriteStatus,
 };
+use tributary_wire::error::substatus;
 use tributary_wire::headers;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::request::{Reply, RequestContext, charge_for};
+use crate::request::{LSN_HEADER, Reply, RequestContext, charge_for};
+
+/// Most operations one batch request may hold (Cosmos DB's limit).
+const MAX_BATCH_OPERATIONS: usize = 100;
+/// Largest batch request body, in bytes (Cosmos DB's limit).
+const MAX_BATCH_BODY_BYTES: usize = 2 * 1024 * 1024;
+/// What Cosmos DB answers, word for word, for a partition key that does not fit the container
+/// (the SDK suite matches on it).
+const PARTITION_KEY_MISMATCH: &str = "Partition key provided either doesn't correspond to definition in the collection or doesn't match partition key field values specified in the document.";
 
 /// One operation of the request body.
 struct BatchOperation {
@@ -100,7 +110,10 @@ fn failure_json(error: &StoreError) -> Value {
     json!({
         "statusCode": error.status_code(),
         "requestCharge": 1.0,
-        "subStatusCode": 0,
+        "subStatusCode": match error {
+            StoreError::PartitionKeyMismatch { .. } => substatus::PARTITION_KEY_MISMATCH,
+            _ => 0,
+        },
         "message": error.to_string(),
     })
 }
@@ -116,10 +129,29 @@ pub(crate) async fn batch(
     database: &str,
     container: &str,
 ) -> Result<Reply, ApiError> {
+    if request.body.len() > MAX_BATCH_BODY_BYTES {
+        return Err(ApiError::new(
+            413,
+            format!(
+                "Request size is too large: the batch body has {} bytes, at most {MAX_BATCH_BODY_BYTES} are allowed.",
+                request.body.len()
+            ),
+        ));
+    }
     let body = request.json()?;
     let operations = body
         .as_array()
-        .ok_or_else(|| ApiError::bad_request("a batch body must be a JSON array of operations"))?
+        .ok_or_else(|| ApiError::bad_request("a batch body must be a JSON array of operations"))?;
+    if operations.is_empty() {
+        return Err(ApiError::bad_request("Batch request has no operations."));
+    }
+    if operations.len() > MAX_BATCH_OPERATIONS {
+        return Err(ApiError::bad_request(format!(
+            "Batch request has more operations than what is supported. It has {}, at most {MAX_BATCH_OPERATIONS} are allowed.",
+            operations.len()
+        )));
+    }
+    let operations = operations
         .iter()
         .enumerate()
         .map(|(index, value)| parse_operation(index, value))
@@ -128,6 +160,7 @@ pub(crate) async fn batch(
         None => true,
         Some(_) => request.flag(headers::X_MS_COSMOS_BATCH_ATOMIC)?,
     };
+    let mut lsn = None;
     let results: Vec<Value> = if atomic {
         let partition_key = request.partition_key()?.ok_or_else(|| {
             ApiError::bad_request(format!(
@@ -135,11 +168,24 @@ pub(crate) async fn batch(
                 headers::X_MS_DOCUMENTDB_PARTITIONKEY
             ))
         })?;
+        let definition = state
+            .store
+            .read_container(database, container)?
+            .definition
+            .partition_key;
+        if partition_key.is_prefix_of(&definition)
+            || partition_key.effective_partition_key(&definition).is_err()
+        {
+            return Err(ApiError::bad_request(PARTITION_KEY_MISMATCH));
+        }
         let writes = operations.into_iter().map(|op| op.write).collect();
         let outcome = state
             .store
             .execute_batch(database, container, partition_key, writes)
             .await?;
+        if outcome.committed {
+            lsn = first_written_lsn(&outcome.results);
+        }
         outcome
             .results
             .iter()
@@ -179,8 +225,35 @@ pub(crate) async fn batch(
             .and_then(Value::as_u64)
             .is_some_and(|s| s < 400)
     });
-    Ok(Reply::json(
+    let reply = Reply::json(
         if all_ok { 200 } else { 207 },
         Value::Array(results).to_string(),
-    ))
+    );
+    Ok(match lsn {
+        Some(lsn) => reply.header(LSN_HEADER, lsn.to_string()),
+        None => reply,
+    })
+}
+
+/// The LSN a committed transactional batch reports: the first one it wrote.
+///
+/// The store gives each write of a transaction its own LSN, consecutive within the container
+/// and committed atomically, where Cosmos DB commits the whole batch at one LSN. The first of
+/// them is the one that follows the container's LSN before the batch, as on Cosmos DB: it is
+/// the LSN of the first write that returns an item, minus the writes before it. A batch whose
+/// writes are all deletes returns no item, so it has no LSN here.
+fn first_written_lsn(results: &[OperationResult]) -> Option<u64> {
+    results
+        .iter()
+        .filter_map(|result| match result {
+            OperationResult::Done(outcome) if outcome.status != WriteStatus::Read => Some(outcome),
+            _ => None,
+        })
+        .enumerate()
+        .find_map(|(n_before, outcome)| {
+            outcome
+                .item
+                .as_ref()
+                .map(|item| item.lsn.saturating_sub(n_before as u64))
+        })
 }
