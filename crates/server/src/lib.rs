@@ -25,6 +25,7 @@
 
 mod error;
 mod request;
+mod rid;
 mod routes;
 mod tls;
 
@@ -294,7 +295,13 @@ async fn serve(
 ) -> Result<request::Reply, ApiError> {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
-    let address = auth::resource_of_path(path)?;
+    let mut segments = decode_segments(path)?;
+    let is_rid_path = rid::is_rid_path(&segments);
+    let address = if is_rid_path {
+        rid::signed_address(&segments)
+    } else {
+        auth::resource_of_path(path)?
+    };
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
     auth::verify(
         &state.key,
@@ -317,7 +324,6 @@ async fn serve(
                 ),
             )
         })?;
-    let segments = decode_segments(path)?;
     let host = parts
         .headers
         .get(axum::http::header::HOST)
@@ -325,14 +331,22 @@ async fn serve(
         .map(str::to_owned)
         .or_else(|| parts.uri.authority().map(|a| a.to_string()))
         .unwrap_or_else(|| "localhost".to_owned());
-    let context = request::RequestContext {
+    let mut context = request::RequestContext {
         method: parts.method,
-        segments,
+        segments: Vec::new(),
         headers: parts.headers,
         body,
         scheme: state.scheme,
         host,
     };
+    if is_rid_path {
+        rid::resolve(
+            &state.store,
+            &mut segments,
+            context.partition_key()?.as_ref(),
+        )?;
+    }
+    context.segments = segments;
     routes::dispatch(state, &context).await
 }
 

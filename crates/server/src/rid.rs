@@ -1,0 +1,122 @@
+//! Resource-id links: `dbs/{db _rid}/colls/{container _rid}/docs/{item _rid}`.
+//!
+//! The SDKs address a resource by its `_self` link when they hold the resource itself (the
+//! Python SDK deletes an item passed as a dict through its `_self`). Such a link is signed
+//! with the last resource id in it, lowercased, and this module turns it back into the
+//! name-based path the routes serve.
+
+use base64::Engine as _;
+use serde_json::Value;
+use tributary_partition_key::PartitionKey;
+use tributary_store::{FeedScope, Store};
+use tributary_wire::auth::ResourceAddress;
+
+use crate::error::ApiError;
+
+/// Whether a path's segments form a resource-id link, by the SDKs' own rule: the database
+/// segment is 8 characters of base64 holding 4 bytes.
+pub(crate) fn is_rid_path(segments: &[String]) -> bool {
+    match segments {
+        [dbs, database, ..] if dbs == "dbs" && database.len() == 8 => decodes_to(database, 4),
+        _ => false,
+    }
+}
+
+fn decodes_to(text: &str, n_bytes: usize) -> bool {
+    base64::engine::general_purpose::STANDARD
+        .decode(text.replace('-', "/"))
+        .is_ok_and(|bytes| bytes.len() == n_bytes)
+}
+
+/// The address a resource-id link is signed with: its type, and the last resource id in it
+/// (the resource's own, or the parent's for a feed), lowercased.
+pub(crate) fn signed_address(segments: &[String]) -> ResourceAddress {
+    let n_segments = segments.len();
+    let (resource_type, rid) = if n_segments.is_multiple_of(2) {
+        (&segments[n_segments - 2], &segments[n_segments - 1])
+    } else {
+        (&segments[n_segments - 1], &segments[n_segments - 2])
+    };
+    ResourceAddress {
+        resource_type: resource_type.clone(),
+        resource_link: rid.to_lowercase(),
+    }
+}
+
+/// Rewrites a resource-id link's database, container and item ids into names.
+///
+/// # Errors
+/// 404 when a resource id names nothing.
+pub(crate) fn resolve(
+    store: &Store,
+    segments: &mut [String],
+    partition_key: Option<&PartitionKey>,
+) -> Result<(), ApiError> {
+    let not_found = |kind: &str, rid: &str| {
+        ApiError::not_found(format!("no {kind} has the resource id '{rid}'"))
+    };
+    let database = store
+        .list_databases()
+        .into_iter()
+        .find(|d| d.rid == segments[1])
+        .ok_or_else(|| not_found("database", &segments[1]))?
+        .id;
+    segments[1] = database.clone();
+    if segments.len() < 4 || segments[2] != "colls" {
+        return Ok(());
+    }
+    let container = store
+        .list_containers(&database)?
+        .into_iter()
+        .find(|c| c.rid == segments[3])
+        .ok_or_else(|| not_found("container", &segments[3]))?
+        .definition
+        .id;
+    segments[3] = container.clone();
+    if segments.len() < 6 || segments[4] != "docs" {
+        return Ok(());
+    }
+    let scope = match partition_key {
+        Some(key) => FeedScope::PartitionKey(key.clone()),
+        None => FeedScope::Container,
+    };
+    let item_rid = Value::String(segments[5].clone());
+    let id = store
+        .scan_items(&database, &container, &scope)?
+        .iter()
+        .filter_map(|text| serde_json::from_str::<Value>(text).ok())
+        .find(|item| item.get("_rid") == Some(&item_rid))
+        .and_then(|item| item.get("id").and_then(Value::as_str).map(str::to_owned))
+        .ok_or_else(|| not_found("item", &segments[5]))?;
+    segments[5] = id;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segments(path: &str) -> Vec<String> {
+        path.split('/').map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn rid_paths_are_told_from_name_paths_by_the_database_segment() {
+        assert!(is_rid_path(&segments("dbs/AAAAAQ==/colls/AAAAAYAAAAI=")));
+        assert!(!is_rid_path(&segments("dbs/mydb/colls/AAAAAYAAAAI=")));
+        assert!(!is_rid_path(&segments("dbs/12345678")));
+        assert!(!is_rid_path(&segments("offers/AAAAAQ==")));
+    }
+
+    #[test]
+    fn rid_links_are_signed_with_the_last_rid_lowercased() {
+        let item = signed_address(&segments(
+            "dbs/AAAAAQ==/colls/AAAAAYAAAAI=/docs/AAAAAYAAAAIFAAAAAAAAAA==",
+        ));
+        assert_eq!(item.resource_type, "docs");
+        assert_eq!(item.resource_link, "aaaaayaaaaifaaaaaaaaaa==");
+        let feed = signed_address(&segments("dbs/AAAAAQ==/colls/AAAAAYAAAAI=/docs"));
+        assert_eq!(feed.resource_type, "docs");
+        assert_eq!(feed.resource_link, "aaaaayaaaai=");
+    }
+}
