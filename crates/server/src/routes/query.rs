@@ -1,13 +1,23 @@
 //! `POST .../docs` with `x-ms-documentdb-isquery`: SQL queries, run fully on the server.
 
+use std::time::{Duration, Instant};
+
 use serde_json::Value;
 use tributary_query::{Parameters, Query};
+use tributary_store::FeedScope;
 use tributary_wire::headers;
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::request::{Reply, RequestContext, X_MS_ITEM_COUNT, charge_for, feed_body};
 use crate::routes::feed::{decode_offset, encode_offset};
+
+/// Asks for [`QUERY_METRICS`] on a query response.
+const POPULATE_QUERY_METRICS: &str = "x-ms-documentdb-populatequerymetrics";
+/// Measurements of one query request, `key=value;...`: the documents read from the store
+/// (count and bytes), the results on this page (count and bytes), and the time spent loading
+/// and evaluating. Every page runs the query over the whole scope, so each reports that work.
+const QUERY_METRICS: &str = "x-ms-documentdb-query-metrics";
 
 /// Page size when the client does not set `x-ms-max-item-count`.
 const DEFAULT_PAGE_ITEMS: usize = 100;
@@ -64,15 +74,46 @@ pub(crate) fn query_items(
     }
     let (query, parameters) = parse_body(request)?;
     let scope = crate::routes::feed::feed_scope(request)?;
+    let properties = state.store.read_container(database, container)?;
+    let spans_ranges = matches!(scope, FeedScope::Container) && properties.feed_ranges.len() > 1;
+    if matches!(scope, FeedScope::Container)
+        && !request.flag(headers::X_MS_DOCUMENTDB_QUERY_ENABLECROSSPARTITION)?
+        && !pins_partition_key(&query, &properties.definition.partition_key.paths)
+    {
+        return Err(ApiError::bad_request(format!(
+            "Cross partition query is required but disabled. Please set {}: true, specify {}, or revise your query to avoid this exception.",
+            headers::X_MS_DOCUMENTDB_QUERY_ENABLECROSSPARTITION,
+            headers::X_MS_DOCUMENTDB_PARTITIONKEY
+        )));
+    }
+    if spans_ranges && query.has_aggregates() && !query.has_group_by() && !query.selects_value() {
+        return Err(ApiError::bad_request(
+            "Cross partition query only supports 'VALUE <AggregateFunc>' for aggregates.",
+        ));
+    }
+    let started = Instant::now();
     let items = state.store.scan_items(database, container, &scope)?;
+    let loaded = started.elapsed();
     let n_bytes: usize = items.iter().map(String::len).sum();
     let documents: Vec<Value> = items
         .iter()
         .map(|text| serde_json::from_str(text))
         .collect::<Result<_, _>>()
         .map_err(|e| ApiError::new(500, format!("a stored item is not JSON: {e}")))?;
-    let results = tributary_query::execute(&query, &parameters, documents.iter())
+    let mut results = tributary_query::execute(&query, &parameters, documents.iter())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if spans_ranges
+        && results.is_empty()
+        && query.selects_value()
+        && query.has_aggregates()
+        && !query.has_group_by()
+    {
+        // Across partitions, Cosmos DB answers each range and the SDK merges the partial
+        // aggregates; over no input that merge gives one null (`[None]` in Python), where one
+        // partition alone gives no row. Answer as the client would see it from Cosmos DB.
+        results.push(Value::Null);
+    }
+    let executed = started.elapsed();
     let page_size = request.max_item_count(DEFAULT_PAGE_ITEMS)?;
     let offset = match request.header(headers::X_MS_CONTINUATION) {
         Some(token) => decode_offset(token)?,
@@ -85,12 +126,36 @@ pub(crate) fn query_items(
         .map(Value::to_string)
         .collect();
     let next = offset + page.len();
-    let rid = state.store.read_container(database, container)?.rid;
-    let mut reply = Reply::json(200, feed_body(&rid, "Documents", &page))
+    let mut reply = Reply::json(200, feed_body(&properties.rid, "Documents", &page))
         .header(X_MS_ITEM_COUNT, page.len().to_string())
         .charge(charge_for(n_bytes, false));
     if next < results.len() {
         reply = reply.header(headers::X_MS_CONTINUATION, encode_offset(next));
     }
+    if request.flag(POPULATE_QUERY_METRICS)? {
+        let output_bytes: usize = page.iter().map(String::len).sum();
+        let ms = |d: Duration| format!("{:.2}", d.as_secs_f64() * 1000.0);
+        reply = reply.header(
+            QUERY_METRICS,
+            format!(
+                "retrievedDocumentCount={};retrievedDocumentSize={n_bytes};outputDocumentCount={};outputDocumentSize={output_bytes};totalExecutionTimeInMs={};documentLoadTimeInMs={};runtimeExecutionTimeInMs={}",
+                items.len(),
+                page.len(),
+                ms(executed),
+                ms(loaded),
+                ms(executed.saturating_sub(loaded)),
+            ),
+        );
+    }
     Ok(reply)
+}
+
+/// Whether the query's filter fixes every partition key path to one value, so it targets a
+/// single partition key without naming it in the header.
+fn pins_partition_key(query: &Query, paths: &[String]) -> bool {
+    !paths.is_empty()
+        && paths.iter().all(|path| {
+            tributary_partition_key::parse_path(path)
+                .is_ok_and(|segments| query.pins_property(&segments))
+        })
 }
