@@ -94,11 +94,20 @@ pub(crate) fn read(
     let item = state
         .store
         .read_item(database, container, &partition_key, id)?;
-    if request.header(headers::IF_NONE_MATCH) == Some(item.etag.as_str()) {
-        return Ok(item_headers(Reply::empty(304), &item));
-    }
-    let charge = charge_for(item.body.len(), false);
-    Ok(item_headers(Reply::json(200, item.body.clone()), &item).charge(charge))
+    // A read reports the container's LSN, not the item's, as Cosmos DB reports the
+    // partition's: the read saw every write up to it.
+    let container_lsn = state
+        .store
+        .read_container(database, container)?
+        .high_lsn
+        .max(item.lsn);
+    let reply = if request.header(headers::IF_NONE_MATCH) == Some(item.etag.as_str()) {
+        item_headers(Reply::empty(304), &item)
+    } else {
+        let charge = charge_for(item.body.len(), false);
+        item_headers(Reply::json(200, item.body.clone()), &item).charge(charge)
+    };
+    Ok(reply.header(LSN_HEADER, container_lsn.to_string()))
 }
 
 /// `PUT .../docs/{id}`.
@@ -158,4 +167,54 @@ pub(crate) async fn patch(
     };
     let outcome = state.store.write_item(database, container, write).await?;
     Ok(write_reply(request, outcome))
+}
+
+/// `POST .../operations/partitionkeydelete`: deletes every item of the partition key in the
+/// `x-ms-documentdb-partitionkey` header (a `MultiHash` prefix deletes every key under it).
+///
+/// Each item is deleted through the normal write path, one commit each, so the change feed
+/// and its all-versions deletes record every one. An item deleted meanwhile is skipped; a key
+/// without items is not an error.
+pub(crate) async fn delete_partition_key(
+    state: &AppState,
+    request: &RequestContext,
+    database: &str,
+    container: &str,
+) -> Result<Reply, ApiError> {
+    let partition_key = required_partition_key(request)?;
+    let definition = state
+        .store
+        .read_container(database, container)?
+        .definition
+        .partition_key;
+    let scope = tributary_store::FeedScope::PartitionKey(partition_key.clone());
+    let mut n_deleted = 0usize;
+    for text in state.store.scan_items(database, container, &scope)? {
+        let document: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| ApiError::new(500, format!("a stored item is not JSON: {e}")))?;
+        let Some(id) = document.get("id").and_then(serde_json::Value::as_str) else {
+            continue;
+        };
+        let item_key = tributary_partition_key::PartitionKey::extract(&definition, &document)
+            .map_err(|e| ApiError::new(500, format!("a stored item has no valid key: {e}")))?;
+        // The scope is an EPK range: skip items of other keys that share the hash (V1 keys
+        // agree on their first 100 characters only).
+        if !item_key.0.starts_with(&partition_key.0) {
+            continue;
+        }
+        let write = ItemWrite {
+            kind: WriteKind::Delete,
+            id: Some(id.to_owned()),
+            partition_key: Some(item_key),
+            body: None,
+            precondition: None,
+        };
+        match state.store.write_item(database, container, write).await {
+            Ok(_) => n_deleted += 1,
+            Err(tributary_store::StoreError::ItemNotFound(_)) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    tracing::debug!(database, container, n_deleted, "partition key deleted");
+    Ok(Reply::empty(200).charge(charge_for(0, true) * n_deleted.max(1) as f64))
 }

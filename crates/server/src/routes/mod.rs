@@ -3,6 +3,7 @@
 //! sends one, Node does not).
 
 pub(crate) mod batch;
+pub(crate) mod conflicts;
 pub(crate) mod feed;
 pub(crate) mod items;
 pub(crate) mod query;
@@ -72,7 +73,7 @@ pub(crate) async fn dispatch(
             _ => Err(method_not_allowed(request)),
         },
         ["dbs", database, "colls", container] => match *method {
-            Method::GET => resources::read_container(state, database, container),
+            Method::GET => resources::read_container(state, request, database, container),
             Method::PUT => resources::replace_container(state, request, database, container).await,
             Method::DELETE => resources::delete_container(state, database, container).await,
             _ => Err(method_not_allowed(request)),
@@ -100,6 +101,24 @@ pub(crate) async fn dispatch(
             Method::PATCH => items::patch(state, request, database, container, id).await,
             _ => Err(method_not_allowed(request)),
         },
+        ["dbs", database, "colls", container, "conflicts"] => match *method {
+            Method::GET | Method::POST => conflicts::list(state, request, database, container),
+            _ => Err(method_not_allowed(request)),
+        },
+        ["dbs", database, "colls", container, "conflicts", id] => match *method {
+            Method::GET | Method::DELETE => conflicts::no_conflict(state, database, container, id),
+            _ => Err(method_not_allowed(request)),
+        },
+        [
+            "dbs",
+            database,
+            "colls",
+            container,
+            "operations",
+            "partitionkeydelete",
+        ] if method == Method::POST => {
+            items::delete_partition_key(state, request, database, container).await
+        }
         ["dbs", database, "colls", container, "pkranges"] if method == Method::GET => {
             resources::partition_key_ranges(state, request, database, container)
         }
@@ -112,7 +131,7 @@ pub(crate) async fn dispatch(
             _ => Err(method_not_allowed(request)),
         },
         _ => Err(ApiError::not_found(format!(
-            "no resource at /{} (this server supports databases, containers, items, partition key ranges and offers)",
+            "no resource at /{} (this server supports databases, containers, items, conflicts, partition key ranges and offers)",
             request.segments.join("/")
         ))),
     }

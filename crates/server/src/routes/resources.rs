@@ -162,12 +162,61 @@ fn ranges_for_throughput(throughput: u64) -> u32 {
         .clamp(1, tributary_store::MAX_FEED_RANGES as u64) as u32
 }
 
+/// The excluded path Cosmos DB adds to every consistent indexing policy.
+const ETAG_EXCLUDED_PATH: &str = "/\"_etag\"/?";
+
+/// Completes a client's indexing policy the way Cosmos DB reports it back: missing
+/// `indexingMode`/`automatic` get their defaults, no included paths means `/*`, the legacy
+/// per-path `indexes` are dropped, and `/"_etag"/?` joins the excluded paths. A policy with
+/// mode `none` indexes nothing and keeps no paths. No policy at all keeps the store's default.
+fn normalize_indexing_policy(definition: &mut ContainerDefinition) {
+    let Some(Value::Object(policy)) = definition.indexing_policy.as_mut() else {
+        return;
+    };
+    let mode = policy
+        .get("indexingMode")
+        .and_then(Value::as_str)
+        .unwrap_or("consistent")
+        .to_ascii_lowercase();
+    policy.insert("indexingMode".into(), Value::from(mode.clone()));
+    if mode == "none" {
+        policy.insert("automatic".into(), Value::Bool(false));
+        policy.insert("includedPaths".into(), Value::Array(Vec::new()));
+        policy.insert("excludedPaths".into(), Value::Array(Vec::new()));
+        return;
+    }
+    policy.entry("automatic").or_insert(Value::Bool(true));
+    let included = policy
+        .entry("includedPaths")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    match included {
+        Value::Array(paths) if paths.is_empty() => paths.push(json!({"path": "/*"})),
+        Value::Array(paths) => {
+            for path in paths.iter_mut().filter_map(Value::as_object_mut) {
+                path.remove("indexes");
+            }
+        }
+        _ => {}
+    }
+    let excluded = policy
+        .entry("excludedPaths")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Value::Array(paths) = excluded
+        && !paths
+            .iter()
+            .any(|p| p.get("path").and_then(Value::as_str) == Some(ETAG_EXCLUDED_PATH))
+    {
+        paths.push(json!({"path": ETAG_EXCLUDED_PATH}));
+    }
+}
+
 pub(crate) async fn create_container(
     state: &AppState,
     request: &RequestContext,
     database: &str,
 ) -> Result<Reply, ApiError> {
     let mut definition = ContainerDefinition::from_json(&request.json()?)?;
+    normalize_indexing_policy(&mut definition);
     definition.throughput = requested_throughput(request)?;
     let n_ranges = ranges_for_throughput(definition.throughput.unwrap_or(DEFAULT_THROUGHPUT));
     let container = state
@@ -193,25 +242,77 @@ pub(crate) fn list_containers(state: &AppState, database: &str) -> Result<Reply,
     .header(X_MS_ITEM_COUNT, containers.len().to_string()))
 }
 
+/// Asks a container read for its usage (`x-ms-resource-usage`).
+const POPULATE_QUOTA_INFO: &str = "x-ms-documentdb-populatequotainfo";
+/// Asks a container read for per-range statistics in the body.
+const POPULATE_PARTITION_STATISTICS: &str = "x-ms-documentdb-populatepartitionstatistics";
+
+/// `GET .../colls/{c}`. With [`POPULATE_QUOTA_INFO`] it also reports the items' count and size
+/// (`x-ms-resource-usage`) and the index transformation progress (always 100: the policy is
+/// in force as soon as it is set); with [`POPULATE_PARTITION_STATISTICS`], a `statistics` entry
+/// per feed range. Both are counted from the live items, so they cost a scan.
 pub(crate) fn read_container(
     state: &AppState,
+    request: &RequestContext,
     database: &str,
     id: &str,
 ) -> Result<Reply, ApiError> {
     let container = state.store.read_container(database, id)?;
-    Ok(container_reply(&container, 200))
+    let with_quota = request.flag(POPULATE_QUOTA_INFO)?;
+    let with_statistics = request.flag(POPULATE_PARTITION_STATISTICS)?;
+    if !with_quota && !with_statistics {
+        return Ok(container_reply(&container, 200));
+    }
+    let mut body = container_json(&container);
+    let mut n_items = 0usize;
+    let mut n_bytes = 0usize;
+    let mut statistics = Vec::with_capacity(container.feed_ranges.len());
+    for range in &container.feed_ranges {
+        let items =
+            state
+                .store
+                .scan_items(database, id, &tributary_store::FeedScope::Range(range.id))?;
+        let range_bytes: usize = items.iter().map(String::len).sum();
+        n_items += items.len();
+        n_bytes += range_bytes;
+        statistics.push(json!({
+            "id": range.id.to_string(),
+            "sizeInKB": range_bytes.div_ceil(1024),
+            "documentCount": items.len(),
+            "partitionKeys": [],
+        }));
+    }
+    if with_statistics && let Value::Object(object) = &mut body {
+        object.insert("statistics".into(), Value::Array(statistics));
+    }
+    let size_kb = n_bytes.div_ceil(1024);
+    let mut reply = container_reply_with_body(&container, 200, body.to_string());
+    if with_quota {
+        reply = reply
+            .header(
+                "x-ms-resource-usage",
+                format!(
+                    "documentsSize={size_kb};documentsCount={n_items};collectionSize={size_kb};"
+                ),
+            )
+            .header(
+                "x-ms-documentdb-collection-index-transformation-progress",
+                "100",
+            );
+    }
+    Ok(reply)
 }
 
 fn container_reply(container: &ContainerProperties, status: u16) -> Reply {
-    Reply::json(status, container_json(container).to_string())
+    container_reply_with_body(container, status, container_json(container).to_string())
+}
+
+fn container_reply_with_body(container: &ContainerProperties, status: u16, body: String) -> Reply {
+    Reply::json(status, body)
         .header(headers::ETAG, &container.etag)
         .header(
             "x-ms-resource-quota",
             "documentsSize=10485760;documentsCount=-1;collectionSize=10485760;",
-        )
-        .header(
-            "x-ms-resource-usage",
-            "documentsSize=0;documentsCount=0;collectionSize=0;",
         )
         .header(
             headers::X_MS_ALT_CONTENT_PATH,
@@ -227,6 +328,7 @@ pub(crate) async fn replace_container(
     id: &str,
 ) -> Result<Reply, ApiError> {
     let mut definition = ContainerDefinition::from_json(&request.json()?)?;
+    normalize_indexing_policy(&mut definition);
     if definition.id != id {
         return Err(ApiError::bad_request(format!(
             "the container id in the body ('{}') differs from the one in the path ('{id}')",
@@ -399,18 +501,15 @@ pub(crate) fn read_offer(state: &AppState, id: &str) -> Result<Reply, ApiError> 
     Ok(Reply::json(200, find_offer(state, id)?.json().to_string()))
 }
 
-/// `PUT /offers/{id}`: changes a container's throughput; every further 10,000 RU/s splits
-/// feed ranges until the container has one range per 10,000 RU/s.
+/// `PUT /offers/{id}`: changes a database's shared throughput, or a container's; for a
+/// container every further 10,000 RU/s splits feed ranges until it has one range per
+/// 10,000 RU/s.
 pub(crate) async fn replace_offer(
     state: &AppState,
     request: &RequestContext,
     id: &str,
 ) -> Result<Reply, ApiError> {
-    let OfferTarget::Container(container) = find_offer(state, id)? else {
-        return Err(ApiError::bad_request(
-            "changing a database's shared throughput is not supported; provision throughput on the container instead",
-        ));
-    };
+    let target = find_offer(state, id)?;
     let body = request.json()?;
     let content = body
         .get("content")
@@ -432,6 +531,19 @@ pub(crate) async fn replace_offer(
             "the throughput must be at least {DEFAULT_THROUGHPUT} RU/s, not {throughput}"
         )));
     }
+    let container = match target {
+        OfferTarget::Container(container) => container,
+        OfferTarget::Database(database) => {
+            let database = state
+                .store
+                .replace_database_throughput(&database.id, throughput)
+                .await?;
+            return Ok(Reply::json(
+                200,
+                OfferTarget::Database(database).json().to_string(),
+            ));
+        }
+    };
     let mut definition = container.definition.clone();
     definition.throughput = Some(throughput);
     let mut container = state
