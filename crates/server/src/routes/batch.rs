@@ -1,6 +1,8 @@
 //! `POST .../docs` with `x-ms-cosmos-is-batch-request`: transactional batches (atomic) and
 //! bulk requests (each operation on its own).
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value, json};
 use tributary_partition_key::PartitionKey;
 use tributary_store::{
@@ -197,26 +199,43 @@ pub(crate) async fn batch(
             .collect()
     } else {
         let header_key = request.partition_key()?;
-        let mut tasks = tokio::task::JoinSet::new();
+        // Cosmos DB applies the operations of one partition key in request order; keys run
+        // side by side. Operations without a key form one group of their own.
+        let mut groups: BTreeMap<Option<String>, Vec<(usize, ItemWrite)>> = BTreeMap::new();
+        let n_operations = operations.len();
         for (index, operation) in operations.into_iter().enumerate() {
             let mut write = operation.write;
             if write.partition_key.is_none() {
                 write.partition_key = header_key.clone();
             }
+            let group = write
+                .partition_key
+                .as_ref()
+                .map(|k| k.to_json().to_string());
+            groups.entry(group).or_default().push((index, write));
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for (_, writes) in groups {
             let store = std::sync::Arc::clone(&state.store);
             let (database, container) = (database.to_owned(), container.to_owned());
-            tasks.spawn(
-                async move { (index, store.write_item(&database, &container, write).await) },
-            );
+            tasks.spawn(async move {
+                let mut results = Vec::with_capacity(writes.len());
+                for (index, write) in writes {
+                    results.push((index, store.write_item(&database, &container, write).await));
+                }
+                results
+            });
         }
-        let mut results = vec![Value::Null; tasks.len()];
+        let mut results = vec![Value::Null; n_operations];
         while let Some(joined) = tasks.join_next().await {
-            let (index, result) = joined
+            let group = joined
                 .map_err(|e| ApiError::new(500, format!("a bulk operation failed to run: {e}")))?;
-            results[index] = match result {
-                Ok(outcome) => success_json(&outcome),
-                Err(error) => failure_json(&error),
-            };
+            for (index, result) in group {
+                results[index] = match result {
+                    Ok(outcome) => success_json(&outcome),
+                    Err(error) => failure_json(&error),
+                };
+            }
         }
         results
     };
