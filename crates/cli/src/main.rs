@@ -11,6 +11,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tributary_server::{Server, ServerConfig, TlsSource};
 use tributary_store::{Durability, Store, StoreOptions};
 
+/// mimalloc instead of the system allocator: the request path allocates a lot of small,
+/// short-lived buffers, where glibc's malloc showed up as ~14% of the server's CPU.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Tributary: a change-feed document database that speaks the Cosmos DB NoSQL API.
 #[derive(Parser)]
 #[command(name = "tributary", version, about)]
