@@ -1,6 +1,7 @@
 //! Item create, upsert, read, replace, delete and patch.
 
 use tributary_store::{Item, ItemWrite, PatchRequest, Precondition, WriteKind, WriteOutcome};
+use tributary_wire::error::substatus;
 use tributary_wire::headers;
 
 use crate::AppState;
@@ -82,6 +83,35 @@ fn required_partition_key(
     })
 }
 
+/// The full partition key a point operation (read, delete, patch) needs: a `MultiHash`
+/// prefix names many keys, not one item, so it is a 400 with sub-status 1001 as on Cosmos DB.
+fn point_partition_key(
+    state: &AppState,
+    request: &RequestContext,
+    database: &str,
+    container: &str,
+) -> Result<tributary_partition_key::PartitionKey, ApiError> {
+    let partition_key = required_partition_key(request)?;
+    let definition = state
+        .store
+        .read_container(database, container)?
+        .definition
+        .partition_key;
+    if partition_key.is_prefix_of(&definition) && !partition_key.0.is_empty() {
+        return Err(ApiError {
+            status: 400,
+            substatus: Some(substatus::PARTITION_KEY_MISMATCH),
+            message: format!(
+                "Partition key provided either doesn't correspond to definition in the collection or doesn't match partition key field values specified in the document: {} has {} of the {} components",
+                partition_key.to_json(),
+                partition_key.0.len(),
+                definition.paths.len()
+            ),
+        });
+    }
+    Ok(partition_key)
+}
+
 /// `GET .../docs/{id}`; `304` when `If-None-Match` equals the item's etag.
 pub(crate) fn read(
     state: &AppState,
@@ -90,7 +120,7 @@ pub(crate) fn read(
     container: &str,
     id: &str,
 ) -> Result<Reply, ApiError> {
-    let partition_key = required_partition_key(request)?;
+    let partition_key = point_partition_key(state, request, database, container)?;
     let item = state
         .store
         .read_item(database, container, &partition_key, id)?;
@@ -140,7 +170,7 @@ pub(crate) async fn delete(
     let write = ItemWrite {
         kind: WriteKind::Delete,
         id: Some(id.to_owned()),
-        partition_key: Some(required_partition_key(request)?),
+        partition_key: Some(point_partition_key(state, request, database, container)?),
         body: None,
         precondition: precondition(request),
     };
@@ -161,7 +191,7 @@ pub(crate) async fn patch(
     let write = ItemWrite {
         kind: WriteKind::Patch(patch),
         id: Some(id.to_owned()),
-        partition_key: Some(required_partition_key(request)?),
+        partition_key: Some(point_partition_key(state, request, database, container)?),
         body: None,
         precondition: precondition(request),
     };
