@@ -31,7 +31,7 @@ pub fn validate_id(kind: &str, id: &str) -> Result<()> {
     }
     if id.chars().count() > MAX_ID_CHARS {
         return Err(StoreError::BadRequest(format!(
-            "the {kind} id is longer than {MAX_ID_CHARS} characters"
+            "the {kind} id is longer than {MAX_ID_CHARS} characters. Ensure to provide a unique non-empty string less than '{MAX_ID_CHARS}' characters."
         )));
     }
     if let Some(bad) = id.chars().find(|c| matches!(c, '/' | '\\' | '?' | '#')) {
