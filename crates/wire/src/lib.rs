@@ -15,6 +15,8 @@
 //! * [`error`]: the `{"code","message"}` error body, the code for each
 //!   status, and the sub-status codes the SDKs react to.
 //! * [`session`]: `x-ms-session-token` values (`0:-1#12`).
+//! * [`binary_json`]: a read-only decoder for Cosmos binary JSON, the
+//!   encoding the official Rust SDK sends item bodies in (first byte `0x80`).
 //!
 //! # Example
 //!
@@ -70,6 +72,7 @@
 //! tokens, whose format belongs to whoever issues them.
 
 pub mod auth;
+pub mod binary_json;
 pub mod error;
 pub mod headers;
 pub mod session;
