@@ -245,6 +245,11 @@ impl Store {
         if let Some(handle) = self.committer.lock().take() {
             // A panic in the committer has already been reported by the panic hook.
             let _ = handle.join();
+            if self.shared.poisoned.lock().is_none()
+                && let Err(error) = self.shared.backend.shut_down()
+            {
+                tracing::warn!(%error, "could not flush the store on close; the next open replays its journal");
+            }
         }
     }
 

@@ -83,6 +83,8 @@ pub(crate) trait Backend: Send + Sync {
     ) -> Box<dyn Iterator<Item = Result<KeyValue>> + 'a>;
     /// Applies all mutations atomically, durably as `durability` says.
     fn commit(&self, mutations: Vec<Mutation>, durability: Durability) -> Result<()>;
+    /// Makes everything durable and leaves as little as possible to replay at the next open.
+    fn shut_down(&self) -> Result<()>;
 }
 
 /// Iterates committed keys in `[start, end)`.
@@ -164,6 +166,15 @@ impl Backend for FjallBackend {
         batch.commit()?;
         Ok(())
     }
+
+    fn shut_down(&self) -> Result<()> {
+        self.database.persist(fjall::PersistMode::SyncAll)?;
+        // Flushed memtables need no journal replay when the store opens again.
+        for keyspace in &self.keyspaces {
+            keyspace.rotate_memtable_and_wait()?;
+        }
+        Ok(())
+    }
 }
 
 /// A backend wrapper that fails chosen commits, as a failed `fsync` would: the data of a
@@ -188,6 +199,10 @@ impl Backend for FaultInjectingBackend {
         reverse: bool,
     ) -> Box<dyn Iterator<Item = Result<KeyValue>> + 'a> {
         self.inner.scan(space, start, end, reverse)
+    }
+
+    fn shut_down(&self) -> Result<()> {
+        self.inner.shut_down()
     }
 
     fn commit(&self, mutations: Vec<Mutation>, durability: Durability) -> Result<()> {
