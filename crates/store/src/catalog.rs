@@ -13,13 +13,18 @@ use tributary_partition_key::{Epk, EpkRange, PartitionKeyDefinition};
 
 use crate::error::{Result, StoreError};
 
-/// Longest id a database, container or item may have (characters).
+/// Longest id a database or container may have (characters).
 pub const MAX_ID_CHARS: usize = 255;
+
+/// Longest id an item may have (UTF-8 bytes), as on Cosmos DB.
+pub const MAX_ITEM_ID_BYTES: usize = 1023;
 
 /// Most feed ranges a container may be split into.
 pub const MAX_FEED_RANGES: usize = 1024;
 
-/// Checks an id of a database, container or item the way Cosmos DB does.
+/// Checks an id of a database, container or item the way Cosmos DB does: not empty, none of
+/// `/ \ ? #`, no trailing space, and at most [`MAX_ITEM_ID_BYTES`] bytes for `kind` `"item"`,
+/// [`MAX_ID_CHARS`] characters otherwise.
 ///
 /// # Errors
 /// [`StoreError::BadRequest`] naming the rule the id breaks.
@@ -29,7 +34,15 @@ pub fn validate_id(kind: &str, id: &str) -> Result<()> {
             "the {kind} id must not be empty"
         )));
     }
-    if id.chars().count() > MAX_ID_CHARS {
+    if kind == "item" {
+        if id.len() > MAX_ITEM_ID_BYTES {
+            return Err(StoreError::BadRequest(format!(
+                "the item id is {} bytes long, over {MAX_ITEM_ID_BYTES}. Ensure to provide a unique non-empty string less than '{}' characters.",
+                id.len(),
+                MAX_ITEM_ID_BYTES + 1
+            )));
+        }
+    } else if id.chars().count() > MAX_ID_CHARS {
         return Err(StoreError::BadRequest(format!(
             "the {kind} id is longer than {MAX_ID_CHARS} characters. Ensure to provide a unique non-empty string less than '{MAX_ID_CHARS}' characters."
         )));

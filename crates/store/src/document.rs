@@ -228,7 +228,10 @@ mod tests {
             (json!({"pk": "p"}), "no 'id'"),
             (json!({"id": 5}), "must be a string"),
             (json!({"id": "a/b"}), "not allowed"),
-            (json!({"id": "x".repeat(256)}), "longer than 255"),
+            (
+                json!({"id": "x".repeat(1024)}),
+                "1024 bytes long, over 1023",
+            ),
             (json!({"id": "a", "ttl": 0}), "'ttl'"),
             (json!({"id": "a", "ttl": null}), "'ttl'"),
         ];
@@ -236,6 +239,16 @@ mod tests {
             let error = prepare_item(&definition(), body.clone(), None).unwrap_err();
             assert!(error.to_string().contains(expected), "{body}: {error}");
         }
+        // Items may have longer ids than databases and containers.
+        prepare_item(
+            &definition(),
+            json!({"id": "x".repeat(1023), "pk": "p"}),
+            None,
+        )
+        .unwrap();
+        let multibyte = "é".repeat(512);
+        let error = prepare_item(&definition(), json!({"id": multibyte}), None).unwrap_err();
+        assert!(error.to_string().contains("1024 bytes long"), "{error}");
     }
 
     #[test]

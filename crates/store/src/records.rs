@@ -351,7 +351,8 @@ fn put_optional_i64(out: &mut Vec<u8>, value: Option<i64>) {
 }
 
 fn put_str16(out: &mut Vec<u8>, text: &str) {
-    // Ids are at most 255 characters (1020 bytes) and EPKs at most 96 characters.
+    // Item ids are at most 1023 bytes, database and container ids at most 255 characters
+    // (1020 bytes), and EPKs at most 96 characters.
     let len = u16::try_from(text.len()).expect("short string fits in u16");
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(text.as_bytes());
