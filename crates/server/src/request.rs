@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 use tributary_partition_key::PartitionKey;
-use tributary_wire::headers;
+use tributary_wire::{binary_json, headers};
 
 use crate::error::ApiError;
 
@@ -13,9 +13,6 @@ use crate::error::ApiError;
 pub(crate) const X_MS_ITEM_COUNT: &str = "x-ms-item-count";
 /// The LSN of the write or read, as the real service reports it.
 pub(crate) const LSN_HEADER: &str = "lsn";
-
-/// First byte of a Cosmos binary JSON document (the Rust SDK's default item encoding).
-const COSMOS_BINARY_JSON_MARKER: u8 = 0x80;
 
 /// Largest request body accepted: an item is at most 2 MB, a batch of them somewhat more.
 pub const MAX_REQUEST_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -52,17 +49,18 @@ impl RequestContext {
         }
     }
 
-    /// The body parsed as JSON.
+    /// The body parsed as JSON text, or decoded from Cosmos binary JSON (first byte `0x80`,
+    /// the official Rust SDK's default encoding for item bodies).
     pub fn json(&self) -> Result<Value, ApiError> {
         if self.body.is_empty() {
             return Err(ApiError::bad_request("the request needs a JSON body"));
         }
-        if self.body.first() == Some(&COSMOS_BINARY_JSON_MARKER) {
-            return Err(ApiError::bad_request(
-                "the body is Cosmos binary JSON, which this server does not read yet: send JSON text \
-                 (Rust SDK: set AZURE_COSMOS_BINARY_ENCODING_ENABLED=false, or \
-                 BinaryEncodingOptions::new().with_enabled(false) on the client builder)",
-            ));
+        if binary_json::is_binary(&self.body) {
+            return binary_json::decode(&self.body).map_err(|e| {
+                ApiError::bad_request(format!(
+                    "the request body is Cosmos binary JSON that cannot be decoded: {e}"
+                ))
+            });
         }
         serde_json::from_slice(&self.body)
             .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
