@@ -2,8 +2,8 @@
 //! containers, a query, and the change feed in both modes resumed from a continuation token.
 //!
 //! The SDK talks plain HTTP here: it allows `http://` for loopback hosts (its emulator rule),
-//! so no TLS stack is built for these tests. Binary encoding is switched off on every client,
-//! see [`client`].
+//! so no TLS stack is built for these tests. Binary encoding is switched off on every client
+//! but one, see [`client`].
 
 use std::time::Duration;
 
@@ -48,9 +48,15 @@ fn doc(id: &str, pk: &str, n: i64) -> Doc {
 ///
 /// Binary encoding is off: by default the SDK sends item bodies of create, replace and upsert
 /// in Cosmos binary JSON (first byte `0x80`) and asks for binary responses
-/// (`x-ms-cosmos-supported-serialization-formats`), and the server only speaks JSON text.
-/// Turning it off here is the same as `AZURE_COSMOS_BINARY_ENCODING_ENABLED=false`.
+/// (`x-ms-cosmos-supported-serialization-formats`). The server reads binary bodies and
+/// answers in JSON text; [`sdk_writes_items_in_binary_json`] covers that path, and the other
+/// tests keep to text. Turning it off is the same as `AZURE_COSMOS_BINARY_ENCODING_ENABLED=false`.
 async fn client(server: &TestServer) -> CosmosClient {
+    client_with_binary_encoding(server, false).await
+}
+
+/// A client for `server` that sends item bodies in Cosmos binary JSON when `binary` is true.
+async fn client_with_binary_encoding(server: &TestServer, binary: bool) -> CosmosClient {
     let endpoint: AccountEndpoint = server.endpoint.parse().expect("the endpoint is a URL");
     let account = AccountReference::with_authentication_key(endpoint, EMULATOR_KEY.to_owned());
     // A runtime per test: the SDK's global one would outlive this test's tokio runtime.
@@ -60,7 +66,7 @@ async fn client(server: &TestServer) -> CosmosClient {
         .expect("the SDK runtime builds");
     CosmosClient::builder()
         .with_runtime(runtime)
-        .with_binary_encoding_options(BinaryEncodingOptions::new().with_enabled(false))
+        .with_binary_encoding_options(BinaryEncodingOptions::new().with_enabled(binary))
         .build(account, RoutingStrategy::PreferredRegions(Vec::new()))
         .await
         .expect("the SDK connects to the server")
@@ -211,6 +217,71 @@ async fn sdk_creates_reads_replaces_upserts_and_deletes_items() {
         .expect("the store scans the container");
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert!(stored[0].contains("\"id\":\"b\""), "{stored:?}");
+}
+
+/// With binary encoding left on, as the SDK ships, create, replace and upsert send Cosmos
+/// binary JSON bodies; the server decodes them, keeping every value and the property order.
+#[tokio::test]
+async fn sdk_writes_items_in_binary_json() {
+    let server = TestServer::start().await;
+    let client = client_with_binary_encoding(&server, true).await;
+    let container = container(&client, container_properties()).await;
+
+    let rich = serde_json::json!({
+        "id": "a",
+        "pk": "p",
+        "zeta": "last letter first",
+        "n": 7,
+        "big": 1_u64 << 63,
+        "negative": -40_000_000_000_i64,
+        "ratio": 0.125,
+        "flags": [true, false, null],
+        "long": "x".repeat(300),
+        "nested": {"b": {"c": [1, [2, {"d": "é"}]]}, "a": {}},
+    });
+    container
+        .create_item("p", "a", &rich, None)
+        .await
+        .expect("create in binary JSON");
+    let read: serde_json::Value = container
+        .read_item("p", "a", None)
+        .await
+        .expect("read")
+        .into_model()
+        .expect("the item deserializes");
+    for (name, value) in rich.as_object().expect("an object") {
+        assert_eq!(&read[name], value, "property {name}");
+    }
+    let names: Vec<&String> = read
+        .as_object()
+        .expect("an object")
+        .keys()
+        .filter(|name| !name.starts_with('_'))
+        .collect();
+    let sent: Vec<&String> = rich.as_object().expect("an object").keys().collect();
+    assert_eq!(names, sent, "properties keep the order they were sent in");
+
+    container
+        .replace_item("p", "a", doc("a", "p", 2), None)
+        .await
+        .expect("replace in binary JSON");
+    container
+        .upsert_item("p", "b", doc("b", "p", 3), None)
+        .await
+        .expect("upsert in binary JSON that creates");
+    container
+        .upsert_item("p", "a", doc("a", "p", 4), None)
+        .await
+        .expect("upsert in binary JSON that replaces");
+    for (id, n) in [("a", 4), ("b", 3)] {
+        let read: Doc = container
+            .read_item("p", id, None)
+            .await
+            .expect("read")
+            .into_model()
+            .expect("the item deserializes");
+        assert_eq!(read, doc(id, "p", n));
+    }
 }
 
 #[tokio::test]
