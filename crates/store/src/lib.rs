@@ -248,7 +248,7 @@ impl Store {
             if self.shared.poisoned.lock().is_none()
                 && let Err(error) = self.shared.backend.shut_down()
             {
-                tracing::warn!(%error, "could not flush the store on close; the next open replays its journal");
+                tracing::warn!(%error, "could not sync the store on close");
             }
         }
     }
