@@ -120,6 +120,7 @@ pub(crate) fn read(
     container: &str,
     id: &str,
 ) -> Result<Reply, ApiError> {
+    tributary_store::validate_id("item", id)?;
     let partition_key = point_partition_key(state, request, database, container)?;
     let item = state
         .store

@@ -227,9 +227,11 @@ impl TestRequest<'_> {
         self
     }
 
-    /// Marks the request as a query (`POST .../docs`) with the query text `sql`.
+    /// Marks the request as a query (`POST .../docs`) with the query text `sql`, allowed to
+    /// span partitions (as the Node SDK always sends it).
     pub fn query(self, sql: &str) -> Self {
         self.header(headers::X_MS_DOCUMENTDB_ISQUERY, "true")
+            .header(headers::X_MS_DOCUMENTDB_QUERY_ENABLECROSSPARTITION, "true")
             .header(
                 headers::CONTENT_TYPE,
                 headers::values::CONTENT_TYPE_QUERY_JSON,
