@@ -56,7 +56,7 @@ use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::oneshot;
-use tributary_partition_key::{Epk, PartitionKey};
+use tributary_partition_key::{Epk, PartitionKey, PartitionKeyDefinition};
 
 pub use catalog::{
     ContainerDefinition, ContainerProperties, DatabaseProperties, MAX_FEED_RANGES, MAX_ID_CHARS,
@@ -371,6 +371,37 @@ impl Store {
     /// [`StoreError::DatabaseNotFound`], [`StoreError::ContainerNotFound`].
     pub fn read_container(&self, database: &str, id: &str) -> Result<ContainerProperties> {
         Ok(self.shared.catalog().container(database, id)?.properties())
+    }
+
+    /// A container's partition key definition, without copying the rest of its properties.
+    ///
+    /// # Errors
+    /// [`StoreError::DatabaseNotFound`], [`StoreError::ContainerNotFound`].
+    pub fn partition_key_definition(
+        &self,
+        database: &str,
+        id: &str,
+    ) -> Result<PartitionKeyDefinition> {
+        Ok(self
+            .shared
+            .catalog()
+            .container(database, id)?
+            .definition
+            .partition_key
+            .clone())
+    }
+
+    /// A container's resource id and highest committed LSN, without copying its properties.
+    ///
+    /// # Errors
+    /// [`StoreError::DatabaseNotFound`], [`StoreError::ContainerNotFound`].
+    pub fn container_position(&self, database: &str, id: &str) -> Result<(String, u64)> {
+        let catalog = self.shared.catalog();
+        let record = catalog.container(database, id)?;
+        Ok((
+            catalog::container_rid(record.database_seq, record.cid),
+            record.high_lsn(),
+        ))
     }
 
     /// Lists a database's containers, by id.

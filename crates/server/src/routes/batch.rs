@@ -170,11 +170,7 @@ pub(crate) async fn batch(
                 headers::X_MS_DOCUMENTDB_PARTITIONKEY
             ))
         })?;
-        let definition = state
-            .store
-            .read_container(database, container)?
-            .definition
-            .partition_key;
+        let definition = state.store.partition_key_definition(database, container)?;
         if partition_key.is_prefix_of(&definition)
             || partition_key.effective_partition_key(&definition).is_err()
         {

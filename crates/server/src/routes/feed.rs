@@ -137,7 +137,7 @@ pub(crate) async fn change_feed(
             .header(headers::X_MS_SESSION_TOKEN, &session_token)
             .header(X_MS_ITEM_COUNT, "0"));
     }
-    let rid = state.store.read_container(database, container)?.rid;
+    let rid = state.store.container_position(database, container)?.0;
     let n_bytes: usize = page.changes.iter().map(String::len).sum();
     Ok(
         Reply::json(200, feed_body(&rid, "Documents", &page.changes))
@@ -162,7 +162,7 @@ pub(crate) fn read_feed(
         None => 0,
     };
     let items = state.store.scan_items(database, container, &scope)?;
-    let rid = state.store.read_container(database, container)?.rid;
+    let rid = state.store.container_position(database, container)?.0;
     let page: Vec<String> = items.iter().skip(offset).take(page_size).cloned().collect();
     let next = offset + page.len();
     let mut reply = Reply::json(200, feed_body(&rid, "Documents", &page))

@@ -92,11 +92,7 @@ fn point_partition_key(
     container: &str,
 ) -> Result<tributary_partition_key::PartitionKey, ApiError> {
     let partition_key = required_partition_key(request)?;
-    let definition = state
-        .store
-        .read_container(database, container)?
-        .definition
-        .partition_key;
+    let definition = state.store.partition_key_definition(database, container)?;
     if partition_key.is_prefix_of(&definition) && !partition_key.0.is_empty() {
         return Err(ApiError {
             status: 400,
@@ -129,8 +125,8 @@ pub(crate) fn read(
     // partition's: the read saw every write up to it.
     let container_lsn = state
         .store
-        .read_container(database, container)?
-        .high_lsn
+        .container_position(database, container)?
+        .1
         .max(item.lsn);
     let reply = if request.header(headers::IF_NONE_MATCH) == Some(item.etag.as_str()) {
         item_headers(Reply::empty(304), &item)
@@ -213,11 +209,7 @@ pub(crate) async fn delete_partition_key(
     container: &str,
 ) -> Result<Reply, ApiError> {
     let partition_key = required_partition_key(request)?;
-    let definition = state
-        .store
-        .read_container(database, container)?
-        .definition
-        .partition_key;
+    let definition = state.store.partition_key_definition(database, container)?;
     let scope = tributary_store::FeedScope::PartitionKey(partition_key.clone());
     let mut n_deleted = 0usize;
     for text in state.store.scan_items(database, container, &scope)? {
