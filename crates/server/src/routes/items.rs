@@ -48,6 +48,18 @@ fn write_reply(request: &RequestContext, outcome: WriteOutcome) -> Reply {
     }
 }
 
+/// Applies one write and answers as Cosmos DB does.
+async fn apply(
+    state: &AppState,
+    request: &RequestContext,
+    database: &str,
+    container: &str,
+    write: ItemWrite,
+) -> Result<Reply, ApiError> {
+    let outcome = state.store.write_item(database, container, write).await?;
+    Ok(write_reply(request, outcome))
+}
+
 /// `POST .../docs`: create, or upsert with `x-ms-documentdb-is-upsert: true`.
 pub(crate) async fn create(
     state: &AppState,
@@ -68,8 +80,7 @@ pub(crate) async fn create(
         body: Some(body),
         precondition: precondition(request),
     };
-    let outcome = state.store.write_item(database, container, write).await?;
-    Ok(write_reply(request, outcome))
+    apply(state, request, database, container, write).await
 }
 
 fn required_partition_key(
@@ -152,8 +163,7 @@ pub(crate) async fn replace(
         body: Some(request.json()?),
         precondition: precondition(request),
     };
-    let outcome = state.store.write_item(database, container, write).await?;
-    Ok(write_reply(request, outcome))
+    apply(state, request, database, container, write).await
 }
 
 /// `DELETE .../docs/{id}`.
@@ -171,8 +181,7 @@ pub(crate) async fn delete(
         body: None,
         precondition: precondition(request),
     };
-    let outcome = state.store.write_item(database, container, write).await?;
-    Ok(write_reply(request, outcome))
+    apply(state, request, database, container, write).await
 }
 
 /// `PATCH .../docs/{id}`: `{"operations": [...], "condition": "from c where ..."}`.
@@ -192,8 +201,7 @@ pub(crate) async fn patch(
         body: None,
         precondition: precondition(request),
     };
-    let outcome = state.store.write_item(database, container, write).await?;
-    Ok(write_reply(request, outcome))
+    apply(state, request, database, container, write).await
 }
 
 /// `POST .../operations/partitionkeydelete`: deletes every item of the partition key in the
