@@ -47,7 +47,6 @@ use tributary_wire::auth::{self, MasterKey};
 use tributary_wire::headers;
 
 pub use error::ApiError;
-pub use routes::feed::WAIT_HEADER;
 pub use tls::{CERT_FILE, KEY_FILE, TlsSource};
 
 /// How long in-flight requests may take to finish after a shutdown signal.

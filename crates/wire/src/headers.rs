@@ -102,6 +102,14 @@ pub const X_MS_START_EPK: &str = "x-ms-start-epk";
 pub const X_MS_END_EPK: &str = "x-ms-end-epk";
 /// [`values::READ_KEY_TYPE_EPK_RANGE`] when the EPK headers are sent.
 pub const X_MS_READ_KEY_TYPE: &str = "x-ms-read-key-type";
+/// Tributary's long-poll extension to the change feed: a number of milliseconds to wait for a
+/// change before answering `304 Not Modified`. A Tributary server answers as soon as a commit
+/// lands in the requested scope, waits at most [`MAX_TRIBUTARY_WAIT`] whatever is asked, and
+/// answers `400` if the value is not a whole number. Azure Cosmos DB and the SDKs ignore it,
+/// so a client that sends it still works (polling) against them.
+pub const X_TRIBUTARY_WAIT_MS: &str = "x-tributary-wait-ms";
+/// The longest [`X_TRIBUTARY_WAIT_MS`] wait a Tributary server honours; longer asks are cut to it.
+pub const MAX_TRIBUTARY_WAIT: Duration = Duration::from_secs(60);
 
 // --- Transactional batch and bulk ------------------------------------------------
 

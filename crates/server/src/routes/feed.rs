@@ -13,11 +13,6 @@ use crate::request::{Reply, RequestContext, X_MS_ITEM_COUNT, charge_for, feed_bo
 
 /// Page size when the client does not set `x-ms-max-item-count`.
 const DEFAULT_PAGE_ITEMS: usize = 100;
-/// Tributary's long-poll extension: wait up to this many milliseconds for a change before
-/// answering 304. Plain SDK requests do not send it and get the standard immediate answer.
-pub const WAIT_HEADER: &str = "x-tributary-wait-ms";
-/// Longest wait a client may ask for.
-const MAX_WAIT: Duration = Duration::from_secs(60);
 
 pub(crate) fn feed_scope(request: &RequestContext) -> Result<FeedScope, ApiError> {
     let range = match request.header(headers::X_MS_DOCUMENTDB_PARTITIONKEYRANGEID) {
@@ -112,13 +107,17 @@ pub(crate) async fn change_feed(
         mode,
         max_items: request.max_item_count(DEFAULT_PAGE_ITEMS)?,
     };
-    let wait = match request.header(WAIT_HEADER) {
-        Some(ms) => Duration::from_millis(ms.parse().map_err(|_| {
+    // Tributary's long-poll extension: wait for a change before answering 304. Plain SDK
+    // requests do not send it and get the standard immediate answer.
+    let wait = match request.header(headers::X_TRIBUTARY_WAIT_MS) {
+        Some(ms) => Duration::from_millis(ms.trim().parse().map_err(|_| {
             ApiError::bad_request(format!(
-                "header '{WAIT_HEADER}' must be a number of milliseconds"
+                "header '{}' must be a whole number of milliseconds (waits longer than {} ms are cut to that)",
+                headers::X_TRIBUTARY_WAIT_MS,
+                headers::MAX_TRIBUTARY_WAIT.as_millis()
             ))
         })?)
-        .min(MAX_WAIT),
+        .min(headers::MAX_TRIBUTARY_WAIT),
         None => Duration::ZERO,
     };
     let page = if wait.is_zero() {

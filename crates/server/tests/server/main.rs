@@ -11,4 +11,5 @@ mod auth;
 mod basics;
 mod harness;
 mod input;
+mod long_poll;
 mod sdk;
