@@ -1,0 +1,325 @@
+//! The processor over the Cosmos DB REST API: a remote `tributary serve` (with the long-poll
+//! extension, so changes are pushed) or Azure Cosmos DB (polled), through
+//! [`tributary_client::CosmosClient`].
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tributary_client::{
+    ChangeFeedMode, ChangeFeedRequest, ChangeFeedStart, ClientError, CosmosClient,
+};
+
+use crate::clock::BoxFuture;
+use crate::embedded::document_id;
+use crate::error::{FeedError, LeaseStoreError};
+use crate::feed::{
+    Change, ChangeFeed, EpkSpan, FeedMode, FeedPage, FeedPosition, FeedRead, FeedReadOutcome,
+    PendingOutcome, PhysicalRange, StartFrom, count_by_reading,
+};
+use crate::lease_container::{LeaseContainer, StoredDocument};
+
+/// Largest page the pending count reads at once.
+const PENDING_PAGE_ITEMS: usize = 1000;
+
+/// A container's change feed over the REST API.
+#[derive(Clone)]
+pub struct RemoteFeed {
+    client: CosmosClient,
+    database: String,
+    container: String,
+    long_poll: bool,
+}
+
+impl RemoteFeed {
+    /// The feed of `database`/`container`. With `long_poll`, reads send Tributary's
+    /// `x-tributary-wait-ms` so the server answers when a change commits (use it with
+    /// `tributary serve`; other servers ignore the header, and the processor then polls).
+    pub fn new(client: CosmosClient, database: &str, container: &str, long_poll: bool) -> Self {
+        RemoteFeed {
+            client,
+            database: database.to_owned(),
+            container: container.to_owned(),
+            long_poll,
+        }
+    }
+
+    /// The account host in the endpoint (the .NET processor's lease prefix uses it).
+    fn account_host(&self) -> String {
+        let endpoint = self.client.endpoint();
+        let rest = endpoint
+            .split_once("://")
+            .map_or(endpoint, |(_, rest)| rest);
+        let authority = rest.split('/').next().unwrap_or(rest);
+        match authority.rsplit_once(':') {
+            Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host.to_owned(),
+            _ => authority.to_owned(),
+        }
+    }
+}
+
+fn feed_error(error: ClientError) -> FeedError {
+    match error {
+        ClientError::NotFound { .. } => FeedError::ContainerNotFound(error.to_string()),
+        ClientError::Throttled { retry_after, .. } => FeedError::Throttled { retry_after },
+        ClientError::Status { status: 400, .. } => FeedError::InvalidPosition(error.to_string()),
+        other => FeedError::Source(other.to_string()),
+    }
+}
+
+impl ChangeFeed for RemoteFeed {
+    fn lease_scope(&self) -> BoxFuture<'_, Result<String, FeedError>> {
+        Box::pin(async move {
+            let (database_rid, container_rid) = self
+                .client
+                .container_rids(&self.database, &self.container)
+                .await
+                .map_err(feed_error)?;
+            Ok(format!(
+                "{}_{database_rid}_{container_rid}",
+                self.account_host()
+            ))
+        })
+    }
+
+    fn ranges(&self) -> BoxFuture<'_, Result<Vec<PhysicalRange>, FeedError>> {
+        Box::pin(async move {
+            let ranges = self
+                .client
+                .partition_key_ranges(&self.database, &self.container)
+                .await
+                .map_err(feed_error)?;
+            Ok(ranges
+                .into_iter()
+                .map(|r| PhysicalRange {
+                    id: r.id,
+                    span: EpkSpan::new(r.min, r.max),
+                    parents: r.parents,
+                })
+                .collect())
+        })
+    }
+
+    fn read(&self, read: FeedRead) -> BoxFuture<'_, Result<FeedReadOutcome, FeedError>> {
+        Box::pin(async move {
+            let request = ChangeFeedRequest {
+                range_id: Some(read.range.id.clone()),
+                epk_range: (read.span != read.range.span)
+                    .then(|| (read.span.min.clone(), read.span.max.clone())),
+                partition_key: None,
+                start: match &read.position {
+                    FeedPosition::Start(StartFrom::Beginning) => ChangeFeedStart::Beginning,
+                    FeedPosition::Start(StartFrom::Now) => ChangeFeedStart::Now,
+                    FeedPosition::Start(StartFrom::Time(time)) => ChangeFeedStart::Time(*time),
+                    FeedPosition::Continuation(etag) => ChangeFeedStart::Etag(etag.clone()),
+                },
+                mode: match read.mode {
+                    FeedMode::LatestVersion => ChangeFeedMode::LatestVersion,
+                    FeedMode::AllVersionsAndDeletes => ChangeFeedMode::AllVersionsAndDeletes,
+                },
+                max_items: read.max_items,
+                wait: (self.long_poll && !read.wait.is_zero()).then_some(read.wait),
+            };
+            match self
+                .client
+                .change_feed(&self.database, &self.container, &request)
+                .await
+            {
+                Ok(page) => Ok(FeedReadOutcome::Page(FeedPage {
+                    continuation: page.etag,
+                    changes: page
+                        .changes
+                        .into_iter()
+                        .map(|raw| Change::from_json(String::from(Box::<str>::from(raw))))
+                        .collect(),
+                })),
+                Err(error) if error.is_split() => Ok(FeedReadOutcome::Gone),
+                Err(error) => Err(feed_error(error)),
+            }
+        })
+    }
+
+    fn current_position(
+        &self,
+        range: PhysicalRange,
+        span: EpkSpan,
+        mode: FeedMode,
+    ) -> BoxFuture<'_, Result<FeedReadOutcome, FeedError>> {
+        self.read(FeedRead {
+            range,
+            span,
+            position: FeedPosition::Start(StartFrom::Now),
+            mode,
+            max_items: 1,
+            wait: Duration::ZERO,
+        })
+    }
+
+    fn pending(
+        &self,
+        range: PhysicalRange,
+        span: EpkSpan,
+        position: FeedPosition,
+        mode: FeedMode,
+    ) -> BoxFuture<'_, Result<PendingOutcome, FeedError>> {
+        Box::pin(count_by_reading(
+            self,
+            range,
+            span,
+            position,
+            mode,
+            PENDING_PAGE_ITEMS,
+        ))
+    }
+
+    fn waits_for_changes(&self) -> bool {
+        self.long_poll
+    }
+}
+
+/// A lease container over the REST API (partitioned by `/id`).
+#[derive(Clone)]
+pub struct RemoteLeaseContainer {
+    client: CosmosClient,
+    database: String,
+    container: String,
+}
+
+impl RemoteLeaseContainer {
+    /// The lease container `database`/`container`, created (partition key `/id`, and the
+    /// database) if missing.
+    ///
+    /// # Errors
+    /// The server refused or could not be reached.
+    pub async fn open(
+        client: CosmosClient,
+        database: &str,
+        container: &str,
+    ) -> Result<Self, LeaseStoreError> {
+        client
+            .create_database_if_not_exists(database)
+            .await
+            .map_err(store_error)?;
+        client
+            .create_container_if_not_exists(database, container, "/id")
+            .await
+            .map_err(store_error)?;
+        Ok(RemoteLeaseContainer {
+            client,
+            database: database.to_owned(),
+            container: container.to_owned(),
+        })
+    }
+}
+
+fn store_error(error: ClientError) -> LeaseStoreError {
+    LeaseStoreError::Unavailable(error.to_string())
+}
+
+fn document_error(id: &str, error: ClientError) -> LeaseStoreError {
+    match error {
+        ClientError::Conflict { .. } => LeaseStoreError::Conflict(id.to_owned()),
+        ClientError::PreconditionFailed { .. } => {
+            LeaseStoreError::PreconditionFailed(id.to_owned())
+        }
+        ClientError::NotFound { .. } => LeaseStoreError::NotFound(id.to_owned()),
+        other => store_error(other),
+    }
+}
+
+fn stored(body: Value, etag: String) -> StoredDocument {
+    StoredDocument { body, etag }
+}
+
+impl LeaseContainer for RemoteLeaseContainer {
+    fn list(&self, prefix: &str) -> BoxFuture<'_, Result<Vec<StoredDocument>, LeaseStoreError>> {
+        let prefix = prefix.to_owned();
+        Box::pin(async move {
+            let documents = self
+                .client
+                .query_documents(
+                    &self.database,
+                    &self.container,
+                    "SELECT * FROM c WHERE STARTSWITH(c.id, @prefix)",
+                    &[("@prefix", json!(prefix))],
+                )
+                .await
+                .map_err(store_error)?;
+            Ok(documents
+                .into_iter()
+                .map(|body| {
+                    let etag = body
+                        .get("_etag")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned();
+                    stored(body, etag)
+                })
+                .collect())
+        })
+    }
+
+    fn read(&self, id: &str) -> BoxFuture<'_, Result<Option<StoredDocument>, LeaseStoreError>> {
+        let id = id.to_owned();
+        Box::pin(async move {
+            let found = self
+                .client
+                .read_document(&self.database, &self.container, &json!(id), &id)
+                .await
+                .map_err(|e| document_error(&id, e))?;
+            Ok(found.map(|doc| stored(doc.body, doc.etag)))
+        })
+    }
+
+    fn create(&self, body: Value) -> BoxFuture<'_, Result<StoredDocument, LeaseStoreError>> {
+        Box::pin(async move {
+            let id = document_id(&body)?;
+            let doc = self
+                .client
+                .create_document(&self.database, &self.container, &json!(id), &body)
+                .await
+                .map_err(|e| document_error(&id, e))?;
+            Ok(stored(doc.body, doc.etag))
+        })
+    }
+
+    fn replace(
+        &self,
+        body: Value,
+        etag: &str,
+    ) -> BoxFuture<'_, Result<StoredDocument, LeaseStoreError>> {
+        let etag = etag.to_owned();
+        Box::pin(async move {
+            let id = document_id(&body)?;
+            let doc = self
+                .client
+                .replace_document(
+                    &self.database,
+                    &self.container,
+                    &json!(id),
+                    &id,
+                    &body,
+                    Some(&etag),
+                )
+                .await
+                .map_err(|e| document_error(&id, e))?;
+            Ok(stored(doc.body, doc.etag))
+        })
+    }
+
+    fn delete(&self, id: &str, etag: Option<&str>) -> BoxFuture<'_, Result<(), LeaseStoreError>> {
+        let id = id.to_owned();
+        let etag = etag.map(str::to_owned);
+        Box::pin(async move {
+            self.client
+                .delete_document(
+                    &self.database,
+                    &self.container,
+                    &json!(id),
+                    &id,
+                    etag.as_deref(),
+                )
+                .await
+                .map_err(|e| document_error(&id, e))
+        })
+    }
+}

@@ -1,0 +1,396 @@
+//! The work on one lease: read a page, hand it to the handler, checkpoint, repeat; follow
+//! splits; retry failed batches with back-off; hand the lease over or release it on stop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::feed::{EpkSpan, FeedPosition, FeedRead, FeedReadOutcome, PhysicalRange};
+use crate::host::{Host, WorkerCommand, WorkerSlot};
+use crate::lease::{HANDOFF_PROPERTY, Lease};
+use crate::leases::OwnedUpdate;
+use crate::processor::{BatchContext, Checkpointer, Handler, MAX_RETRY_BACKOFF, ReleaseReason};
+
+/// Lease property holding the number of consecutive failed batches (set once a lease is
+/// stuck; removed when a batch succeeds again).
+pub const FAILURES_PROPERTY: &str = "tributary.consecutiveFailures";
+/// Lease property holding the last handler error of a stuck lease.
+pub const LAST_ERROR_PROPERTY: &str = "tributary.lastError";
+/// Longest error text kept in a lease.
+const MAX_ERROR_CHARS: usize = 500;
+
+/// Works on a lease until told to stop, the lease is lost, or its range splits.
+pub(crate) async fn run(host: Arc<Host>, slot: Arc<WorkerSlot>, lease: Lease) {
+    let token = lease.token.clone();
+    let reason = work(&host, &slot, lease).await;
+    host.notifications.released(&token, &reason);
+}
+
+/// Where a lease's span is read from.
+enum Location {
+    /// Within one current range.
+    Within(PhysicalRange),
+    /// Spread over several ranges (or none is known): the lease must be split.
+    Split,
+}
+
+fn locate(ranges: &[PhysicalRange], span: &EpkSpan) -> Location {
+    let overlapping: Vec<&PhysicalRange> =
+        ranges.iter().filter(|r| r.span.overlaps(span)).collect();
+    match overlapping.as_slice() {
+        [one] if one.span.contains(span) => Location::Within((*one).clone()),
+        _ => Location::Split,
+    }
+}
+
+async fn work(host: &Arc<Host>, slot: &Arc<WorkerSlot>, lease: Lease) -> ReleaseReason {
+    let mut command = slot.command.subscribe();
+    let config = &host.config;
+    let token = lease.token.clone();
+    let mut position = host.start_position(&lease);
+    let mut n_failures = 0u32;
+    let Some(span) = lease.span.clone() else {
+        // A partition-range lease whose range is gone: its children replace it.
+        return split(host, slot, None).await;
+    };
+    loop {
+        let current = command.borrow_and_update().clone();
+        match current {
+            WorkerCommand::Run => {}
+            WorkerCommand::Stop => return finish(host, slot, &position, None).await,
+            WorkerCommand::HandOff(to) => return finish(host, slot, &position, Some(to)).await,
+            WorkerCommand::Lost => return ReleaseReason::Lost,
+        }
+        if !slot.is_fresh(host.clock.monotonic(), config.expiration_interval) {
+            host.notifications.error(
+                Some(&token),
+                "the lease could not be renewed in time; leaving it so no two hosts work on it",
+            );
+            return ReleaseReason::Lost;
+        }
+        let range = match host.ranges().await {
+            Ok(ranges) => match locate(&ranges, &span) {
+                Location::Within(range) => range,
+                Location::Split => match host.refresh_ranges().await {
+                    Ok(ranges) => match locate(&ranges, &span) {
+                        Location::Within(range) => range,
+                        Location::Split => return split(host, slot, Some(&span)).await,
+                    },
+                    Err(error) => {
+                        host.notifications
+                            .error(Some(&token), &format!("listing ranges failed: {error}"));
+                        pause(host, &mut command, config.retry_backoff).await;
+                        continue;
+                    }
+                },
+            },
+            Err(error) => {
+                host.notifications
+                    .error(Some(&token), &format!("listing ranges failed: {error}"));
+                pause(host, &mut command, config.retry_backoff).await;
+                continue;
+            }
+        };
+        let wait = if host.feed.waits_for_changes() {
+            config.read_wait
+        } else {
+            Duration::ZERO
+        };
+        let read = FeedRead {
+            range: range.clone(),
+            span: span.clone(),
+            position: position.clone(),
+            mode: config.mode,
+            max_items: config.max_items,
+            wait,
+        };
+        let started = host.clock.monotonic();
+        let outcome = tokio::select! {
+            biased;
+            _ = command.changed() => continue,
+            outcome = host.feed.read(read) => outcome,
+        };
+        let page = match outcome {
+            Ok(FeedReadOutcome::Page(page)) => page,
+            Ok(FeedReadOutcome::Gone) => {
+                // The cached range is gone: look again; a split makes child leases.
+                match host.refresh_ranges().await {
+                    Ok(ranges) => match locate(&ranges, &span) {
+                        Location::Within(fresh) if fresh.id != range.id => continue,
+                        _ => return split(host, slot, Some(&span)).await,
+                    },
+                    Err(error) => {
+                        host.notifications
+                            .error(Some(&token), &format!("listing ranges failed: {error}"));
+                        pause(host, &mut command, config.retry_backoff).await;
+                        continue;
+                    }
+                }
+            }
+            Err(error) => {
+                host.notifications.error(
+                    Some(&token),
+                    &format!("reading the change feed failed: {error}"),
+                );
+                pause(host, &mut command, backoff(config.retry_backoff, 1)).await;
+                continue;
+            }
+        };
+        if page.changes.is_empty() {
+            position = FeedPosition::Continuation(page.continuation);
+            let waited = host.clock.monotonic().saturating_sub(started);
+            // A source that cannot push (or that answered early) is polled.
+            if wait.is_zero() || waited < wait / 2 {
+                pause(
+                    host,
+                    &mut command,
+                    config.poll_interval.saturating_sub(waited),
+                )
+                .await;
+            }
+            continue;
+        }
+        if !slot.is_fresh(host.clock.monotonic(), config.expiration_interval) {
+            continue;
+        }
+        let context = BatchContext {
+            lease_token: token.clone(),
+            span: span.clone(),
+            attempt: n_failures + 1,
+            from: match &position {
+                FeedPosition::Continuation(c) => Some(c.clone()),
+                FeedPosition::Start(_) => None,
+            },
+            to: page.continuation.clone(),
+            mode: config.mode,
+        };
+        let result = match &host.handler {
+            Handler::Auto(handler) => handler(context, page.changes).await,
+            Handler::Manual(handler) => {
+                let checkpointer = Checkpointer {
+                    slot: Arc::clone(slot),
+                    store: host.store.clone(),
+                    instance: config.instance.clone(),
+                    continuation: page.continuation.clone(),
+                    clock: Arc::clone(&host.clock),
+                };
+                handler(context, page.changes, checkpointer).await
+            }
+        };
+        match result {
+            Ok(()) => {
+                let was_stuck = n_failures >= config.stuck_after_failures;
+                n_failures = 0;
+                position = FeedPosition::Continuation(page.continuation.clone());
+                let checkpoint = matches!(host.handler, Handler::Auto(_));
+                if checkpoint || was_stuck {
+                    let continuation = checkpoint.then_some(page.continuation);
+                    let update = write(host, slot, |lease| {
+                        if let Some(continuation) = &continuation {
+                            lease.continuation = Some(continuation.clone());
+                        }
+                        lease.properties.remove(FAILURES_PROPERTY);
+                        lease.properties.remove(LAST_ERROR_PROPERTY);
+                    })
+                    .await;
+                    match update {
+                        Ok(OwnedUpdate::Written) => {}
+                        Ok(OwnedUpdate::Lost) => return ReleaseReason::Lost,
+                        Err(error) => host.notifications.error(
+                            Some(&token),
+                            &format!(
+                                "checkpointing failed (the batch may be delivered again): {error}"
+                            ),
+                        ),
+                    }
+                }
+            }
+            Err(error) => {
+                n_failures += 1;
+                let message = error.to_string();
+                host.notifications.error(
+                    Some(&token),
+                    &format!("the handler failed on attempt {n_failures}: {message}"),
+                );
+                if n_failures >= config.stuck_after_failures {
+                    let text: String = message.chars().take(MAX_ERROR_CHARS).collect();
+                    let update = write(host, slot, |lease| {
+                        lease
+                            .properties
+                            .insert(FAILURES_PROPERTY.into(), n_failures.to_string());
+                        lease
+                            .properties
+                            .insert(LAST_ERROR_PROPERTY.into(), text.clone());
+                    })
+                    .await;
+                    if matches!(update, Ok(OwnedUpdate::Lost)) {
+                        return ReleaseReason::Lost;
+                    }
+                }
+                pause(
+                    host,
+                    &mut command,
+                    backoff(config.retry_backoff, n_failures),
+                )
+                .await;
+            }
+        }
+    }
+}
+
+/// The back-off after `n_failures` consecutive failures.
+fn backoff(first: Duration, n_failures: u32) -> Duration {
+    first
+        .saturating_mul(1u32 << n_failures.saturating_sub(1).min(16))
+        .min(MAX_RETRY_BACKOFF)
+}
+
+/// Sleeps, or returns early when the worker gets a new command.
+async fn pause(
+    host: &Host,
+    command: &mut tokio::sync::watch::Receiver<WorkerCommand>,
+    duration: Duration,
+) {
+    if duration.is_zero() {
+        return;
+    }
+    tokio::select! {
+        biased;
+        _ = command.changed() => {}
+        () = host.clock.sleep(duration) => {}
+    }
+}
+
+/// Writes a change to the worker's lease (conditional, fenced by ownership).
+async fn write(
+    host: &Host,
+    slot: &WorkerSlot,
+    change: impl Fn(&mut Lease),
+) -> Result<OwnedUpdate, crate::error::LeaseStoreError> {
+    let sent_at = host.clock.monotonic();
+    let mut lease = slot.lease.lock().await;
+    let update = host
+        .store
+        .update_owned(&mut lease, &host.config.instance, change)
+        .await?;
+    match update {
+        OwnedUpdate::Written => slot.renewed(sent_at, &lease),
+        OwnedUpdate::Lost => slot.mark_lost(),
+    }
+    Ok(update)
+}
+
+/// Checkpoints (automatic mode) and gives the lease up: free, or to `handoff_to`.
+async fn finish(
+    host: &Host,
+    slot: &WorkerSlot,
+    position: &FeedPosition,
+    handoff_to: Option<String>,
+) -> ReleaseReason {
+    let continuation = match (position, &host.handler) {
+        (FeedPosition::Continuation(c), Handler::Auto(_)) => Some(c.clone()),
+        _ => None,
+    };
+    let mut lease = slot.lease.lock().await;
+    let result = host
+        .store
+        .update_owned(&mut lease, &host.config.instance, |lease| {
+            if let Some(continuation) = &continuation {
+                lease.continuation = Some(continuation.clone());
+            }
+            lease.owner = handoff_to.clone();
+            lease.properties.remove(HANDOFF_PROPERTY);
+        })
+        .await;
+    match result {
+        Ok(OwnedUpdate::Written) => match handoff_to {
+            Some(to) => ReleaseReason::HandedOff { to },
+            None => ReleaseReason::Shutdown,
+        },
+        Ok(OwnedUpdate::Lost) => ReleaseReason::Lost,
+        Err(error) => {
+            host.notifications.error(
+                Some(&lease.token),
+                &format!("releasing the lease failed (it will expire instead): {error}"),
+            );
+            ReleaseReason::Lost
+        }
+    }
+}
+
+/// Replaces the worker's lease by leases for the current ranges overlapping its span, each
+/// starting at the lease's checkpoint, owned by this host; then deletes it.
+async fn split(host: &Arc<Host>, slot: &WorkerSlot, span: Option<&EpkSpan>) -> ReleaseReason {
+    let ranges = match host.refresh_ranges().await {
+        Ok(ranges) => ranges,
+        Err(error) => {
+            host.notifications.error(
+                None,
+                &format!("listing ranges after a split failed: {error}"),
+            );
+            return ReleaseReason::Lost;
+        }
+    };
+    let mut lease = slot.lease.lock().await;
+    let children: Vec<EpkSpan> = match span {
+        Some(span) => ranges
+            .iter()
+            .filter(|r| r.span.overlaps(span))
+            .map(|r| {
+                EpkSpan::new(
+                    r.span.min.clone().max(span.min.clone()),
+                    r.span.max.clone().min(span.max.clone()),
+                )
+            })
+            .collect(),
+        None => ranges
+            .iter()
+            .filter(|r| r.parents.contains(&lease.token))
+            .map(|r| r.span.clone())
+            .collect(),
+    };
+    if children.is_empty() {
+        host.notifications.error(
+            Some(&lease.token),
+            "the lease's range is gone and no current range replaces it",
+        );
+        return ReleaseReason::Lost;
+    }
+    for child_span in children {
+        let mut child = Lease::new_epk(host.store.prefix(), child_span, host.config.mode);
+        if child.id == lease.id {
+            continue;
+        }
+        child.continuation = lease.continuation.clone();
+        child.owner = Some(host.config.instance.clone());
+        child.properties = lease.properties.clone();
+        child.properties.remove(HANDOFF_PROPERTY);
+        if let Err(error) = host.store.create(&child).await {
+            host.notifications.error(
+                Some(&lease.token),
+                &format!("creating a child lease after a split failed: {error}"),
+            );
+            return ReleaseReason::Lost;
+        }
+    }
+    loop {
+        match host.store.delete(&lease).await {
+            Ok(()) | Err(crate::error::LeaseStoreError::NotFound(_)) => break,
+            Err(crate::error::LeaseStoreError::PreconditionFailed(_)) => {
+                match host.store.read(&lease.id).await {
+                    Ok(Some(fresh)) if fresh.is_owned_by(&host.config.instance) => *lease = fresh,
+                    // Someone else's now: they will split it in turn.
+                    _ => break,
+                }
+            }
+            Err(error) => {
+                host.notifications.error(
+                    Some(&lease.token),
+                    &format!("deleting a split lease failed: {error}"),
+                );
+                break;
+            }
+        }
+    }
+    host.wake_balancer.notify_one();
+    ReleaseReason::Split
+}

@@ -1,0 +1,480 @@
+//! The processor on the embedded store: delivery, checkpoints, balancing between hosts,
+//! graceful hand-off, splits, failures, manual checkpoints, modes and the estimator.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tributary_processor::embedded::{EmbeddedFeed, EmbeddedLeaseContainer};
+use tributary_processor::{
+    ChangeFeedEstimator, ChangeFeedProcessor, ChangeFeedProcessorBuilder, LeaseContainer,
+    ProcessorError, ReleaseReason, StartFrom,
+};
+use tributary_store::{FeedScope, ItemWrite, Store};
+
+use crate::harness::{Seen, store_with_orders, wait_until, write_orders};
+
+/// A builder with intervals short enough for tests.
+async fn builder(store: &Arc<Store>, instance: &str) -> ChangeFeedProcessorBuilder {
+    let feed = Arc::new(EmbeddedFeed::new(Arc::clone(store), "db", "orders"));
+    let leases = Arc::new(
+        EmbeddedLeaseContainer::open(Arc::clone(store), "db", "leases")
+            .await
+            .expect("lease container"),
+    );
+    ChangeFeedProcessorBuilder::new("view", feed, leases)
+        .instance_name(instance)
+        .start_from(StartFrom::Beginning)
+        .lease_acquire_interval(Duration::from_millis(100))
+        .lease_renew_interval(Duration::from_millis(200))
+        .lease_expiration_interval(Duration::from_millis(1000))
+        .read_wait(Duration::from_millis(500))
+        .retry_backoff(Duration::from_millis(10))
+}
+
+async fn start(builder: ChangeFeedProcessorBuilder) -> ChangeFeedProcessor {
+    let mut processor = builder.build().expect("valid configuration");
+    processor.start().await.expect("processor starts");
+    processor
+}
+
+fn lease_documents(store: &Store) -> Vec<Value> {
+    store
+        .scan_items("db", "leases", &FeedScope::Container)
+        .unwrap()
+        .iter()
+        .map(|text| serde_json::from_str(text).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_host_delivers_every_change_and_checkpoints_each_lease() {
+    let (store, _dir) = store_with_orders(4).await;
+    write_orders(&store, 0, 300).await;
+    let seen = Seen::default();
+    let mut processor = start(builder(&store, "a").await.handler(seen.handler())).await;
+    wait_until("all 300 changes", || seen.n_distinct() == 300).await;
+    assert_eq!(processor.owned_leases().len(), 4);
+    // Changes written while it runs arrive too (pushed, not polled).
+    write_orders(&store, 300, 310).await;
+    wait_until("10 live changes", || seen.n_distinct() == 310).await;
+    processor.stop().await;
+    assert_eq!(seen.n_deliveries(), 310, "no duplicates without failures");
+
+    let leases = lease_documents(&store);
+    let lease_docs: Vec<&Value> = leases
+        .iter()
+        .filter(|d| d["id"].as_str().unwrap().contains(".."))
+        .filter(|d| d.get("LeaseToken").is_some())
+        .collect();
+    assert_eq!(lease_docs.len(), 4);
+    for doc in lease_docs {
+        assert_eq!(doc["version"], 1);
+        assert!(doc["id"].as_str().unwrap().starts_with("viewembedded_"));
+        assert!(doc["FeedRange"]["Range"]["max"].is_string());
+        assert!(
+            doc["Owner"].is_null(),
+            "a stopped host leaves its leases free"
+        );
+        assert!(doc["ContinuationToken"].as_str().unwrap().starts_with('"'));
+        assert_eq!(doc["Mode"], "Incremental Feed");
+        assert!(doc["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+    assert!(
+        leases
+            .iter()
+            .any(|d| d["id"].as_str().unwrap().ends_with("=.info"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_host_resumes_from_its_checkpoints() {
+    let (store, _dir) = store_with_orders(2).await;
+    write_orders(&store, 0, 100).await;
+    let seen = Seen::default();
+    let mut processor = start(builder(&store, "a").await.handler(seen.handler())).await;
+    wait_until("100 changes", || seen.n_distinct() == 100).await;
+    processor.stop().await;
+    write_orders(&store, 100, 150).await;
+    let mut processor = start(builder(&store, "a").await.handler(seen.handler())).await;
+    wait_until("150 changes", || seen.n_distinct() == 150).await;
+    processor.stop().await;
+    assert_eq!(
+        seen.n_deliveries(),
+        150,
+        "nothing before the checkpoint again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_from_now_skips_history_and_the_estimator_is_exact_at_once() {
+    let (store, _dir) = store_with_orders(2).await;
+    write_orders(&store, 0, 50).await;
+    let seen = Seen::default();
+    let mut processor = start(
+        builder(&store, "a")
+            .await
+            .start_from(StartFrom::Now)
+            .handler(seen.handler()),
+    )
+    .await;
+    let feed = Arc::new(EmbeddedFeed::new(Arc::clone(&store), "db", "orders"));
+    let leases: Arc<dyn LeaseContainer> = Arc::new(
+        EmbeddedLeaseContainer::open(Arc::clone(&store), "db", "leases")
+            .await
+            .unwrap(),
+    );
+    let estimator = ChangeFeedEstimator::new("view", feed, Arc::clone(&leases), StartFrom::Now)
+        .await
+        .unwrap();
+    let total = |estimates: &[tributary_processor::LeaseEstimate]| {
+        estimates.iter().map(|e| e.pending).sum::<u64>()
+    };
+    assert_eq!(total(&estimator.estimate().await.unwrap()), 0);
+    processor.stop().await;
+    write_orders(&store, 50, 80).await;
+    let estimates = estimator.estimate().await.unwrap();
+    assert_eq!(total(&estimates), 30, "{estimates:?}");
+    assert!(estimates.iter().all(|e| e.exact));
+    let mut processor = start(
+        builder(&store, "a")
+            .await
+            .start_from(StartFrom::Now)
+            .handler(seen.handler()),
+    )
+    .await;
+    wait_until("30 changes", || seen.n_distinct() == 30).await;
+    assert!(!seen.contains("o0"), "history before the start is skipped");
+    processor.stop().await;
+    assert_eq!(total(&estimator.estimate().await.unwrap()), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hosts_share_the_leases_and_a_stopping_host_hands_them_over() {
+    let (store, _dir) = store_with_orders(4).await;
+    write_orders(&store, 0, 200).await;
+    let seen = Seen::default();
+    let mut a = start(builder(&store, "a").await.handler(seen.handler())).await;
+    wait_until("a holds all leases", || a.owned_leases().len() == 4).await;
+    let mut b = start(builder(&store, "b").await.handler(seen.handler())).await;
+    // b asks a for leases; a hands them over at its next renewal, well before expiry.
+    wait_until("2 leases each", || {
+        a.owned_leases().len() == 2 && b.owned_leases().len() == 2
+    })
+    .await;
+    wait_until("200 changes", || seen.n_distinct() == 200).await;
+    a.stop().await;
+    wait_until("b takes a's leases after a graceful stop", || {
+        b.owned_leases().len() == 4
+    })
+    .await;
+    write_orders(&store, 200, 260).await;
+    wait_until("260 changes", || seen.n_distinct() == 260).await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_host_s_leases_are_taken_after_expiry() {
+    let (store, _dir) = store_with_orders(2).await;
+    write_orders(&store, 0, 40).await;
+    let seen = Seen::default();
+    let a = start(builder(&store, "a").await.handler(seen.handler())).await;
+    wait_until("40 changes", || seen.n_distinct() == 40).await;
+    drop(a); // a crash: nothing released
+    let mut b = start(builder(&store, "b").await.handler(seen.handler())).await;
+    write_orders(&store, 40, 60).await;
+    wait_until("b owns both leases", || b.owned_leases().len() == 2).await;
+    wait_until("60 changes", || seen.n_distinct() == 60).await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_replaces_the_lease_by_child_leases_and_loses_nothing() {
+    let (store, _dir) = store_with_orders(1).await;
+    write_orders(&store, 0, 200).await;
+    let seen = Seen::default();
+    let mut processor = start(
+        builder(&store, "a")
+            .await
+            .max_items(10)
+            .handler(seen.handler()),
+    )
+    .await;
+    wait_until("some changes", || seen.n_distinct() >= 20).await;
+    store.split_range("db", "orders", 0).await.expect("split");
+    write_orders(&store, 200, 300).await;
+    wait_until("300 changes", || seen.n_distinct() == 300).await;
+    wait_until("two child leases", || processor.owned_leases().len() == 2).await;
+    processor.stop().await;
+    let tokens: Vec<String> = lease_documents(&store)
+        .iter()
+        .filter_map(|d| d["LeaseToken"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(tokens.len(), 2, "{tokens:?}");
+    assert!(
+        !tokens.contains(&"-FF".to_owned()),
+        "the parent lease is gone"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_batch_is_retried_reported_and_marked_stuck() {
+    let (store, _dir) = store_with_orders(1).await;
+    write_orders(&store, 0, 5).await;
+    let seen = Seen::default();
+    let attempts = Arc::new(Mutex::new(Vec::new()));
+    let errors = Arc::new(AtomicU32::new(0));
+    let failing = Arc::new(AtomicU32::new(4));
+    let (seen2, attempts2, failing2, errors2) = (
+        seen.clone(),
+        Arc::clone(&attempts),
+        Arc::clone(&failing),
+        Arc::clone(&errors),
+    );
+    let mut processor = start(
+        builder(&store, "a")
+            .await
+            .stuck_after_failures(3)
+            .on_error(move |_, _| {
+                errors2.fetch_add(1, Ordering::SeqCst);
+            })
+            .handler(move |context, changes| {
+                attempts2.lock().unwrap().push(context.attempt);
+                let fail = failing2
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+                if !fail {
+                    seen2.record(&changes);
+                }
+                async move {
+                    if fail {
+                        Err("downstream is down".into())
+                    } else {
+                        Ok(())
+                    }
+                }
+            }),
+    )
+    .await;
+    // After 3 failures the lease records it; the estimator reports it stuck.
+    let feed = Arc::new(EmbeddedFeed::new(Arc::clone(&store), "db", "orders"));
+    let leases = Arc::new(
+        EmbeddedLeaseContainer::open(Arc::clone(&store), "db", "leases")
+            .await
+            .unwrap(),
+    );
+    wait_until("5 changes after the failures", || seen.n_distinct() == 5).await;
+    processor.stop().await;
+    assert_eq!(*attempts.lock().unwrap(), vec![1, 2, 3, 4, 5]);
+    assert!(errors.load(Ordering::SeqCst) >= 4);
+    let estimator = ChangeFeedEstimator::new("view", feed, leases, StartFrom::Beginning)
+        .await
+        .unwrap();
+    let estimates = estimator.estimate().await.unwrap();
+    assert!(
+        estimates.iter().all(|e| !e.is_stuck()),
+        "recovered: {estimates:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_that_keeps_failing_is_visible_as_stuck() {
+    let (store, _dir) = store_with_orders(1).await;
+    write_orders(&store, 0, 3).await;
+    let mut processor = start(
+        builder(&store, "a")
+            .await
+            .stuck_after_failures(2)
+            .handler(|_, _| async { Err("poison message".into()) }),
+    )
+    .await;
+    let feed = Arc::new(EmbeddedFeed::new(Arc::clone(&store), "db", "orders"));
+    let leases = Arc::new(
+        EmbeddedLeaseContainer::open(Arc::clone(&store), "db", "leases")
+            .await
+            .unwrap(),
+    );
+    let estimator = ChangeFeedEstimator::new("view", feed, leases, StartFrom::Beginning)
+        .await
+        .unwrap();
+    let mut stuck = Vec::new();
+    for _ in 0..300 {
+        stuck = estimator.estimate().await.unwrap();
+        if stuck.iter().any(|e| e.is_stuck()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    processor.stop().await;
+    let lease = stuck.iter().find(|e| e.is_stuck()).expect("a stuck lease");
+    assert!(lease.consecutive_failures >= 2);
+    assert_eq!(lease.last_error.as_deref(), Some("poison message"));
+    assert_eq!(lease.pending, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_checkpoints_decide_what_is_delivered_again() {
+    let (store, _dir) = store_with_orders(1).await;
+    write_orders(&store, 0, 10).await;
+    let seen = Seen::default();
+    let run = |checkpoint: bool| {
+        let seen = seen.clone();
+        let store = Arc::clone(&store);
+        async move {
+            start(builder(&store, "a").await.manual_checkpoint_handler(
+                move |_, changes, checkpointer| {
+                    seen.record(&changes);
+                    async move {
+                        if checkpoint {
+                            checkpointer.checkpoint().await?;
+                        }
+                        Ok(())
+                    }
+                },
+            ))
+            .await
+        }
+    };
+    let mut processor = run(false).await;
+    wait_until("10 changes", || seen.n_deliveries() == 10).await;
+    processor.stop().await;
+    let mut processor = run(true).await;
+    wait_until("10 changes again", || seen.n_deliveries() == 20).await;
+    processor.stop().await;
+    let mut processor = run(true).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    processor.stop().await;
+    assert_eq!(
+        seen.n_deliveries(),
+        20,
+        "checkpointed changes are not delivered again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_versions_mode_delivers_deletes_and_refuses_latest_version_leases() {
+    let (store, _dir) = store_with_orders(1).await;
+    let seen = Seen::default();
+    let mut processor = start(
+        builder(&store, "a")
+            .await
+            .start_from(StartFrom::Now)
+            .all_versions_and_deletes()
+            .handler(seen.handler()),
+    )
+    .await;
+    write_orders(&store, 0, 3).await;
+    store
+        .write_item("db", "orders", {
+            let mut write = ItemWrite::upsert(serde_json::json!({"id": "o1", "pk": "k1"}));
+            write.kind = tributary_store::WriteKind::Delete;
+            write.body = None;
+            write.id = Some("o1".into());
+            write.partition_key = Some(
+                tributary_partition_key::PartitionKey::from_json(&serde_json::json!("k1")).unwrap(),
+            );
+            write
+        })
+        .await
+        .unwrap();
+    wait_until("3 creates and 1 delete", || seen.n_deliveries() == 4).await;
+    processor.stop().await;
+    let error = builder(&store, "a")
+        .await
+        .handler(seen.handler())
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, ProcessorError::ModeMismatch { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("Full-Fidelity Feed"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_report_acquired_and_released_leases() {
+    let (store, _dir) = store_with_orders(2).await;
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let (acquired, released) = (Arc::clone(&events), Arc::clone(&events));
+    let mut processor = start(
+        builder(&store, "a")
+            .await
+            .on_lease_acquired(move |token| acquired.lock().unwrap().push(format!("+{token}")))
+            .on_lease_released(move |token, reason| {
+                assert_eq!(*reason, ReleaseReason::Shutdown);
+                released.lock().unwrap().push(format!("-{token}"));
+            })
+            .handler(|_, _| async { Ok(()) }),
+    )
+    .await;
+    wait_until("2 leases", || processor.owned_leases().len() == 2).await;
+    processor.stop().await;
+    let mut events = events.lock().unwrap().clone();
+    events.sort();
+    assert_eq!(events.len(), 4, "{events:?}");
+    assert_eq!(events.iter().filter(|e| e.starts_with('+')).count(), 2);
+}
+
+#[tokio::test]
+async fn bad_settings_are_refused_with_the_setting_named() {
+    let (store, _dir) = store_with_orders(1).await;
+    let no_handler = builder(&store, "a").await.build().err().unwrap();
+    assert!(no_handler.to_string().contains("handler"), "{no_handler}");
+    let renew = builder(&store, "a")
+        .await
+        .lease_renew_interval(Duration::from_secs(40))
+        .lease_expiration_interval(Duration::from_secs(60))
+        .handler(|_, _| async { Ok(()) })
+        .build()
+        .err()
+        .unwrap();
+    assert!(renew.to_string().contains("renew interval"), "{renew}");
+    let max_items = builder(&store, "a")
+        .await
+        .max_items(0)
+        .handler(|_, _| async { Ok(()) })
+        .build()
+        .err()
+        .unwrap();
+    assert!(max_items.to_string().contains("max items"), "{max_items}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_export_and_import_between_lease_containers() {
+    let (store, _dir) = store_with_orders(2).await;
+    write_orders(&store, 0, 20).await;
+    let seen = Seen::default();
+    let mut processor = start(builder(&store, "a").await.handler(seen.handler())).await;
+    wait_until("20 changes", || seen.n_distinct() == 20).await;
+    processor.stop().await;
+    let feed = Arc::new(EmbeddedFeed::new(Arc::clone(&store), "db", "orders"));
+    let leases = Arc::new(
+        EmbeddedLeaseContainer::open(Arc::clone(&store), "db", "leases")
+            .await
+            .unwrap(),
+    );
+    let estimator =
+        ChangeFeedEstimator::new("view", Arc::clone(&feed) as _, leases, StartFrom::Beginning)
+            .await
+            .unwrap();
+    let export = estimator.leases().export().await.unwrap();
+    assert_eq!(export.as_array().unwrap().len(), 3, "2 leases and .info");
+    let other = Arc::new(tributary_processor::MemoryLeaseContainer::new());
+    let moved = ChangeFeedEstimator::new("view", feed, other, StartFrom::Beginning)
+        .await
+        .unwrap();
+    assert_eq!(moved.leases().import(&export).await.unwrap(), 3);
+    let estimates = moved.estimate().await.unwrap();
+    assert_eq!(estimates.len(), 2);
+    assert!(
+        estimates
+            .iter()
+            .all(|e| e.pending == 0 && e.continuation.is_some())
+    );
+    let foreign = serde_json::json!([{"id": "other..x", "LeaseToken": "0"}]);
+    assert!(moved.leases().import(&foreign).await.is_err());
+}
