@@ -98,6 +98,20 @@ pub enum BenchError {
         /// How long it was given after the last write.
         timeout_ms: u64,
     },
+    /// The change feed processor (or its client) failed.
+    #[error("change feed processor: {0}")]
+    Processor(String),
+    /// A processor host process could not be run, or misbehaved.
+    #[error("processor host process: {0}")]
+    HostProcess(String),
+    /// Something the benchmark waits for did not happen in time.
+    #[error("timed out after {timeout_ms} ms waiting for {what}")]
+    Timeout {
+        /// What was awaited.
+        what: String,
+        /// How long it was given.
+        timeout_ms: u64,
+    },
     /// A benchmark task panicked or was cancelled.
     #[error("a benchmark task failed: {0}")]
     Task(String),

@@ -13,6 +13,8 @@ pub struct LatencySummary {
     pub n: usize,
     /// Median.
     pub p50_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
     /// 99th percentile.
     pub p99_ms: f64,
     /// Largest sample.
@@ -28,6 +30,7 @@ impl LatencySummary {
             return LatencySummary {
                 n: 0,
                 p50_ms: 0.0,
+                p90_ms: 0.0,
                 p99_ms: 0.0,
                 max_ms: 0.0,
                 mean_ms: 0.0,
@@ -43,6 +46,7 @@ impl LatencySummary {
         LatencySummary {
             n,
             p50_ms: milliseconds(rank(0.50)),
+            p90_ms: milliseconds(rank(0.90)),
             p99_ms: milliseconds(rank(0.99)),
             max_ms: milliseconds(samples[n - 1]),
             mean_ms: milliseconds(total) / n as f64,
@@ -78,6 +82,7 @@ mod tests {
         let summary = LatencySummary::from_samples(ms(&(1..=200).rev().collect::<Vec<_>>()));
         assert_eq!(summary.n, 200);
         assert_eq!(summary.p50_ms, 100.0);
+        assert_eq!(summary.p90_ms, 180.0);
         assert_eq!(summary.p99_ms, 198.0);
         assert_eq!(summary.max_ms, 200.0);
         assert_eq!(summary.mean_ms, 100.5);

@@ -1,5 +1,5 @@
-//! End-to-end benchmarks of Tributary: what `tributary bench store` and
-//! `tributary bench server` run.
+//! End-to-end benchmarks of Tributary: what `tributary bench store`,
+//! `tributary bench server` and `tributary bench processor` run.
 //!
 //! Each benchmark builds a fresh store in a temporary directory (removed afterwards), runs a
 //! fixed workload of 1 KB order documents over 1,000 partition keys, and returns a report:
@@ -13,6 +13,9 @@
 //! - [`run_server_bench`] starts the Cosmos DB REST server in this process on loopback and
 //!   drives it over keep-alive HTTP/1.1 connections with signed requests, as an SDK would:
 //!   upserts, point reads and a change feed catch-up, plus startup time and idle memory.
+//! - [`run_processor_bench`] runs the change feed processor (`tributary-processor`) on the
+//!   embedded store and over loopback HTTP: catch-up rate, write→handler latency, and, with
+//!   host processes ([`run_processor_host`]), how fast leases move after a crash or a stop.
 //!
 //! What it is not: a test suite (nothing here asserts a speed; the figures depend on the
 //! machine and its disk), a comparison with other databases, or a micro-benchmark of one
@@ -40,6 +43,7 @@ mod error;
 mod http;
 mod latency;
 mod machine;
+mod processor;
 mod progress;
 mod server;
 mod store;
@@ -55,6 +59,11 @@ use tributary_store::Durability;
 pub use error::BenchError;
 pub use latency::LatencySummary;
 pub use machine::{MachineInfo, current_rss_mb, peak_rss_mb};
+pub use processor::{
+    FailoverReport, HostEvent, LEASE_INTERVAL_MS_RANGE, MAX_LIVE_WRITES_PER_S,
+    MAX_PROCESSOR_CHANGES, ProcessorBenchOptions, ProcessorBenchReport, ProcessorHostOptions,
+    ProcessorRun, run_processor_bench, run_processor_host,
+};
 pub use server::{
     MAX_CONNECTIONS, MAX_PHASE_REQUESTS, ServerBenchOptions, ServerBenchReport, run_server_bench,
 };

@@ -27,17 +27,18 @@ pub(crate) fn render(rows: &[Row<'_>]) -> String {
         .max()
         .unwrap_or(0);
     let mut out = format!(
-        "{:<phase_width$}  {:>rate_width$}  {:>9}  {:>9}  {:>9}  {:>8}\n",
-        "phase", "rate", "p50 ms", "p99 ms", "max ms", "n"
+        "{:<phase_width$}  {:>rate_width$}  {:>9}  {:>9}  {:>9}  {:>9}  {:>8}\n",
+        "phase", "rate", "p50 ms", "p90 ms", "p99 ms", "max ms", "n"
     );
     for row in rows {
         let padding = phase_width - row.phase.chars().count();
         out.push_str(&format!(
-            "{}{}  {:>rate_width$}  {:>9.3}  {:>9.3}  {:>9.3}  {:>8}\n",
+            "{}{}  {:>rate_width$}  {:>9.3}  {:>9.3}  {:>9.3}  {:>9.3}  {:>8}\n",
             row.phase,
             " ".repeat(padding),
             row.rate,
             row.latency.p50_ms,
+            row.latency.p90_ms,
             row.latency.p99_ms,
             row.latency.max_ms,
             row.latency.n

@@ -1,6 +1,11 @@
 //! `tributary`: the command-line entry point. It parses arguments, wires the libraries
 //! together, and turns errors into a one-line message and an exit code.
 
+mod feed_commands;
+mod lease_commands;
+mod source;
+mod start_from;
+
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,6 +35,13 @@ enum Command {
     Serve(ServeArgs),
     /// Measure the store or the server on this machine with a fixed workload.
     Bench(BenchArgs),
+    /// Read a container's change feed (from the data directory or a server).
+    Feed(feed_commands::FeedArgs),
+    /// Inspect, reset, release, export or import a change feed processor's leases.
+    Leases(lease_commands::LeasesArgs),
+    /// How far behind a change feed processor is: pending changes per lease, the age of the
+    /// oldest, and stuck leases.
+    Estimate(lease_commands::EstimateArgs),
 }
 
 #[derive(clap::Args)]
@@ -90,6 +102,55 @@ enum BenchTarget {
     /// The REST API over loopback HTTP/1.1: upserts, point reads and a change feed
     /// catch-up against an in-process server on a fresh temporary store.
     Server(ServerBenchArgs),
+    /// The change feed processor: catch-up rate and write-to-handler latency on the
+    /// embedded store and over loopback HTTP, then two host processes through a SIGKILL and
+    /// a SIGTERM.
+    Processor(ProcessorBenchArgs),
+    /// One processor host of `bench processor`'s failover phase (run by it, not by hand).
+    #[command(hide = true)]
+    ProcessorHost(ProcessorHostArgs),
+}
+
+#[derive(clap::Args)]
+struct ProcessorBenchArgs {
+    /// Documents written before the processor starts, to catch up on (default 200000;
+    /// 2000 with --quick).
+    #[arg(long)]
+    items: Option<u64>,
+    /// Documents written at a steady rate while the processor runs (default 20000; 400
+    /// with --quick).
+    #[arg(long)]
+    live_writes: Option<u64>,
+    /// Live writes per second.
+    #[arg(long, default_value_t = 2000)]
+    live_rate: u64,
+    /// Most changes per handler call.
+    #[arg(long, default_value_t = 1000)]
+    max_items: usize,
+    /// Lease acquire interval of the failover hosts, ms.
+    #[arg(long, default_value_t = 1000)]
+    acquire_ms: u64,
+    /// Lease renew interval of the failover hosts, ms.
+    #[arg(long, default_value_t = 1000)]
+    renew_ms: u64,
+    /// Lease expiration interval of the failover hosts, ms.
+    #[arg(long, default_value_t = 3000)]
+    expiration_ms: u64,
+    /// Small sizes, for a smoke test.
+    #[arg(long)]
+    quick: bool,
+    /// Skip the phase with two host processes.
+    #[arg(long)]
+    no_failover: bool,
+    #[command(flatten)]
+    common: BenchCommonArgs,
+}
+
+#[derive(clap::Args)]
+struct ProcessorHostArgs {
+    /// The host's settings, as JSON.
+    #[arg(long)]
+    config: String,
 }
 
 #[derive(clap::Args)]
@@ -157,29 +218,31 @@ struct BenchCommonArgs {
     json: bool,
 }
 
-fn default_data_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("XDG_DATA_HOME") {
-        return PathBuf::from(dir).join("tributary");
-    }
-    match std::env::var_os("HOME") {
-        Some(home) => PathBuf::from(home).join(".local/share/tributary"),
-        None => PathBuf::from("tributary-data"),
-    }
-}
-
 fn main() {
+    let cli = Cli::parse();
+    // The server and benchmarks report progress; the data commands only warnings, so their
+    // stderr stays quiet beside the data on stdout.
+    let default_filter = match cli.command {
+        Command::Serve(_) | Command::Bench(_) => "info,fjall=warn,lsm_tree=warn",
+        Command::Feed(_) | Command::Leases(_) | Command::Estimate(_) => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("info,fjall=warn,lsm_tree=warn")
-            }),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Bench(args) => bench(args),
+        Command::Feed(args) => runtime().and_then(|r| r.block_on(feed_commands::run(args))),
+        Command::Leases(args) => {
+            runtime().and_then(|r| r.block_on(lease_commands::run_leases(args)))
+        }
+        Command::Estimate(args) => {
+            runtime().and_then(|r| r.block_on(lease_commands::run_estimate(args)))
+        }
     };
     if let Err(error) = result {
         eprintln!("tributary: {error:#}");
@@ -196,7 +259,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
+    let data_dir = args.data_dir.unwrap_or_else(source::default_data_dir);
     let durability = args.durability.durability();
     let store = Store::open(
         &data_dir,
@@ -290,6 +353,54 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
             } else {
                 report.render_text()
             }
+        }
+        BenchTarget::Processor(args) => {
+            let host_command = if args.no_failover {
+                None
+            } else {
+                let program = std::env::current_exe()
+                    .context("cannot find this program to run processor hosts")?;
+                Some(vec![
+                    program.into_os_string(),
+                    "bench".into(),
+                    "processor-host".into(),
+                ])
+            };
+            let (items, live_writes) = if args.quick {
+                (2_000, 400)
+            } else {
+                (200_000, 20_000)
+            };
+            let options = tributary_bench::ProcessorBenchOptions {
+                n_items: args.items.unwrap_or(items),
+                n_live_writes: args.live_writes.unwrap_or(live_writes),
+                live_writes_per_s: args.live_rate,
+                max_items: args.max_items,
+                n_feed_ranges: args.common.ranges,
+                acquire_interval_ms: args.acquire_ms,
+                renew_interval_ms: args.renew_ms,
+                expiration_interval_ms: args.expiration_ms,
+                durability: args.common.durability.durability(),
+                parent_dir: args.common.dir,
+                host_command,
+                show_progress: true,
+            };
+            let report = runtime
+                .block_on(tributary_bench::run_processor_bench(&options))
+                .context("the processor benchmark failed")?;
+            if args.common.json {
+                format!("{}\n", serde_json::to_string_pretty(&report)?)
+            } else {
+                report.render_text()
+            }
+        }
+        BenchTarget::ProcessorHost(args) => {
+            let options: tributary_bench::ProcessorHostOptions =
+                serde_json::from_str(&args.config).context("--config is not a host config")?;
+            runtime
+                .block_on(tributary_bench::run_processor_host(&options))
+                .context("the processor host failed")?;
+            String::new()
         }
     };
     print!("{output}");
