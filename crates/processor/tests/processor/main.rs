@@ -4,4 +4,5 @@
 mod embedded;
 mod harness;
 mod memory_feed;
+mod remote;
 mod simulation;
