@@ -109,7 +109,7 @@ async fn builder_with(
         .start_from(StartFrom::Beginning)
         .lease_acquire_interval(Duration::from_millis(100))
         .lease_renew_interval(Duration::from_millis(200))
-        .lease_expiration_interval(Duration::from_millis(1000))
+        .lease_expiration_interval(Duration::from_millis(3000))
         .read_wait(Duration::from_millis(500))
         .retry_backoff(Duration::from_millis(10))
 }
