@@ -300,6 +300,22 @@ impl CosmosClient {
         Ok((database_rid, container_rid))
     }
 
+    /// A container's definition as the server returns it (`id`, `partitionKey`, `_rid`, ...).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`CosmosClient::send`]; [`ClientError::NotFound`] if it does not exist.
+    pub async fn read_container(
+        &self,
+        database: &str,
+        container: &str,
+    ) -> Result<Value, ClientError> {
+        let response = self
+            .send(Method::GET, &container_path(database, container), &[], None)
+            .await?;
+        json_body(&response, &[200])
+    }
+
     async fn read_rid(&self, path: &str) -> Result<String, ClientError> {
         let response = self.send(Method::GET, path, &[], None).await?;
         let body = json_body(&response, &[200])?;

@@ -119,6 +119,11 @@ fn mix(tie_breaker: u64, id: &str) -> u64 {
     hash ^ (hash >> 33)
 }
 
+/// A stable 64-bit hash of a text (the same in every process and release).
+pub(crate) fn stable_hash(text: &str) -> u64 {
+    mix(0x7472_6962, text)
+}
+
 /// A host's tie breaker, from its instance name.
 pub fn tie_breaker_of(instance: &str) -> u64 {
     mix(0, instance)

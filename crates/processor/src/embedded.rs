@@ -113,6 +113,16 @@ impl ChangeFeed for EmbeddedFeed {
         })
     }
 
+    fn partition_key_paths(&self) -> BoxFuture<'_, Result<Vec<String>, FeedError>> {
+        Box::pin(async move {
+            let container = self
+                .store
+                .read_container(&self.database, &self.container)
+                .map_err(feed_error)?;
+            Ok(container.definition.partition_key.paths.clone())
+        })
+    }
+
     fn ranges(&self) -> BoxFuture<'_, Result<Vec<PhysicalRange>, FeedError>> {
         Box::pin(async move {
             let container = self

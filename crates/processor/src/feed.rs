@@ -217,6 +217,9 @@ pub trait ChangeFeed: Send + Sync + 'static {
     /// rid}` (the .NET processor's lease prefix after the processor name).
     fn lease_scope(&self) -> BoxFuture<'_, Result<String, FeedError>>;
 
+    /// The container's partition key paths (e.g. `["/customerId"]`).
+    fn partition_key_paths(&self) -> BoxFuture<'_, Result<Vec<String>, FeedError>>;
+
     /// The container's current physical ranges, tiling the key space.
     fn ranges(&self) -> BoxFuture<'_, Result<Vec<PhysicalRange>, FeedError>>;
 

@@ -38,6 +38,8 @@ pub(crate) struct WorkerSlot {
     last_renewed: Mutex<Duration>,
     /// The worker's instructions.
     pub(crate) command: watch::Sender<WorkerCommand>,
+    /// The lease token (for messages).
+    pub(crate) token: String,
 }
 
 impl WorkerSlot {
@@ -100,6 +102,9 @@ pub(crate) struct Host {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) handler: Handler,
     pub(crate) notifications: Notifications,
+    /// The monitored container's partition key paths (read when batches are split by
+    /// partition key).
+    pub(crate) partition_key_paths: Vec<String>,
     workers: Mutex<BTreeMap<String, RunningWorker>>,
     observations: Mutex<BTreeMap<String, Observation>>,
     handoff_requests: Mutex<BTreeMap<String, Duration>>,
@@ -126,6 +131,7 @@ impl Host {
         clock: Arc<dyn Clock>,
         handler: Handler,
         notifications: Notifications,
+        partition_key_paths: Vec<String>,
     ) -> Arc<Host> {
         let tie_breaker = balancer::tie_breaker_of(&config.instance);
         Arc::new_cyclic(|me| Host {
@@ -135,6 +141,7 @@ impl Host {
             clock,
             handler,
             notifications,
+            partition_key_paths,
             workers: Mutex::new(BTreeMap::new()),
             observations: Mutex::new(BTreeMap::new()),
             handoff_requests: Mutex::new(BTreeMap::new()),
@@ -468,6 +475,7 @@ impl Host {
             lease: tokio::sync::Mutex::new(lease.clone()),
             last_renewed: Mutex::new(sent_at),
             command: watch::channel(WorkerCommand::Run).0,
+            token: lease.token.clone(),
         });
         lock(&self.handoff_requests).remove(&lease.id);
         self.notifications.acquired(&lease.token);

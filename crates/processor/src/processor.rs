@@ -32,6 +32,8 @@ pub const DEFAULT_STUCK_AFTER_FAILURES: u32 = 10;
 pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_secs(1);
 /// Longest back-off after failed batches.
 pub const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(60);
+/// Most handler calls one lease may run at once ([`ChangeFeedProcessorBuilder::parallelism`]).
+pub const MAX_PARALLELISM: usize = 64;
 /// Default number of leases one host takes in one balancing round.
 pub const DEFAULT_LEASES_PER_CYCLE: usize = 16;
 
@@ -158,6 +160,8 @@ pub struct ProcessorConfig {
     pub stuck_after_failures: u32,
     /// First back-off after a failed batch.
     pub retry_backoff: Duration,
+    /// Handler calls one lease runs at once, each on the changes of some partition keys.
+    pub parallelism: usize,
 }
 
 /// Builds a [`ChangeFeedProcessor`].
@@ -194,6 +198,7 @@ impl ChangeFeedProcessorBuilder {
                 leases_per_cycle: DEFAULT_LEASES_PER_CYCLE,
                 stuck_after_failures: DEFAULT_STUCK_AFTER_FAILURES,
                 retry_backoff: DEFAULT_RETRY_BACKOFF,
+                parallelism: 1,
             },
             feed,
             leases,
@@ -266,6 +271,16 @@ impl ChangeFeedProcessorBuilder {
     /// First back-off after a failed batch, doubled per failure up to 60 s (default 1 s).
     pub fn retry_backoff(mut self, backoff: Duration) -> Self {
         self.config.retry_backoff = backoff;
+        self
+    }
+
+    /// Runs up to `n_calls` handler calls of one lease at once (default 1): each page is split
+    /// by partition key into up to `n_calls` batches, so the changes of one partition key
+    /// still arrive in order, in one batch; the page is checkpointed when all its batches
+    /// succeeded (if one fails, the whole page is delivered again). Only with
+    /// [`Self::handler`] (automatic checkpoints).
+    pub fn parallelism(mut self, n_calls: usize) -> Self {
+        self.config.parallelism = n_calls;
         self
     }
 
@@ -363,9 +378,21 @@ impl ChangeFeedProcessorBuilder {
         if config.leases_per_cycle == 0 {
             return bad("leases per cycle must be at least 1".into());
         }
+        if config.parallelism == 0 || config.parallelism > MAX_PARALLELISM {
+            return bad(format!(
+                "parallelism must be between 1 and {MAX_PARALLELISM}, not {}",
+                config.parallelism
+            ));
+        }
         let Some(handler) = self.handler else {
             return bad("a handler is required (handler or manual_checkpoint_handler)".into());
         };
+        if config.parallelism > 1 && matches!(handler, Handler::Manual(_)) {
+            return bad(
+                "parallelism above 1 needs automatic checkpoints (handler, not manual_checkpoint_handler)"
+                    .into(),
+            );
+        }
         Ok(ChangeFeedProcessor {
             config: self.config,
             feed: self.feed,
@@ -416,6 +443,11 @@ impl ChangeFeedProcessor {
                 });
             }
         }
+        let partition_key_paths = if self.config.parallelism > 1 {
+            self.feed.partition_key_paths().await?
+        } else {
+            Vec::new()
+        };
         let host = Host::new(
             self.config.clone(),
             Arc::clone(&self.feed),
@@ -423,6 +455,7 @@ impl ChangeFeedProcessor {
             Arc::clone(&self.clock),
             self.handler.clone(),
             self.notifications.clone(),
+            partition_key_paths,
         );
         host.balance_round().await?;
         let tasks = vec![

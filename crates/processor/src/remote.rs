@@ -81,6 +81,34 @@ impl ChangeFeed for RemoteFeed {
         })
     }
 
+    fn partition_key_paths(&self) -> BoxFuture<'_, Result<Vec<String>, FeedError>> {
+        Box::pin(async move {
+            let definition = self
+                .client
+                .read_container(&self.database, &self.container)
+                .await
+                .map_err(feed_error)?;
+            let paths = definition
+                .get("partitionKey")
+                .and_then(|key| key.get("paths"))
+                .and_then(Value::as_array)
+                .map(|paths| {
+                    paths
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
+                .filter(|paths| !paths.is_empty())
+                .ok_or_else(|| {
+                    FeedError::Source(
+                        "the container definition names no partition key paths".into(),
+                    )
+                })?;
+            Ok(paths)
+        })
+    }
+
     fn ranges(&self) -> BoxFuture<'_, Result<Vec<PhysicalRange>, FeedError>> {
         Box::pin(async move {
             let ranges = self

@@ -4,11 +4,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::feed::{EpkSpan, FeedPosition, FeedRead, FeedReadOutcome, PhysicalRange};
+use tokio::task::JoinHandle;
+
+use crate::error::LeaseStoreError;
+use crate::feed::{
+    Change, EpkSpan, FeedPage, FeedPosition, FeedRead, FeedReadOutcome, PhysicalRange,
+};
 use crate::host::{Host, WorkerCommand, WorkerSlot};
 use crate::lease::{HANDOFF_PROPERTY, Lease};
 use crate::leases::OwnedUpdate;
-use crate::processor::{BatchContext, Checkpointer, Handler, MAX_RETRY_BACKOFF, ReleaseReason};
+use crate::processor::{
+    BatchContext, Checkpointer, Handler, HandlerError, MAX_RETRY_BACKOFF, ReleaseReason,
+};
 
 /// Lease property holding the number of consecutive failed batches (set once a lease is
 /// stuck; removed when a batch succeeds again).
@@ -42,22 +49,207 @@ fn locate(ranges: &[PhysicalRange], span: &EpkSpan) -> Location {
     }
 }
 
+/// Lease writes after successful batches, made in the background so the next read does not
+/// wait for them: one write in flight per lease, and a newer checkpoint replaces a pending
+/// older one (checkpoints of one lease are written in order and never move backward).
+struct Checkpoints {
+    /// The write in flight, and the continuation it stores.
+    in_flight: Option<(
+        JoinHandle<Result<OwnedUpdate, LeaseStoreError>>,
+        Option<String>,
+    )>,
+    /// A write that is due: the continuation to store (`None`: only clear the stuck marks).
+    pending: Option<Option<String>>,
+}
+
+impl Checkpoints {
+    fn new() -> Self {
+        Checkpoints {
+            in_flight: None,
+            pending: None,
+        }
+    }
+
+    /// Asks for a checkpoint at `continuation` (and clears the stuck marks).
+    fn request(&mut self, continuation: Option<String>) {
+        let continuation = match (continuation, self.pending.take()) {
+            (Some(newer), _) => Some(newer),
+            (None, Some(older)) => older,
+            (None, None) => None,
+        };
+        self.pending = Some(continuation);
+    }
+
+    /// Collects a finished write (or waits for it when `wait`) and starts the pending one.
+    ///
+    /// # Errors
+    /// `Lost` if a write found the lease owned by another host.
+    async fn drive(
+        &mut self,
+        host: &Arc<Host>,
+        slot: &Arc<WorkerSlot>,
+        wait: bool,
+    ) -> Result<(), ReleaseReason> {
+        if let Some((handle, continuation)) =
+            self.in_flight.take_if(|(h, _)| wait || h.is_finished())
+        {
+            let failure = match handle.await {
+                Ok(Ok(OwnedUpdate::Written)) => None,
+                Ok(Ok(OwnedUpdate::Lost)) => return Err(ReleaseReason::Lost),
+                Ok(Err(error)) => Some(error.to_string()),
+                Err(join_error) => Some(join_error.to_string()),
+            };
+            if let Some(failure) = failure {
+                host.notifications.error(
+                    Some(&slot.token),
+                    &format!("checkpointing failed (it is tried again): {failure}"),
+                );
+                if self.pending.is_none() {
+                    self.pending = Some(continuation);
+                }
+            }
+        }
+        if self.in_flight.is_none()
+            && let Some(continuation) = self.pending.take()
+        {
+            let (host, slot) = (Arc::clone(host), Arc::clone(slot));
+            let stored = continuation.clone();
+            let handle = tokio::spawn(async move {
+                write(&host, &slot, |lease| {
+                    if let Some(continuation) = &stored {
+                        lease.continuation = Some(continuation.clone());
+                    }
+                    lease.properties.remove(FAILURES_PROPERTY);
+                    lease.properties.remove(LAST_ERROR_PROPERTY);
+                })
+                .await
+            });
+            self.in_flight = Some((handle, continuation));
+        }
+        Ok(())
+    }
+
+    /// Writes everything due and waits for it.
+    async fn flush(
+        &mut self,
+        host: &Arc<Host>,
+        slot: &Arc<WorkerSlot>,
+    ) -> Result<(), ReleaseReason> {
+        self.drive(host, slot, true).await?;
+        self.drive(host, slot, true).await
+    }
+}
+
+/// The partition key of a change, as text, from the container's key paths (in
+/// all-versions mode, from its current or previous image).
+fn partition_key_text(change: &Change, paths: &[String]) -> String {
+    let Ok(value) = change.value() else {
+        return String::new();
+    };
+    let image = value
+        .get("current")
+        .filter(|c| c.is_object())
+        .or_else(|| value.get("previous"))
+        .unwrap_or(&value);
+    let mut key = String::new();
+    for path in paths {
+        let mut node = Some(image);
+        for segment in path.split('/').filter(|s| !s.is_empty()) {
+            node = node.and_then(|n| n.get(segment));
+        }
+        key.push_str(&node.map_or_else(|| "undefined".to_owned(), ToString::to_string));
+        key.push('\u{1f}');
+    }
+    key
+}
+
+/// Splits a page into at most `n_lanes` batches by partition key, each in feed order, so
+/// that the changes of one partition key stay in one batch.
+fn lanes_by_partition_key(
+    changes: Vec<Change>,
+    paths: &[String],
+    n_lanes: usize,
+) -> Vec<Vec<Change>> {
+    let mut lanes: Vec<Vec<Change>> = (0..n_lanes).map(|_| Vec::new()).collect();
+    for change in changes {
+        let key = partition_key_text(&change, paths);
+        let lane = (crate::balancer::stable_hash(&key) % n_lanes as u64) as usize;
+        lanes[lane].push(change);
+    }
+    lanes.retain(|lane| !lane.is_empty());
+    lanes
+}
+
+/// Calls the handler on a page: once, or once per partition-key lane at the same time.
+async fn invoke(
+    host: &Arc<Host>,
+    slot: &Arc<WorkerSlot>,
+    context: BatchContext,
+    changes: Vec<Change>,
+) -> Result<(), HandlerError> {
+    let config = &host.config;
+    match &host.handler {
+        Handler::Auto(handler) if config.parallelism > 1 => {
+            let lanes =
+                lanes_by_partition_key(changes, &host.partition_key_paths, config.parallelism);
+            let mut calls = tokio::task::JoinSet::new();
+            for lane in lanes {
+                calls.spawn(handler(context.clone(), lane));
+            }
+            let mut outcome = Ok(());
+            while let Some(result) = calls.join_next().await {
+                let result =
+                    result.unwrap_or_else(|e| Err(format!("the handler panicked: {e}").into()));
+                if outcome.is_ok() {
+                    outcome = result;
+                }
+            }
+            outcome
+        }
+        Handler::Auto(handler) => handler(context, changes).await,
+        Handler::Manual(handler) => {
+            let checkpointer = Checkpointer {
+                slot: Arc::clone(slot),
+                store: host.store.clone(),
+                instance: config.instance.clone(),
+                continuation: context.to.clone(),
+                clock: Arc::clone(&host.clock),
+            };
+            handler(context, changes, checkpointer).await
+        }
+    }
+}
+
 async fn work(host: &Arc<Host>, slot: &Arc<WorkerSlot>, lease: Lease) -> ReleaseReason {
     let mut command = slot.command.subscribe();
     let config = &host.config;
     let token = lease.token.clone();
     let mut position = host.start_position(&lease);
     let mut n_failures = 0u32;
+    let mut checkpoints = Checkpoints::new();
+    // A page read ahead while the handler ran, from `position`.
+    let mut ahead: Option<FeedPage> = None;
     let Some(span) = lease.span.clone() else {
         // A partition-range lease whose range is gone: its children replace it.
         return split(host, slot, None).await;
     };
     loop {
+        if let Err(reason) = checkpoints.drive(host, slot, false).await {
+            return reason;
+        }
         let current = command.borrow_and_update().clone();
         match current {
             WorkerCommand::Run => {}
-            WorkerCommand::Stop => return finish(host, slot, &position, None).await,
-            WorkerCommand::HandOff(to) => return finish(host, slot, &position, Some(to)).await,
+            WorkerCommand::Stop | WorkerCommand::HandOff(_) => {
+                if let Err(reason) = checkpoints.flush(host, slot).await {
+                    return reason;
+                }
+                let to = match current {
+                    WorkerCommand::HandOff(to) => Some(to),
+                    _ => None,
+                };
+                return finish(host, slot, &position, to).await;
+            }
             WorkerCommand::Lost => return ReleaseReason::Lost,
         }
         if !slot.is_fresh(host.clock.monotonic(), config.expiration_interval) {
@@ -73,7 +265,12 @@ async fn work(host: &Arc<Host>, slot: &Arc<WorkerSlot>, lease: Lease) -> Release
                 Location::Split => match host.refresh_ranges().await {
                     Ok(ranges) => match locate(&ranges, &span) {
                         Location::Within(range) => range,
-                        Location::Split => return split(host, slot, Some(&span)).await,
+                        Location::Split => {
+                            return match checkpoints.flush(host, slot).await {
+                                Ok(()) => split(host, slot, Some(&span)).await,
+                                Err(reason) => reason,
+                            };
+                        }
                     },
                     Err(error) => {
                         host.notifications
@@ -95,63 +292,94 @@ async fn work(host: &Arc<Host>, slot: &Arc<WorkerSlot>, lease: Lease) -> Release
         } else {
             Duration::ZERO
         };
-        let read = FeedRead {
-            range: range.clone(),
-            span: span.clone(),
-            position: position.clone(),
-            mode: config.mode,
-            max_items: config.max_items,
-            wait,
-        };
-        let started = host.clock.monotonic();
-        let outcome = tokio::select! {
-            biased;
-            _ = command.changed() => continue,
-            outcome = host.feed.read(read) => outcome,
-        };
-        let page = match outcome {
-            Ok(FeedReadOutcome::Page(page)) => page,
-            Ok(FeedReadOutcome::Gone) => {
-                // The cached range is gone: look again; a split makes child leases.
-                match host.refresh_ranges().await {
-                    Ok(ranges) => match locate(&ranges, &span) {
-                        Location::Within(fresh) if fresh.id != range.id => continue,
-                        _ => return split(host, slot, Some(&span)).await,
-                    },
+        let page = match ahead.take() {
+            Some(page) => page,
+            None => {
+                if checkpoints.pending.is_some() || checkpoints.in_flight.is_some() {
+                    // About to wait for changes: write the checkpoint first.
+                    if let Err(reason) = checkpoints.flush(host, slot).await {
+                        return reason;
+                    }
+                }
+                let read = FeedRead {
+                    range: range.clone(),
+                    span: span.clone(),
+                    position: position.clone(),
+                    mode: config.mode,
+                    max_items: config.max_items,
+                    wait,
+                };
+                let started = host.clock.monotonic();
+                let outcome = tokio::select! {
+                    biased;
+                    _ = command.changed() => continue,
+                    outcome = host.feed.read(read) => outcome,
+                };
+                match outcome {
+                    Ok(FeedReadOutcome::Page(page)) if page.changes.is_empty() => {
+                        position = FeedPosition::Continuation(page.continuation);
+                        let waited = host.clock.monotonic().saturating_sub(started);
+                        // A source that cannot push (or that answered early) is polled.
+                        if wait.is_zero() || waited < wait / 2 {
+                            pause(
+                                host,
+                                &mut command,
+                                config.poll_interval.saturating_sub(waited),
+                            )
+                            .await;
+                        }
+                        continue;
+                    }
+                    Ok(FeedReadOutcome::Page(page)) => page,
+                    Ok(FeedReadOutcome::Gone) => {
+                        // The cached range is gone: look again; a split makes child leases.
+                        match host.refresh_ranges().await {
+                            Ok(ranges) => match locate(&ranges, &span) {
+                                Location::Within(fresh) if fresh.id != range.id => continue,
+                                _ => {
+                                    return match checkpoints.flush(host, slot).await {
+                                        Ok(()) => split(host, slot, Some(&span)).await,
+                                        Err(reason) => reason,
+                                    };
+                                }
+                            },
+                            Err(error) => {
+                                host.notifications.error(
+                                    Some(&token),
+                                    &format!("listing ranges failed: {error}"),
+                                );
+                                pause(host, &mut command, config.retry_backoff).await;
+                                continue;
+                            }
+                        }
+                    }
                     Err(error) => {
-                        host.notifications
-                            .error(Some(&token), &format!("listing ranges failed: {error}"));
-                        pause(host, &mut command, config.retry_backoff).await;
+                        host.notifications.error(
+                            Some(&token),
+                            &format!("reading the change feed failed: {error}"),
+                        );
+                        pause(host, &mut command, backoff(config.retry_backoff, 1)).await;
                         continue;
                     }
                 }
             }
-            Err(error) => {
-                host.notifications.error(
-                    Some(&token),
-                    &format!("reading the change feed failed: {error}"),
-                );
-                pause(host, &mut command, backoff(config.retry_backoff, 1)).await;
-                continue;
-            }
         };
-        if page.changes.is_empty() {
-            position = FeedPosition::Continuation(page.continuation);
-            let waited = host.clock.monotonic().saturating_sub(started);
-            // A source that cannot push (or that answered early) is polled.
-            if wait.is_zero() || waited < wait / 2 {
-                pause(
-                    host,
-                    &mut command,
-                    config.poll_interval.saturating_sub(waited),
-                )
-                .await;
-            }
-            continue;
-        }
         if !slot.is_fresh(host.clock.monotonic(), config.expiration_interval) {
             continue;
         }
+        // Read the next page while the handler runs (one page ahead, without waiting).
+        let read_ahead = {
+            let feed = Arc::clone(&host.feed);
+            let read = FeedRead {
+                range,
+                span: span.clone(),
+                position: FeedPosition::Continuation(page.continuation.clone()),
+                mode: config.mode,
+                max_items: config.max_items,
+                wait: Duration::ZERO,
+            };
+            tokio::spawn(async move { feed.read(read).await })
+        };
         let context = BatchContext {
             lease_token: token.clone(),
             span: span.clone(),
@@ -163,48 +391,23 @@ async fn work(host: &Arc<Host>, slot: &Arc<WorkerSlot>, lease: Lease) -> Release
             to: page.continuation.clone(),
             mode: config.mode,
         };
-        let result = match &host.handler {
-            Handler::Auto(handler) => handler(context, page.changes).await,
-            Handler::Manual(handler) => {
-                let checkpointer = Checkpointer {
-                    slot: Arc::clone(slot),
-                    store: host.store.clone(),
-                    instance: config.instance.clone(),
-                    continuation: page.continuation.clone(),
-                    clock: Arc::clone(&host.clock),
-                };
-                handler(context, page.changes, checkpointer).await
-            }
-        };
-        match result {
+        match invoke(host, slot, context, page.changes).await {
             Ok(()) => {
                 let was_stuck = n_failures >= config.stuck_after_failures;
                 n_failures = 0;
                 position = FeedPosition::Continuation(page.continuation.clone());
-                let checkpoint = matches!(host.handler, Handler::Auto(_));
-                if checkpoint || was_stuck {
-                    let continuation = checkpoint.then_some(page.continuation);
-                    let update = write(host, slot, |lease| {
-                        if let Some(continuation) = &continuation {
-                            lease.continuation = Some(continuation.clone());
-                        }
-                        lease.properties.remove(FAILURES_PROPERTY);
-                        lease.properties.remove(LAST_ERROR_PROPERTY);
-                    })
-                    .await;
-                    match update {
-                        Ok(OwnedUpdate::Written) => {}
-                        Ok(OwnedUpdate::Lost) => return ReleaseReason::Lost,
-                        Err(error) => host.notifications.error(
-                            Some(&token),
-                            &format!(
-                                "checkpointing failed (the batch may be delivered again): {error}"
-                            ),
-                        ),
-                    }
+                let automatic = matches!(host.handler, Handler::Auto(_));
+                if automatic || was_stuck {
+                    checkpoints.request(automatic.then_some(page.continuation));
+                }
+                if let Ok(Ok(FeedReadOutcome::Page(next))) = read_ahead.await
+                    && !next.changes.is_empty()
+                {
+                    ahead = Some(next);
                 }
             }
             Err(error) => {
+                read_ahead.abort();
                 n_failures += 1;
                 let message = error.to_string();
                 host.notifications.error(
@@ -212,6 +415,9 @@ async fn work(host: &Arc<Host>, slot: &Arc<WorkerSlot>, lease: Lease) -> Release
                     &format!("the handler failed on attempt {n_failures}: {message}"),
                 );
                 if n_failures >= config.stuck_after_failures {
+                    if let Err(reason) = checkpoints.flush(host, slot).await {
+                        return reason;
+                    }
                     let text: String = message.chars().take(MAX_ERROR_CHARS).collect();
                     let update = write(host, slot, |lease| {
                         lease

@@ -478,3 +478,71 @@ async fn leases_export_and_import_between_lease_containers() {
     let foreign = serde_json::json!([{"id": "other..x", "LeaseToken": "0"}]);
     assert!(moved.leases().import(&foreign).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_calls_within_a_lease_keep_each_partition_key_in_order() {
+    let (store, _dir) = store_with_orders(1).await;
+    write_orders(&store, 0, 400).await;
+    let order: Arc<Mutex<std::collections::BTreeMap<String, Vec<u64>>>> = Arc::default();
+    let (running, max_running) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+    let (order2, running2, max2) = (
+        Arc::clone(&order),
+        Arc::clone(&running),
+        Arc::clone(&max_running),
+    );
+    let mut processor = start(
+        builder(&store, "a")
+            .await
+            .max_items(100)
+            .parallelism(4)
+            .handler(move |_, changes| {
+                let (order, running, max_running) = (
+                    Arc::clone(&order2),
+                    Arc::clone(&running2),
+                    Arc::clone(&max2),
+                );
+                async move {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    max_running.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    {
+                        let mut order = order.lock().unwrap();
+                        for change in &changes {
+                            let value = change.value()?;
+                            let key = value["pk"].as_str().unwrap_or_default().to_owned();
+                            order
+                                .entry(key)
+                                .or_default()
+                                .push(value["n"].as_u64().unwrap_or(0));
+                        }
+                    }
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    Ok(())
+                }
+            }),
+    )
+    .await;
+    wait_until("400 changes", || {
+        order.lock().unwrap().values().map(Vec::len).sum::<usize>() == 400
+    })
+    .await;
+    processor.stop().await;
+    assert!(
+        max_running.load(Ordering::SeqCst) > 1,
+        "one lease ran several handler calls at once"
+    );
+    for (key, ns) in order.lock().unwrap().iter() {
+        assert!(
+            ns.windows(2).all(|w| w[0] < w[1]),
+            "{key} out of order: {ns:?}"
+        );
+    }
+    let manual = builder(&store, "a")
+        .await
+        .parallelism(2)
+        .manual_checkpoint_handler(|_, _, _| async { Ok(()) })
+        .build()
+        .err()
+        .unwrap();
+    assert!(manual.to_string().contains("parallelism"), "{manual}");
+}

@@ -179,6 +179,10 @@ impl ChangeFeed for MemoryFeed {
         Box::pin(async { Ok("sim_db_coll".to_owned()) })
     }
 
+    fn partition_key_paths(&self) -> BoxFuture<'_, Result<Vec<String>, FeedError>> {
+        Box::pin(async { Ok(vec!["/epk".to_owned()]) })
+    }
+
     fn ranges(&self) -> BoxFuture<'_, Result<Vec<PhysicalRange>, FeedError>> {
         let ranges = self.state.lock().unwrap().ranges.clone();
         Box::pin(async move { Ok(ranges) })

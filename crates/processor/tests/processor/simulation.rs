@@ -278,6 +278,7 @@ impl Sim {
             .lease_renew_interval(RENEW)
             .lease_expiration_interval(EXPIRATION)
             .leases_per_cycle(1 + rng.below(4) as usize)
+            .parallelism(1 + rng.below(3) as usize)
             .retry_backoff(Duration::from_millis(500))
             .clock(clock)
             .handler(move |context, changes| {
