@@ -4,7 +4,8 @@
 # From a fresh clone with Rust, Python 3 and Node it runs, in order:
 #   fmt          cargo fmt --check
 #   clippy       cargo clippy on every crate and target, warnings denied
-#   build        the tributary-cli binary (the server the SDK tests talk to)
+#   build        the tributary-cli binary (the server the SDK tests talk to) and the
+#                examples/materialized-view binary (a processor the Python lease test runs)
 #   unit         the workspace's Rust tests (cargo-nextest when installed, plus doctests)
 #   python-env   .venv with tests/sdk/python/requirements.txt (reused while unchanged)
 #   harness      tests of this script's own machinery (scripts/lib/test_harness.py)
@@ -38,9 +39,11 @@ source scripts/lib/deps.sh
 profile=${TRIBUTARY_PROFILE:-release}
 target_dir=${CARGO_TARGET_DIR:-$repo/target}
 case $profile in
-    dev) binary="$target_dir/debug/tributary" ;;
-    *) binary="$target_dir/$profile/tributary" ;;
+    dev) binary_dir="$target_dir/debug" ;;
+    *) binary_dir="$target_dir/$profile" ;;
 esac
+binary="$binary_dir/tributary"
+example_binary="$binary_dir/materialized-view"
 venv="$repo/.venv"
 node_dir="$repo/tests/sdk/node"
 log_dir="$target_dir/test-logs"
@@ -75,11 +78,14 @@ stage_clippy() {
 }
 
 stage_build() {
-    cargo build --profile "$profile" -p tributary-cli
-    [[ -x $binary ]] || {
-        echo "cargo built tributary-cli but $binary does not exist" >&2
-        return 1
-    }
+    cargo build --profile "$profile" -p tributary-cli -p tributary-example-materialized-view
+    local built_binary
+    for built_binary in "$binary" "$example_binary"; do
+        [[ -x $built_binary ]] || {
+            echo "cargo built tributary-cli and the example but $built_binary does not exist" >&2
+            return 1
+        }
+    done
 }
 
 stage_unit() {
@@ -119,6 +125,7 @@ python_scenarios() {
     cd tests/sdk/python
     TRIBUTARY_ENDPOINT=$(server_endpoint "$server" "$run_dir") \
         TRIBUTARY_KEY=$(server_key "$server" "$run_dir") \
+        TRIBUTARY_EXAMPLE_BIN="$example_binary" \
         "$venv/bin/python" -m pytest \
         --timeout "$python_timeout_s" --tb=short \
         --junitxml "$log_dir/python-$server.xml" \

@@ -52,12 +52,12 @@ fn locate(ranges: &[PhysicalRange], span: &EpkSpan) -> Location {
 /// Lease writes after successful batches, made in the background so the next read does not
 /// wait for them: one write in flight per lease, and a newer checkpoint replaces a pending
 /// older one (checkpoints of one lease are written in order and never move backward).
+/// A lease write running in the background.
+type LeaseWrite = JoinHandle<Result<OwnedUpdate, LeaseStoreError>>;
+
 struct Checkpoints {
     /// The write in flight, and the continuation it stores.
-    in_flight: Option<(
-        JoinHandle<Result<OwnedUpdate, LeaseStoreError>>,
-        Option<String>,
-    )>,
+    in_flight: Option<(LeaseWrite, Option<String>)>,
     /// A write that is due: the continuation to store (`None`: only clear the stuck marks).
     pending: Option<Option<String>>,
 }
