@@ -3,29 +3,28 @@
 //!
 //! A processor's leases are found as its hosts find them: by the processor's name and the
 //! monitored container (whose resource ids are part of the lease ids), in the lease
-//! container. Every write is conditional on the lease's `_etag`; a lease that changed in
-//! between is read again and the change applied again, up to [`MAX_WRITE_ATTEMPTS`] times.
-//! A write changes the etag and clears the owner, so a host working on the lease fails its
-//! next checkpoint or renewal and stops working on it: writes here fence running hosts.
+//! container. Writes go through [`LeaseStore::reset`] and [`LeaseStore::release_all`]:
+//! each is conditional on the lease's `_etag`, and a lease that changed in between is read
+//! again and the change applied again, a bounded number of times. A write changes the etag
+//! and clears the owner, so a host working on the lease fails its next checkpoint or renewal
+//! and stops working on it: writes here fence running hosts.
 
 use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
 
-use anyhow::{Context as _, anyhow};
+use anyhow::Context as _;
 use serde_json::Value;
-use tributary_processor::lease::{HANDOFF_PROPERTY, Lease};
+use tributary_processor::lease::start_property;
 use tributary_processor::{
     ChangeFeedEstimator, FAILURES_PROPERTY, LAST_ERROR_PROPERTY, LeaseEstimate, LeaseStore,
-    LeaseStoreError, START_PROPERTY, StartFrom,
+    StartFrom,
 };
 
 use crate::source::{Source, SourceArgs};
 use crate::start_from::{parse_start_from, parse_time_ms};
 
-/// Most conditional writes of one lease before giving up (each failure means a host wrote
-/// the lease in between).
-const MAX_WRITE_ATTEMPTS: usize = 8;
 /// Longest last error shown in a table (`--json` has all of it).
 const MAX_TABLE_ERROR_CHARS: usize = 60;
 
@@ -123,12 +122,12 @@ struct ResetTo {
 }
 
 impl ResetTo {
-    /// The value of the lease's [`START_PROPERTY`].
-    fn start_property(&self) -> String {
+    /// Where the reset leases start.
+    fn start_from(&self) -> StartFrom {
         match (self.to_beginning, self.to_now, self.to_time) {
-            (_, _, Some(ms)) => format!("time:{ms}"),
-            (_, true, _) => "now".into(),
-            _ => "beginning".into(),
+            (_, _, Some(ms)) => StartFrom::Time(UNIX_EPOCH + Duration::from_millis(ms)),
+            (_, true, _) => StartFrom::Now,
+            _ => StartFrom::Beginning,
         }
     }
 }
@@ -167,27 +166,16 @@ pub async fn run_leases(args: LeasesArgs) -> anyhow::Result<()> {
         match &args.command {
             LeasesCommand::List { json, .. } => list(leases, &processor.processor, *json).await,
             LeasesCommand::Reset { to, .. } => {
-                let start = to.start_property();
-                let n_reset = update_all(leases, |lease| {
-                    lease.continuation = None;
-                    lease.owner = None;
-                    lease.properties.remove(HANDOFF_PROPERTY);
-                    lease.properties.remove(FAILURES_PROPERTY);
-                    lease.properties.remove(LAST_ERROR_PROPERTY);
-                    lease
-                        .properties
-                        .insert(START_PROPERTY.into(), start.clone());
-                })
-                .await?;
-                println!("reset {n_reset} leases to start from {start}");
+                let start = to.start_from();
+                let n_reset = leases.reset(start).await?;
+                println!(
+                    "reset {n_reset} leases to start from {}",
+                    start_property(start)
+                );
                 Ok(())
             }
             LeasesCommand::Release { .. } => {
-                let n_released = update_all(leases, |lease| {
-                    lease.owner = None;
-                    lease.properties.remove(HANDOFF_PROPERTY);
-                })
-                .await?;
+                let n_released = leases.release_all().await?;
                 println!("released {n_released} leases");
                 Ok(())
             }
@@ -246,7 +234,10 @@ async fn estimator(
     let leases = source
         .lease_container(lease_database, &args.lease_container, create)
         .await?;
-    let feed = source.feed(&args.database, &args.container, false);
+    // As `tributary serve`: pending changes are counted exactly, by reading (the estimator
+    // never waits, so the long-poll header is never sent). A remote feed without it would
+    // estimate from session tokens instead, as for Azure Cosmos DB.
+    let feed = source.feed(&args.database, &args.container, true);
     Ok(ChangeFeedEstimator::new(&args.processor, feed, leases, start_from).await?)
 }
 
@@ -266,18 +257,10 @@ struct LeaseRow {
 async fn list(leases: &LeaseStore, processor: &str, json: bool) -> anyhow::Result<()> {
     let mut listed = leases.list().await?;
     listed.sort_by(|a, b| a.token.cmp(&b.token));
-    // `Lease` does not carry the document's `timestamp`; the export has it.
-    let export = leases.export().await?;
-    let timestamps: BTreeMap<&str, &str> = export
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|doc| Some((doc.get("id")?.as_str()?, doc.get("timestamp")?.as_str()?)))
-        .collect();
     let rows: Vec<LeaseRow> = listed
         .into_iter()
         .map(|lease| LeaseRow {
-            timestamp: timestamps.get(lease.id.as_str()).map(|t| (*t).to_owned()),
+            timestamp: lease.last_write,
             id: lease.id,
             token: lease.token,
             owner: lease.owner,
@@ -347,42 +330,6 @@ async fn list(leases: &LeaseStore, processor: &str, json: bool) -> anyhow::Resul
         )
     );
     Ok(())
-}
-
-/// Applies `change` to every lease with conditional writes; returns how many were written
-/// (leases deleted in between, by a split, are skipped).
-async fn update_all(leases: &LeaseStore, change: impl Fn(&mut Lease)) -> anyhow::Result<usize> {
-    let mut n_written = 0;
-    for lease in leases.list().await? {
-        if update_one(leases, lease, &change).await? {
-            n_written += 1;
-        }
-    }
-    Ok(n_written)
-}
-
-async fn update_one(
-    leases: &LeaseStore,
-    mut current: Lease,
-    change: &impl Fn(&mut Lease),
-) -> anyhow::Result<bool> {
-    for _ in 0..MAX_WRITE_ATTEMPTS {
-        let mut next = current.clone();
-        change(&mut next);
-        match leases.write(&next).await {
-            Ok(_) => return Ok(true),
-            Err(LeaseStoreError::PreconditionFailed(_)) => match leases.read(&current.id).await? {
-                Some(fresh) => current = fresh,
-                None => return Ok(false),
-            },
-            Err(LeaseStoreError::NotFound(_)) => return Ok(false),
-            Err(error) => return Err(error.into()),
-        }
-    }
-    Err(anyhow!(
-        "lease '{}' kept changing: {MAX_WRITE_ATTEMPTS} conditional writes failed; try again",
-        current.token
-    ))
 }
 
 fn read_export(file: &Path) -> anyhow::Result<Value> {

@@ -11,10 +11,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, anyhow};
 use clap::{Parser, Subcommand, ValueEnum};
 use tributary_server::{Server, ServerConfig, TlsSource};
-use tributary_store::{Durability, Store, StoreOptions};
+use tributary_store::{Durability, Store, StoreError, StoreOptions};
 
 /// mimalloc instead of the system allocator: the request path allocates a lot of small,
 /// short-lived buffers, where glibc's malloc showed up as ~14% of the server's CPU.
@@ -268,7 +268,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..StoreOptions::default()
         },
     )
-    .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
+    .map_err(|error| match error {
+        // The message names the directory; one line, no "cannot open" prefix repeating it.
+        StoreError::Locked { .. } => {
+            anyhow!("{error}; is another `tributary serve` running on it?")
+        }
+        other => anyhow!("cannot open the store in {}: {other}", data_dir.display()),
+    })?;
     let store = Arc::new(store);
     let tls = match (args.http, args.cert, args.cert_key) {
         (true, _, _) => None,

@@ -181,8 +181,7 @@ impl Source {
 /// The error for a store that does not open; a lock held by another process (a running
 /// `tributary serve`) gets its own message.
 fn open_error(data_dir: &Path, error: StoreError) -> anyhow::Error {
-    // fjall reports a held directory lock as `FjallError: Locked`.
-    if matches!(&error, StoreError::Storage(message) if message.ends_with("Locked")) {
+    if matches!(error, StoreError::Locked { .. }) {
         return anyhow!(
             "the store in {} is in use by another process (a running `tributary serve`?); use --connection-string to go through the server",
             data_dir.display()

@@ -9,30 +9,13 @@ use crate::error::ProcessorError;
 use crate::feed::{
     ChangeFeed, EpkSpan, FeedMode, FeedPosition, PendingOutcome, PhysicalRange, StartFrom,
 };
-use crate::lease::Lease;
 use crate::lease_container::LeaseContainer;
 use crate::leases::{LeaseStore, lease_prefix};
 use crate::worker::{FAILURES_PROPERTY, LAST_ERROR_PROPERTY};
 
-/// Lease property a reset writes: where a lease without a continuation starts
-/// (`beginning`, `now`, or `time:{ms since the epoch}`), overriding the processor's setting.
-pub const START_PROPERTY: &str = "tributary.start";
-
-/// Where a lease without a continuation starts: its reset property, else the processor's
-/// setting.
-pub(crate) fn start_of(lease: &Lease, default: StartFrom) -> StartFrom {
-    match lease.properties.get(START_PROPERTY).map(String::as_str) {
-        Some("beginning") => StartFrom::Beginning,
-        Some("now") => StartFrom::Now,
-        Some(text) => text
-            .strip_prefix("time:")
-            .and_then(|ms| ms.parse::<u64>().ok())
-            .map_or(default, |ms| {
-                StartFrom::Time(UNIX_EPOCH + Duration::from_millis(ms))
-            }),
-        None => default,
-    }
-}
+// The start rule lives with the lease documents; re-exported here for existing paths.
+pub use crate::lease::START_PROPERTY;
+pub(crate) use crate::lease::start_of;
 
 /// The lag of one lease.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

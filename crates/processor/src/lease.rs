@@ -26,12 +26,13 @@
 //! lease. Every write is conditional on the `_etag` read with it.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
 use crate::clock::iso8601;
 use crate::error::LeaseStoreError;
-use crate::feed::{EpkSpan, FeedMode};
+use crate::feed::{EpkSpan, FeedMode, StartFrom};
 
 /// The separator between a processor's prefix and a lease token (as .NET).
 pub const LEASE_TOKEN_SEPARATOR: &str = "..";
@@ -41,6 +42,38 @@ pub const INFO_SUFFIX: &str = ".info";
 pub const LOCK_SUFFIX: &str = ".lock";
 /// Property a host sets on another host's lease to ask for it (graceful hand-off).
 pub const HANDOFF_PROPERTY: &str = "tributary.handoffTo";
+/// Property a reset writes: where a lease without a continuation starts (`beginning`, `now`,
+/// or `time:{ms since the epoch}`), overriding the processor's setting. See
+/// [`start_property`] and [`start_of`].
+pub const START_PROPERTY: &str = "tributary.start";
+
+/// The [`START_PROPERTY`] value for `start` (a time before the epoch is the epoch).
+pub fn start_property(start: StartFrom) -> String {
+    match start {
+        StartFrom::Beginning => "beginning".into(),
+        StartFrom::Now => "now".into(),
+        StartFrom::Time(time) => {
+            let ms = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+            format!("time:{ms}")
+        }
+    }
+}
+
+/// Where a lease without a continuation starts: its [`START_PROPERTY`] (written by a
+/// reset), else `default` (the processor's setting). An unreadable value counts as absent.
+pub fn start_of(lease: &Lease, default: StartFrom) -> StartFrom {
+    match lease.properties.get(START_PROPERTY).map(String::as_str) {
+        Some("beginning") => StartFrom::Beginning,
+        Some("now") => StartFrom::Now,
+        Some(text) => text
+            .strip_prefix("time:")
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .map_or(default, |ms| {
+                StartFrom::Time(UNIX_EPOCH + Duration::from_millis(ms))
+            }),
+        None => default,
+    }
+}
 
 /// How a lease names its part of the feed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,6 +106,10 @@ pub struct Lease {
     pub mode: FeedMode,
     /// The `_etag` this state was read with (empty for a lease not yet written).
     pub etag: String,
+    /// The document's `timestamp` as read: when a host last wrote the lease, by its wall
+    /// clock (`None` for a lease not yet written, or a document without one). Writing the
+    /// lease sets a fresh one; this field is not written back.
+    pub last_write: Option<String>,
     /// Fields this processor does not interpret, kept as they were.
     pub other_fields: Map<String, Value>,
 }
@@ -91,6 +128,7 @@ impl Lease {
             properties: BTreeMap::new(),
             mode,
             etag: String::new(),
+            last_write: None,
             other_fields: Map::new(),
         }
     }
@@ -113,7 +151,8 @@ impl Lease {
             .filter(|s| !s.is_empty())
     }
 
-    /// The document to store, with `timestamp` set from `wall_ms`.
+    /// The document to store, with `timestamp` set from `wall_ms` (not from
+    /// [`Lease::last_write`]).
     pub fn to_document(&self, wall_ms: u64) -> Value {
         let mut doc = self.other_fields.clone();
         doc.insert("id".into(), json!(self.id));
@@ -225,6 +264,7 @@ impl Lease {
             properties,
             mode,
             etag: etag.to_owned(),
+            last_write: text("timestamp"),
             other_fields,
         })
     }
@@ -281,6 +321,30 @@ mod tests {
         assert_eq!(back.owner, lease.owner);
         assert_eq!(back.continuation, lease.continuation);
         assert_eq!(back.etag, "\"e1\"");
+        assert_eq!(back.last_write.as_deref(), Some("1970-01-01T00:00:00.000Z"));
+        assert_eq!(lease.last_write, None);
+    }
+
+    #[test]
+    fn the_last_write_is_read_but_a_write_stamps_a_fresh_timestamp() {
+        let doc = json!({"id": "p..-FF", "version": 1, "LeaseToken": "-FF",
+            "FeedRange": {"Range": {"min": "", "max": "FF"}},
+            "timestamp": "2026-12-02T05:52:31.000Z"});
+        let lease = Lease::from_document(&doc, "e").unwrap();
+        assert_eq!(
+            lease.last_write.as_deref(),
+            Some("2026-12-02T05:52:31.000Z")
+        );
+        assert!(!lease.other_fields.contains_key("timestamp"));
+        assert_eq!(
+            lease.to_document(0)["timestamp"],
+            "1970-01-01T00:00:00.000Z"
+        );
+        let untimed = json!({"id": "p..0", "LeaseToken": "0"});
+        assert_eq!(
+            Lease::from_document(&untimed, "e").unwrap().last_write,
+            None
+        );
     }
 
     #[test]
@@ -312,6 +376,28 @@ mod tests {
         let lease = Lease::from_document(&doc, "e").unwrap();
         assert_eq!(lease.continuation.as_deref(), Some("\"99\""));
         assert_eq!(continuation_lsn("\"99\""), Some(99));
+    }
+
+    #[test]
+    fn a_start_position_round_trips_through_the_start_property() {
+        let mut lease = Lease::new_epk("p..", EpkSpan::full(), FeedMode::LatestVersion);
+        assert_eq!(start_of(&lease, StartFrom::Now), StartFrom::Now);
+        let at = UNIX_EPOCH + Duration::from_millis(946_684_800_000);
+        for (start, text) in [
+            (StartFrom::Beginning, "beginning"),
+            (StartFrom::Now, "now"),
+            (StartFrom::Time(at), "time:946684800000"),
+        ] {
+            assert_eq!(start_property(start), text);
+            lease
+                .properties
+                .insert(START_PROPERTY.into(), start_property(start));
+            assert_eq!(start_of(&lease, StartFrom::Beginning), start);
+        }
+        lease
+            .properties
+            .insert(START_PROPERTY.into(), "time:soon".into());
+        assert_eq!(start_of(&lease, StartFrom::Now), StartFrom::Now);
     }
 
     #[test]

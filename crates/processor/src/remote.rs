@@ -1,6 +1,13 @@
 //! The processor over the Cosmos DB REST API: a remote `tributary serve` (with the long-poll
 //! extension, so changes are pushed) or Azure Cosmos DB (polled), through
 //! [`tributary_client::CosmosClient`].
+//!
+//! Pending changes (for the estimator) are counted by reading on `tributary serve` (exact,
+//! one read per thousand pending changes). Against other servers they are
+//! estimated as the .NET estimator does, in one read of one item: the LSN in the
+//! response's session token minus the `_lsn` of the first pending change, plus one. That
+//! is an upper bound when the token's LSN is the container's (as `tributary serve` sends)
+//! rather than the range's.
 
 use std::time::Duration;
 
@@ -14,12 +21,14 @@ use crate::embedded::document_id;
 use crate::error::{FeedError, LeaseStoreError};
 use crate::feed::{
     Change, ChangeFeed, EpkSpan, FeedMode, FeedPage, FeedPosition, FeedRead, FeedReadOutcome,
-    PendingOutcome, PhysicalRange, StartFrom, count_by_reading,
+    PendingChanges, PendingOutcome, PhysicalRange, StartFrom, change_ts, count_by_reading,
 };
 use crate::lease_container::{LeaseContainer, StoredDocument};
 
 /// Largest page the pending count reads at once.
 const PENDING_PAGE_ITEMS: usize = 1000;
+/// The page the pending estimate reads: the first pending change is all it needs.
+const ESTIMATE_PAGE_ITEMS: usize = 1;
 
 /// A container's change feed over the REST API.
 #[derive(Clone)]
@@ -32,8 +41,10 @@ pub struct RemoteFeed {
 
 impl RemoteFeed {
     /// The feed of `database`/`container`. With `long_poll`, reads send Tributary's
-    /// `x-tributary-wait-ms` so the server answers when a change commits (use it with
-    /// `tributary serve`; other servers ignore the header, and the processor then polls).
+    /// `x-tributary-wait-ms` so the server answers when a change commits, and pending
+    /// changes are counted exactly (use it with `tributary serve`). Without it, the
+    /// processor polls and pending changes are estimated from session tokens (for Azure
+    /// Cosmos DB and other servers, which ignore the header).
     pub fn new(client: CosmosClient, database: &str, container: &str, long_poll: bool) -> Self {
         RemoteFeed {
             client,
@@ -55,6 +66,111 @@ impl RemoteFeed {
             _ => authority.to_owned(),
         }
     }
+}
+
+impl RemoteFeed {
+    /// The REST request of one read.
+    fn change_feed_request(&self, read: &FeedRead) -> ChangeFeedRequest {
+        ChangeFeedRequest {
+            range_id: Some(read.range.id.clone()),
+            epk_range: (read.span != read.range.span)
+                .then(|| (read.span.min.clone(), read.span.max.clone())),
+            partition_key: None,
+            start: match &read.position {
+                FeedPosition::Start(StartFrom::Beginning) => ChangeFeedStart::Beginning,
+                FeedPosition::Start(StartFrom::Now) => ChangeFeedStart::Now,
+                FeedPosition::Start(StartFrom::Time(time)) => ChangeFeedStart::Time(*time),
+                FeedPosition::Continuation(etag) => ChangeFeedStart::Etag(etag.clone()),
+            },
+            mode: match read.mode {
+                FeedMode::LatestVersion => ChangeFeedMode::LatestVersion,
+                FeedMode::AllVersionsAndDeletes => ChangeFeedMode::AllVersionsAndDeletes,
+            },
+            max_items: read.max_items,
+            wait: (self.long_poll && !read.wait.is_zero()).then_some(read.wait),
+        }
+    }
+
+    /// Pending changes as the .NET estimator estimates them, in one read of one item: none
+    /// if the page is empty (exact), else the LSN of the response's session token minus the
+    /// `_lsn` of the first pending change, plus one (at least one; not exact).
+    async fn estimate_pending(
+        &self,
+        range: PhysicalRange,
+        span: EpkSpan,
+        position: FeedPosition,
+        mode: FeedMode,
+    ) -> Result<PendingOutcome, FeedError> {
+        let request = self.change_feed_request(&FeedRead {
+            range,
+            span,
+            position,
+            mode,
+            max_items: ESTIMATE_PAGE_ITEMS,
+            wait: Duration::ZERO,
+        });
+        let page = match self
+            .client
+            .change_feed(&self.database, &self.container, &request)
+            .await
+        {
+            Ok(page) => page,
+            Err(error) if error.is_split() => return Ok(PendingOutcome::Gone),
+            Err(error) => return Err(feed_error(error)),
+        };
+        let Some(first) = page.changes.first() else {
+            return Ok(PendingOutcome::Pending(PendingChanges {
+                n_changes: 0,
+                oldest_ts: None,
+                exact: true,
+            }));
+        };
+        let first = Change::from_json(first.get().to_owned());
+        let high_lsn = page.session_token.as_deref().and_then(session_token_lsn);
+        let n_changes = match (high_lsn, change_lsn(&first)) {
+            (Some(high_lsn), Some(first_lsn)) => high_lsn.saturating_sub(first_lsn) + 1,
+            // Without the arithmetic's inputs, only the change in hand is known.
+            _ => 1,
+        };
+        Ok(PendingOutcome::Pending(PendingChanges {
+            n_changes,
+            oldest_ts: change_ts(&first),
+            exact: false,
+        }))
+    }
+}
+
+/// The global LSN of a session token, as the .NET estimator reads it: of
+/// `{range id}:{version}#{global lsn}[#{region}={lsn}...]`, the part after the first `#`
+/// (or, in the old `{range id}:{lsn}` form, after the `:`). Of several tokens (comma
+/// separated, one per range), the first. `None` if there is no number there.
+fn session_token_lsn(header: &str) -> Option<u64> {
+    let token = header.split(',').next()?.trim();
+    let (_, vector) = token.split_once(':')?;
+    let lsn = match vector.split_once('#') {
+        Some((_, rest)) => rest.split('#').next()?,
+        None => vector,
+    };
+    lsn.parse().ok()
+}
+
+/// The LSN of a change: its `_lsn` (latest version), or in all-versions mode its
+/// `metadata.lsn`.
+fn change_lsn(change: &Change) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Numbered {
+        #[serde(rename = "_lsn")]
+        lsn: Option<u64>,
+        metadata: Option<Metadata>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Metadata {
+        lsn: Option<u64>,
+    }
+    let numbered: Numbered = serde_json::from_str(change.json()).ok()?;
+    numbered
+        .lsn
+        .or_else(|| numbered.metadata.and_then(|m| m.lsn))
 }
 
 fn feed_error(error: ClientError) -> FeedError {
@@ -129,24 +245,7 @@ impl ChangeFeed for RemoteFeed {
 
     fn read(&self, read: FeedRead) -> BoxFuture<'_, Result<FeedReadOutcome, FeedError>> {
         Box::pin(async move {
-            let request = ChangeFeedRequest {
-                range_id: Some(read.range.id.clone()),
-                epk_range: (read.span != read.range.span)
-                    .then(|| (read.span.min.clone(), read.span.max.clone())),
-                partition_key: None,
-                start: match &read.position {
-                    FeedPosition::Start(StartFrom::Beginning) => ChangeFeedStart::Beginning,
-                    FeedPosition::Start(StartFrom::Now) => ChangeFeedStart::Now,
-                    FeedPosition::Start(StartFrom::Time(time)) => ChangeFeedStart::Time(*time),
-                    FeedPosition::Continuation(etag) => ChangeFeedStart::Etag(etag.clone()),
-                },
-                mode: match read.mode {
-                    FeedMode::LatestVersion => ChangeFeedMode::LatestVersion,
-                    FeedMode::AllVersionsAndDeletes => ChangeFeedMode::AllVersionsAndDeletes,
-                },
-                max_items: read.max_items,
-                wait: (self.long_poll && !read.wait.is_zero()).then_some(read.wait),
-            };
+            let request = self.change_feed_request(&read);
             match self
                 .client
                 .change_feed(&self.database, &self.container, &request)
@@ -189,14 +288,18 @@ impl ChangeFeed for RemoteFeed {
         position: FeedPosition,
         mode: FeedMode,
     ) -> BoxFuture<'_, Result<PendingOutcome, FeedError>> {
-        Box::pin(count_by_reading(
-            self,
-            range,
-            span,
-            position,
-            mode,
-            PENDING_PAGE_ITEMS,
-        ))
+        if self.long_poll {
+            Box::pin(count_by_reading(
+                self,
+                range,
+                span,
+                position,
+                mode,
+                PENDING_PAGE_ITEMS,
+            ))
+        } else {
+            Box::pin(self.estimate_pending(range, span, position, mode))
+        }
     }
 
     fn waits_for_changes(&self) -> bool {
@@ -349,5 +452,38 @@ impl LeaseContainer for RemoteLeaseContainer {
                 .await
                 .map_err(|e| document_error(&id, e))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_token_lsn_is_the_global_lsn() {
+        for (header, lsn) in [
+            ("0:-1#12", Some(12)),
+            ("3:2#40#1=38#2=39", Some(40)),
+            (" 0:-1#7 , 1:-1#9", Some(7)),
+            ("0:12", Some(12)),
+            ("0:-1#", None),
+            ("0:-1#x", None),
+            ("12", None),
+            ("", None),
+        ] {
+            assert_eq!(session_token_lsn(header), lsn, "{header:?}");
+        }
+    }
+
+    #[test]
+    fn a_change_s_lsn_is_read_in_both_modes() {
+        let latest = Change::from_json(r#"{"id": "a", "_lsn": 42, "_ts": 1}"#.into());
+        assert_eq!(change_lsn(&latest), Some(42));
+        let all_versions = Change::from_json(
+            r#"{"current": {"id": "a"}, "metadata": {"lsn": 43, "operationType": "create"}}"#
+                .into(),
+        );
+        assert_eq!(change_lsn(&all_versions), Some(43));
+        assert_eq!(change_lsn(&Change::from_json("{}".into())), None);
     }
 }

@@ -142,12 +142,38 @@ pub(crate) struct Shared {
     pub catalog: RwLock<Arc<Catalog>>,
     /// Set after a failed commit: the store accepts no more writes.
     pub poisoned: Mutex<Option<String>>,
-    /// Per container: the highest committed LSN, for waiting readers.
-    pub watches: Mutex<HashMap<u32, watch::Sender<u64>>>,
+    /// Per container: its feed's watermark, for waiting readers.
+    pub watches: Mutex<HashMap<u32, watch::Sender<FeedWatermark>>>,
     pub durability: Durability,
     pub split_threshold_bytes: Option<u64>,
     pub maintenance_interval: Duration,
     pub clock: Arc<dyn Clock>,
+}
+
+/// What a waiting feed reader watches in one container: the highest committed LSN, and the
+/// version of its feed ranges (a split changes the ranges without writing a change, and must
+/// wake readers of the split range too). Both only grow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FeedWatermark {
+    /// The container's highest committed LSN.
+    pub high_lsn: u64,
+    /// The container's feed-ranges version (one more per split).
+    pub ranges_version: u64,
+}
+
+impl FeedWatermark {
+    /// The watermark of a container as committed.
+    pub(crate) fn of(container: &ContainerRecord) -> Self {
+        FeedWatermark {
+            high_lsn: container.high_lsn(),
+            ranges_version: container.feed.ranges_version,
+        }
+    }
+
+    /// Whether this watermark is past `seen`: a change was committed or the ranges changed.
+    pub(crate) fn is_past(&self, seen: &FeedWatermark) -> bool {
+        self.high_lsn > seen.high_lsn || self.ranges_version > seen.ranges_version
+    }
 }
 
 impl Shared {
@@ -155,20 +181,23 @@ impl Shared {
         self.catalog.read().clone()
     }
 
-    /// Watches a container's high LSN. Every commit published after this call is sent to
-    /// the receiver; a new channel starts from the published catalog (commits publish the
-    /// catalog before they take the watches lock, so none falls between the two).
-    pub(crate) fn subscribe(&self, cid: u32) -> watch::Receiver<u64> {
+    /// Watches a container's [`FeedWatermark`]. Every commit published after this call
+    /// (a write or a split) is sent to the receiver; a new channel starts from the published
+    /// catalog (commits publish the catalog before they take the watches lock, so none falls
+    /// between the two).
+    pub(crate) fn subscribe(&self, cid: u32) -> watch::Receiver<FeedWatermark> {
         let mut watches = self.watches.lock();
         watches
             .entry(cid)
             .or_insert_with(|| {
-                let high_lsn = self
-                    .catalog()
-                    .containers
-                    .get(&cid)
-                    .map_or(0, |c| c.high_lsn());
-                watch::channel(high_lsn).0
+                let watermark = self.catalog().containers.get(&cid).map_or(
+                    FeedWatermark {
+                        high_lsn: 0,
+                        ranges_version: 0,
+                    },
+                    |container| FeedWatermark::of(container),
+                );
+                watch::channel(watermark).0
             })
             .subscribe()
     }
@@ -379,11 +408,21 @@ impl Committer {
             .commit(mutations, self.shared.durability)
         {
             Ok(()) => {
-                *self.shared.catalog.write() = Arc::new(catalog);
+                let catalog = Arc::new(catalog);
+                *self.shared.catalog.write() = Arc::clone(&catalog);
                 let watches = self.shared.watches.lock();
                 for (cid, high_lsn) in touched {
                     if let Some(sender) = watches.get(&cid) {
-                        sender.send_replace(high_lsn);
+                        // A split touches its container without a new LSN: the ranges
+                        // version is what wakes the readers of the split range.
+                        let ranges_version = catalog.containers.get(&cid).map_or_else(
+                            || sender.borrow().ranges_version,
+                            |c| c.feed.ranges_version,
+                        );
+                        sender.send_replace(FeedWatermark {
+                            high_lsn,
+                            ranges_version,
+                        });
                     }
                 }
                 drop(watches);

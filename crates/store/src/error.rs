@@ -1,5 +1,7 @@
 //! The store's error type: every way a request can fail, each naming what is wrong.
 
+use std::path::PathBuf;
+
 use tributary_partition_key::PartitionKeyError;
 
 /// Everything a store operation can fail with.
@@ -84,6 +86,16 @@ pub enum StoreError {
     /// The storage engine failed.
     #[error("storage failure: {0}")]
     Storage(String),
+    /// The data directory is held by another process (another store is open on it, such as
+    /// a running `tributary serve`): one directory has one store at a time.
+    #[error(
+        "the data directory {} is in use by another process (it holds the directory's lock)",
+        path.display()
+    )]
+    Locked {
+        /// The data directory.
+        path: PathBuf,
+    },
     /// Stored bytes failed to decode; this indicates corruption.
     #[error("corrupt record: {0}")]
     Corrupt(String),
@@ -117,6 +129,7 @@ impl StoreError {
             StoreError::RangeGone { .. } => 410,
             StoreError::Poisoned(_)
             | StoreError::Storage(_)
+            | StoreError::Locked { .. }
             | StoreError::Corrupt(_)
             | StoreError::ShutDown => 503,
         }

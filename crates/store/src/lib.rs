@@ -75,7 +75,7 @@ pub use storage::Durability;
 pub use tributary_patch::{PatchOperation, PatchRequest};
 
 use catalog::{Catalog, ContainerRecord, Counters, DatabaseRecord};
-use committer::{Request, Shared};
+use committer::{FeedWatermark, Request, Shared};
 use document::expiry_second;
 use records::{DocPointer, FeedRecord, FeedRecordView, container_prefix, doc_key, log_key};
 use storage::{Backend, FjallBackend, Space, scan};
@@ -195,8 +195,9 @@ impl Store {
     /// Opens the store in `path`, creating it if needed, and recovers after a crash.
     ///
     /// # Errors
-    /// [`StoreError::Storage`] if the directory cannot be opened (for example, another
-    /// process holds it), [`StoreError::Corrupt`] if the catalog cannot be read.
+    /// [`StoreError::Locked`] if another process (or another open store in this one) holds
+    /// the directory, [`StoreError::Storage`] if it cannot be opened otherwise,
+    /// [`StoreError::Corrupt`] if the catalog cannot be read.
     pub fn open(path: &Path, options: StoreOptions) -> Result<Store> {
         std::fs::create_dir_all(path)
             .map_err(|e| StoreError::Storage(format!("cannot create {}: {e}", path.display())))?;
@@ -713,7 +714,9 @@ impl Store {
     }
 
     /// Like [`Store::read_feed`], but if there is nothing new, waits up to `timeout` for a
-    /// commit to the container and reads again. Woken by the commit, not by polling.
+    /// commit to the container and reads again. Woken by the commit, not by polling; a
+    /// split of the container wakes it too, so a wait on a range that is split meanwhile
+    /// ends at once with [`StoreError::RangeGone`].
     ///
     /// # Errors
     /// As [`Store::read_feed`].
@@ -745,9 +748,12 @@ impl Store {
             if !page.is_empty() {
                 return Ok(page);
             }
-            let high_lsn = page.high_lsn;
+            let seen = FeedWatermark {
+                high_lsn: page.high_lsn,
+                ranges_version: record.feed.ranges_version,
+            };
             let woken =
-                tokio::time::timeout_at(deadline, changes.wait_for(|lsn| *lsn > high_lsn)).await;
+                tokio::time::timeout_at(deadline, changes.wait_for(|now| now.is_past(&seen))).await;
             match woken {
                 Ok(Ok(_)) => request.start = FeedStart::AfterLsn(page.lsn),
                 // Timed out, or the store closed: report "nothing new".

@@ -109,12 +109,19 @@ pub(crate) struct FjallBackend {
 }
 
 impl FjallBackend {
-    /// Opens (or creates) the database in `path`, replaying its journal.
+    /// Opens (or creates) the database in `path`, replaying its journal;
+    /// [`StoreError::Locked`] if another process holds it.
     pub(crate) fn open(path: &Path) -> Result<Self> {
         let database = fjall::Database::builder(path)
             // Keep journals bounded so a restart replays little.
             .max_journaling_size(64 * 1024 * 1024)
-            .open()?;
+            .open()
+            .map_err(|error| match error {
+                fjall::Error::Locked => StoreError::Locked {
+                    path: path.to_owned(),
+                },
+                other => other.into(),
+            })?;
         let keyspaces = Space::ALL
             .iter()
             .map(|space| database.keyspace(space.name(), fjall::KeyspaceCreateOptions::default))

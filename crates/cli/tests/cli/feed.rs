@@ -132,6 +132,22 @@ async fn a_store_in_use_by_a_server_points_to_the_connection_string() {
     close(held);
 }
 
+#[tokio::test]
+async fn serve_on_a_store_in_use_says_so_in_one_line_naming_the_directory() {
+    let data_dir = DataDir::with_orders(1).await;
+    let held = data_dir.open();
+    let [flag, dir] = data_dir.arg();
+    let mut command = tributary(&["serve", "--http", "--port", "0"]);
+    command.args([&flag, &dir]);
+    let error = run(command).one_line_failure().to_owned();
+    assert!(error.contains("in use by another process"), "{error}");
+    assert!(
+        error.contains(&dir),
+        "the line names the directory: {error}"
+    );
+    close(held);
+}
+
 #[test]
 fn a_data_dir_that_does_not_exist_is_not_created() {
     let parent = DataDir::new();

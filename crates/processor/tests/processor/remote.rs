@@ -313,6 +313,70 @@ async fn the_estimator_counts_pending_changes_exactly_over_http() {
     assert_eq!(seen.n_deliveries(), 80, "nothing before a checkpoint again");
 }
 
+/// An estimator of the `view` processor over HTTP, with or without the long-poll extension.
+async fn estimator(server: &TestServer, long_poll: bool) -> ChangeFeedEstimator {
+    ChangeFeedEstimator::new(
+        "view",
+        server.feed(long_poll),
+        server.leases().await,
+        StartFrom::Beginning,
+    )
+    .await
+    .expect("an estimator")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_long_poll_the_estimator_estimates_an_upper_bound_from_the_session_token() {
+    let server = TestServer::start(2).await;
+    write_orders(&server.store, 0, 20).await;
+    let seen = Seen::default();
+    let mut processor = start(builder(&server, "a").await.handler(seen.handler())).await;
+    wait_until("20 changes", || seen.n_distinct() == 20).await;
+    let counted = estimator(&server, true).await;
+    let estimated = estimator(&server, false).await;
+    let total = |estimates: &[LeaseEstimate]| estimates.iter().map(|e| e.pending).sum::<u64>();
+    let deadline = tokio::time::Instant::now() + crate::harness::TEST_TIMEOUT;
+    while total(&counted.estimate().await.expect("a count")) != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the checkpoints never caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    processor.stop().await;
+
+    // Caught up: one empty read says so exactly.
+    let caught_up = estimated.estimate().await.expect("an estimate");
+    assert_eq!(caught_up.len(), 2);
+    assert!(
+        caught_up.iter().all(|e| e.pending == 0 && e.exact),
+        "{caught_up:?}"
+    );
+
+    write_orders(&server.store, 20, 50).await;
+    let truth = counted.estimate().await.expect("a count");
+    let guess = estimated.estimate().await.expect("an estimate");
+    assert_eq!(total(&truth), 30, "{truth:?}");
+    assert_eq!(truth.len(), guess.len());
+    for (truth, guess) in truth.iter().zip(&guess) {
+        assert_eq!(truth.lease_token, guess.lease_token);
+        assert!(truth.exact, "{truth:?}");
+        // The server's session token carries the container's high LSN, not the range's:
+        // the estimate may count the other range's changes too, never fewer than there are.
+        assert!(
+            guess.pending >= truth.pending,
+            "not an upper bound: {guess:?} for {truth:?}"
+        );
+        if truth.pending == 0 {
+            assert!(guess.pending == 0 && guess.exact, "{guess:?}");
+        } else {
+            assert!(!guess.exact, "an estimate is marked as one: {guess:?}");
+            assert!(guess.oldest_pending_age_s.is_some(), "{guess:?}");
+        }
+    }
+    assert!(total(&guess) >= 30, "{guess:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_long_poll_a_polling_host_still_delivers_every_change() {
     let server = TestServer::start(2).await;

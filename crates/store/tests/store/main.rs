@@ -6,8 +6,10 @@
 //! - `waiting_readers`: `read_feed_wait` is woken by commits and times out when idle.
 //! - `splits`: feed positions taken before a split resume on the children.
 //! - `ttl`: the background sweeper logs expiries.
+//! - `data_dir_lock`: one data directory has one open store; a second open is `Locked`.
 
 mod crash;
+mod data_dir_lock;
 mod fsync_failure;
 mod model;
 mod splits;

@@ -45,10 +45,7 @@ pub fn open_store(dir: &Path, options: StoreOptions) -> Store {
     loop {
         match Store::open(dir, options.clone()) {
             Ok(store) => return store,
-            Err(error)
-                if error.to_string().to_lowercase().contains("lock")
-                    && started.elapsed() < OPEN_RETRY_LIMIT =>
-            {
+            Err(StoreError::Locked { .. }) if started.elapsed() < OPEN_RETRY_LIMIT => {
                 std::thread::sleep(Duration::from_millis(20));
             }
             Err(error) => panic!("cannot open the store in {}: {error}", dir.display()),

@@ -1,5 +1,5 @@
-//! `Store::read_feed_wait`: woken by a commit to its container, and an empty page after its
-//! timeout when nothing relevant is written.
+//! `Store::read_feed_wait`: woken by a commit to its container (a split included), and an
+//! empty page after its timeout when nothing relevant is written.
 //!
 //! Timeouts are generous: a waiter that wakes proves it by returning the item before its
 //! timeout; nothing here measures how fast.
@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tributary_store::{
     ContainerDefinition, FeedMode, FeedPage, FeedRequest, FeedScope, FeedStart, ItemWrite, Store,
-    StoreOptions,
+    StoreError, StoreOptions,
 };
 
 use crate::support::{DATABASE, open_store, pk};
@@ -263,5 +263,62 @@ fn read_feed_wait_never_misses_a_commit_racing_its_first_read() {
             let page = waiter.await.expect("the waiter does not panic");
             assert_eq!(ids(&page), ["x"], "round {round}: the commit was missed");
         }
+    });
+}
+
+/// A split commits no change, but readers of the split range must learn at once that it is
+/// gone (to move to its children), not at their timeout; readers of the whole container keep
+/// waiting and get the next change.
+#[test]
+fn read_feed_wait_on_a_range_split_meanwhile_ends_at_once_with_range_gone() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    multi_thread_runtime().block_on(async {
+        let store = store_with(dir.path(), &["c"]).await;
+        let lsn = create(&store, "c", "before", "a").await;
+        let wait_on = |scope: FeedScope| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let started = tokio::time::Instant::now();
+                let result = store
+                    .read_feed_wait(DATABASE, "c", &request_after(scope, lsn), WAKE_TIMEOUT)
+                    .await;
+                (result, started.elapsed())
+            })
+        };
+        let range_waiter = wait_on(FeedScope::Range(0));
+        let container_waiter = wait_on(FeedScope::Container);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let children = store
+            .split_range(DATABASE, "c", 0)
+            .await
+            .expect("range 0 splits");
+
+        let (result, waited) = range_waiter.await.expect("the waiter does not panic");
+        match result {
+            Err(StoreError::RangeGone {
+                range_id,
+                replaced_by,
+            }) => {
+                assert_eq!(range_id, "0");
+                let child_ids: Vec<String> = children.iter().map(|c| c.id.to_string()).collect();
+                assert_eq!(replaced_by, child_ids);
+            }
+            other => panic!("expected RangeGone, got {other:?}"),
+        }
+        assert!(
+            waited < WAKE_TIMEOUT / 2,
+            "woken by the split, not by the timeout ({waited:?})"
+        );
+
+        assert!(
+            !container_waiter.is_finished(),
+            "a split is no change of the whole container"
+        );
+        let written = create(&store, "c", "after-split", "b").await;
+        let (result, waited) = container_waiter.await.expect("the waiter does not panic");
+        let page = result.expect("the container wait succeeds");
+        assert_eq!(ids(&page), ["after-split"]);
+        assert_eq!(page.lsn, written);
+        assert!(waited < WAKE_TIMEOUT, "woken by the commit ({waited:?})");
     });
 }
