@@ -15,7 +15,8 @@
 #   python-https, python-http   the Python scenario tests against each server
 #   node-https, node-http       the Node scenario tests against each server
 #   sdk-suite    the azure-cosmos sdist's own tests (tests/sdk/python-suite/run.sh)
-# and a summary with each stage's result and duration. A failing stage does not stop the
+# and a summary with each stage's result and duration. python-env and node-env run in the
+# background from the start (while Rust compiles), and sdk-suite beside the scenario tests. A failing stage does not stop the
 # stages that do not depend on it; the exit status is non-zero if any stage failed. The
 # servers are always stopped on exit, and their logs stay in target/test-logs/.
 #
@@ -148,6 +149,15 @@ sdk_suite() {
         bash tests/sdk/python-suite/run.sh
 }
 
+export STAGE_DIR="$run_dir"
+# Package installs need the network more than the CPU: they run while Rust compiles.
+start_stage python-env stage_python_env
+has_node=0
+if [[ -f $node_dir/package.json ]]; then
+    has_node=1
+    start_stage node-env stage_node_env
+fi
+
 run_stage fmt stage_fmt || true
 run_stage clippy stage_clippy || true
 built=1
@@ -155,16 +165,16 @@ run_stage build stage_build || built=0
 run_stage unit stage_unit || true
 
 python_ready=1
-run_stage python-env stage_python_env || python_ready=0
+collect_stage python-env || python_ready=0
 if ((python_ready)); then
     run_stage harness stage_harness || true
 else
     record_stage harness "not run: .venv missing"
 fi
 node_ready=0
-if [[ -f $node_dir/package.json ]]; then
+if ((has_node)); then
     node_ready=1
-    run_stage node-env stage_node_env || node_ready=0
+    collect_stage node-env || node_ready=0
 fi
 
 servers_ready=0
@@ -174,6 +184,12 @@ else
     record_stage servers "not run: the build failed"
 fi
 
+# The SDK's own suite has its own server: it runs beside the scenario tests.
+suite_started=0
+if ((servers_ready && python_ready)); then
+    start_stage sdk-suite sdk_suite
+    suite_started=1
+fi
 for server in https http; do
     if ((servers_ready && python_ready)); then
         run_stage "python-$server" python_scenarios "$server" || true
@@ -181,7 +197,7 @@ for server in https http; do
         record_stage "python-$server" "not run: servers or .venv missing"
     fi
 done
-if [[ -f $node_dir/package.json ]]; then
+if ((has_node)); then
     for server in https http; do
         if ((servers_ready && node_ready)); then
             run_stage "node-$server" node_scenarios "$server" || true
@@ -190,8 +206,8 @@ if [[ -f $node_dir/package.json ]]; then
         fi
     done
 fi
-if ((servers_ready && python_ready)); then
-    run_stage sdk-suite sdk_suite || true
+if ((suite_started)); then
+    collect_stage sdk-suite || true
 else
     record_stage sdk-suite "not run: servers or .venv missing"
 fi
