@@ -29,6 +29,10 @@
 //!    interval). Hosts report what they handle as JSON lines on stdout ([`HostEvent`]);
 //!    times across processes are wall-clock nanoseconds of this one machine.
 //!
+//! A host can also print the documents each handler call got
+//! ([`ProcessorHostOptions::report_documents`]): the `tributary` command's multi-process test
+//! (`crates/cli/tests/cli/processor_processes.rs`) runs hosts that way.
+//!
 //! Delivery is at least once: every phase checks that every document was seen and counts
 //! the duplicates (a change delivered again after a lease moved).
 
@@ -924,6 +928,15 @@ pub struct ProcessorHostOptions {
     pub renew_interval_ms: u64,
     /// Lease expiration interval.
     pub expiration_interval_ms: u64,
+    /// Report every handler call as [`HostEvent::Delivered`] (the documents themselves, the
+    /// batch's continuations, a batch number) instead of [`HostEvent::Batch`], and failures
+    /// as [`HostEvent::Error`]: what a test of delivery across processes checks.
+    #[serde(default)]
+    pub report_documents: bool,
+    /// With `report_documents`, how long the handler works on a batch after printing it
+    /// (the window in which a crash makes the batch be delivered again).
+    #[serde(default)]
+    pub handler_delay_ms: u64,
 }
 
 /// One line a host process prints on stdout.
@@ -948,6 +961,9 @@ pub enum HostEvent {
         lease: String,
         /// Wall-clock ns.
         at_ns: u64,
+        /// Why ([`tributary_processor::ReleaseReason`], debug-formatted).
+        #[serde(default)]
+        reason: String,
     },
     /// The handler was called.
     Batch {
@@ -959,6 +975,33 @@ pub enum HostEvent {
         ids: Vec<u64>,
         /// Write→handler ns of the changes that carry `sentNs`.
         latency_ns: Vec<u64>,
+    },
+    /// The handler was called (with [`ProcessorHostOptions::report_documents`]); printed and
+    /// flushed by the handler, so before the batch's checkpoint.
+    Delivered {
+        /// This host's instance name.
+        instance: String,
+        /// The handler calls of this process before this one.
+        batch: u64,
+        /// The lease token.
+        lease: String,
+        /// The continuation the batch was read from (`None`: the lease's start position).
+        from: Option<String>,
+        /// The continuation after the batch.
+        to: String,
+        /// Wall-clock ns of the call.
+        at_ns: u64,
+        /// The changes, as the feed returned them (with `_lsn`).
+        documents: Vec<serde_json::Value>,
+    },
+    /// The processor reported a failure (with [`ProcessorHostOptions::report_documents`]).
+    Error {
+        /// The lease token, if the failure concerns one lease.
+        lease: Option<String>,
+        /// What failed.
+        message: String,
+        /// Wall-clock ns.
+        at_ns: u64,
     },
     /// The processor stopped (after SIGTERM or the end of stdin).
     Stopped {
@@ -1005,13 +1048,15 @@ fn batch_event(lease: &str, changes: &[Change]) -> HostEvent {
 /// [`BenchError::Processor`] if the processor cannot start; [`BenchError::HostProcess`]
 /// if the signal handler cannot be installed.
 pub async fn run_processor_host(options: &ProcessorHostOptions) -> Result<(), BenchError> {
+    // First, so that a SIGTERM during the start is a request to stop, not a crash.
+    let stop_requested = stop_requested()?;
     let client = CosmosClient::from_connection_string(&options.connection_string)
         .map_err(processor_error)?;
     let feed = Arc::new(RemoteFeed::new(client.clone(), DATABASE, CONTAINER, true));
     let leases = RemoteLeaseContainer::open(client, DATABASE, LEASE_CONTAINER)
         .await
         .map_err(processor_error)?;
-    let mut processor = ChangeFeedProcessorBuilder::new(PROCESSOR_NAME, feed, Arc::new(leases))
+    let builder = ChangeFeedProcessorBuilder::new(PROCESSOR_NAME, feed, Arc::new(leases))
         .instance_name(options.instance.clone())
         .start_from(StartFrom::Beginning)
         .max_items(options.max_items)
@@ -1024,19 +1069,58 @@ pub async fn run_processor_host(options: &ProcessorHostOptions) -> Result<(), Be
                 at_ns: unix_ns(),
             });
         })
-        .on_lease_released(|lease, _reason| {
+        .on_lease_released(|lease, reason| {
             emit(&HostEvent::Released {
                 lease: lease.to_owned(),
                 at_ns: unix_ns(),
+                reason: format!("{reason:?}"),
             });
-        })
-        .handler(|context, changes| {
+        });
+    let builder = if options.report_documents {
+        let instance = options.instance.clone();
+        let handler_delay = Duration::from_millis(options.handler_delay_ms);
+        // Held while a batch is printed, so the numbers are in the order of the lines.
+        let n_batches = Mutex::new(0u64);
+        builder
+            .on_error(|lease, message| {
+                emit(&HostEvent::Error {
+                    lease: lease.map(str::to_owned),
+                    message: message.to_owned(),
+                    at_ns: unix_ns(),
+                });
+            })
+            .handler(move |context, changes| {
+                let mut n_batch = lock(&n_batches);
+                emit(&HostEvent::Delivered {
+                    instance: instance.clone(),
+                    batch: *n_batch,
+                    lease: context.lease_token,
+                    from: context.from,
+                    to: context.to,
+                    at_ns: unix_ns(),
+                    documents: changes
+                        .iter()
+                        .map(|change| {
+                            change
+                                .value()
+                                .unwrap_or_else(|e| serde_json::Value::String(e.to_string()))
+                        })
+                        .collect(),
+                });
+                *n_batch += 1;
+                drop(n_batch);
+                async move {
+                    tokio::time::sleep(handler_delay).await;
+                    Ok::<(), HandlerError>(())
+                }
+            })
+    } else {
+        builder.handler(|context, changes| {
             emit(&batch_event(&context.lease_token, &changes));
             std::future::ready(Ok::<(), HandlerError>(()))
         })
-        .build()
-        .map_err(processor_error)?;
-    let stop_requested = stop_requested()?;
+    };
+    let mut processor = builder.build().map_err(processor_error)?;
     processor.start().await.map_err(processor_error)?;
     emit(&HostEvent::Started { at_ns: unix_ns() });
     stop_requested.await;
@@ -1268,7 +1352,13 @@ impl Cluster {
             }
         };
         match event {
-            HostEvent::Started { .. } => {}
+            HostEvent::Started { .. } | HostEvent::Error { .. } => {}
+            HostEvent::Delivered { .. } => {
+                return Err(BenchError::HostProcess(format!(
+                    "host {} reported documents, which it was not asked to",
+                    host + 1
+                )));
+            }
             HostEvent::Acquired { lease, .. } => {
                 for owned in &mut self.owned {
                     owned.remove(&lease);
@@ -1417,6 +1507,8 @@ async fn drive_hosts(
         acquire_interval_ms: options.acquire_interval_ms,
         renew_interval_ms: options.renew_interval_ms,
         expiration_interval_ms: options.expiration_interval_ms,
+        report_documents: false,
+        handler_delay_ms: 0,
     };
     let acquire = Duration::from_millis(options.acquire_interval_ms);
     let renew = Duration::from_millis(options.renew_interval_ms);

@@ -4,4 +4,6 @@
 mod feed;
 mod harness;
 mod leases;
+#[cfg(unix)]
+mod processor_processes;
 mod remote;
