@@ -108,6 +108,8 @@ pub(crate) struct Host {
     workers: Mutex<BTreeMap<String, RunningWorker>>,
     observations: Mutex<BTreeMap<String, Observation>>,
     handoff_requests: Mutex<BTreeMap<String, Duration>>,
+    /// When the next lease owned by another host expires unless renewed (monotonic).
+    next_expiry: Mutex<Option<Duration>>,
     lock_observation: Mutex<Option<Observation>>,
     ranges: Mutex<Vec<PhysicalRange>>,
     /// Wakes the balancing loop early (after a split made child leases, or a hand-off).
@@ -145,6 +147,7 @@ impl Host {
             workers: Mutex::new(BTreeMap::new()),
             observations: Mutex::new(BTreeMap::new()),
             handoff_requests: Mutex::new(BTreeMap::new()),
+            next_expiry: Mutex::new(None),
             lock_observation: Mutex::new(None),
             ranges: Mutex::new(Vec::new()),
             wake_balancer: Notify::new(),
@@ -155,8 +158,11 @@ impl Host {
     }
 
     /// Balances every acquire interval (sooner when woken, or while a hand-off is pending).
+    /// Rounds start every acquire interval from the previous round's start (not its end, so
+    /// slow rounds do not drift), and also when an observed lease expires.
     pub(crate) async fn balance_loop(self: Arc<Self>) {
         let mut shutting_down = self.shutting_down.subscribe();
+        let mut round_started = self.clock.monotonic();
         loop {
             let pending_handoffs = !lock(&self.handoff_requests).is_empty();
             let interval = if pending_handoffs {
@@ -166,12 +172,20 @@ impl Host {
             } else {
                 self.config.acquire_interval
             };
+            let now = self.clock.monotonic();
+            let mut sleep = interval.saturating_sub(now.saturating_sub(round_started));
+            if let Some(expiry) = *lock(&self.next_expiry)
+                && expiry > now
+            {
+                sleep = sleep.min(expiry - now);
+            }
             tokio::select! {
                 biased;
                 _ = shutting_down.wait_for(|s| *s) => return,
                 () = self.wake_balancer.notified() => {}
-                () = self.clock.sleep(interval) => {}
+                () = self.clock.sleep(sleep) => {}
             }
+            round_started = self.clock.monotonic();
             if let Err(error) = self.balance_round().await {
                 self.notifications
                     .error(None, &format!("balancing failed: {error}"));
@@ -381,6 +395,7 @@ impl Host {
         let mut observations = lock(&self.observations);
         observations.retain(|id, _| leases.iter().any(|l| &l.id == id));
         let mut expired = Vec::new();
+        let mut next_expiry: Option<Duration> = None;
         for lease in leases {
             let observation = observations
                 .entry(lease.id.clone())
@@ -392,13 +407,16 @@ impl Host {
                 observation.etag = lease.etag.clone();
                 observation.since = now;
             }
-            if !lease.is_free()
-                && !lease.is_owned_by(&self.config.instance)
-                && now.saturating_sub(observation.since) >= self.config.expiration_interval
-            {
-                expired.push(lease.id.clone());
+            if !lease.is_free() && !lease.is_owned_by(&self.config.instance) {
+                let expiry = observation.since + self.config.expiration_interval;
+                if now >= expiry {
+                    expired.push(lease.id.clone());
+                } else {
+                    next_expiry = Some(next_expiry.map_or(expiry, |e| e.min(expiry)));
+                }
             }
         }
+        *lock(&self.next_expiry) = next_expiry;
         expired
     }
 
