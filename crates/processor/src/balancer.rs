@@ -59,6 +59,19 @@ pub fn plan(
         .chain(std::iter::once(instance))
         .collect();
     let target = views.len().div_ceil(hosts.len());
+    // Leases this host asked a live owner for, and has not got yet, count as its own: asking
+    // again each round would take more than its share and make the hosts hand leases back
+    // and forth. (A lease whose owner died meanwhile is expired, hence simply available.)
+    let incoming = views
+        .iter()
+        .filter(|view| {
+            view.lease.handoff_to() == Some(instance)
+                && !view.lease.is_owned_by(instance)
+                && !view.lease.is_free()
+                && !view.expired
+        })
+        .count();
+    let running = running + incoming;
     if running >= target {
         return BalancePlan::default();
     }
@@ -192,6 +205,26 @@ mod tests {
         let plan = plan(&views(&all, &[]), "a", 0, 10, 7);
         assert!(plan.take.is_empty());
         assert!(plan.request_handoff.is_some());
+    }
+
+    #[test]
+    fn a_host_does_not_ask_again_while_a_hand_off_is_pending() {
+        let mut all = leases(&[Some("b"), Some("b"), Some("b"), Some("b")]);
+        all[0]
+            .properties
+            .insert(crate::lease::HANDOFF_PROPERTY.into(), "a".into());
+        // a's share is 2: one asked for, so it asks for one more, not for every lease.
+        let first = plan(&views(&all, &[]), "a", 0, 10, 7);
+        let asked = first.request_handoff.expect("asks for a second lease");
+        assert_ne!(asked, all[0].id);
+        let i = all.iter().position(|l| l.id == asked).unwrap();
+        all[i]
+            .properties
+            .insert(crate::lease::HANDOFF_PROPERTY.into(), "a".into());
+        assert_eq!(
+            plan(&views(&all, &[]), "a", 0, 10, 7),
+            BalancePlan::default()
+        );
     }
 
     #[test]
