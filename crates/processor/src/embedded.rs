@@ -3,7 +3,7 @@
 //! container of the same store.
 
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use serde_json::Value;
 use tributary_partition_key::{Epk, EpkRange, PartitionKey};
@@ -161,22 +161,6 @@ impl ChangeFeed for EmbeddedFeed {
                 Err(StoreError::RangeGone { .. }) => Ok(FeedReadOutcome::Gone),
                 Err(error) => Err(feed_error(error)),
             }
-        })
-    }
-
-    fn current_position(
-        &self,
-        range: PhysicalRange,
-        span: EpkSpan,
-        mode: FeedMode,
-    ) -> BoxFuture<'_, Result<FeedReadOutcome, FeedError>> {
-        self.read(FeedRead {
-            range,
-            span,
-            position: FeedPosition::Start(StartFrom::Now),
-            mode,
-            max_items: 1,
-            wait: Duration::ZERO,
         })
     }
 

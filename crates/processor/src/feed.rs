@@ -227,13 +227,22 @@ pub trait ChangeFeed: Send + Sync + 'static {
     fn read(&self, read: FeedRead) -> BoxFuture<'_, Result<FeedReadOutcome, FeedError>>;
 
     /// The position right now (what a read from "now" would continue from), for a span of
-    /// one range.
+    /// one range: a read from "now" that does not wait.
     fn current_position(
         &self,
         range: PhysicalRange,
         span: EpkSpan,
         mode: FeedMode,
-    ) -> BoxFuture<'_, Result<FeedReadOutcome, FeedError>>;
+    ) -> BoxFuture<'_, Result<FeedReadOutcome, FeedError>> {
+        self.read(FeedRead {
+            range,
+            span,
+            position: FeedPosition::Start(StartFrom::Now),
+            mode,
+            max_items: 1,
+            wait: Duration::ZERO,
+        })
+    }
 
     /// How many changes wait after `position` in `span` of `range`.
     fn pending(

@@ -1,7 +1,7 @@
 //! One host of a processor: the balancing loop (bootstrap, observe, take leases, ask for
 //! hand-offs), the renewal loop, and the slots of the leases it works on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -107,7 +107,8 @@ pub(crate) struct Host {
     pub(crate) partition_key_paths: Vec<String>,
     workers: Mutex<BTreeMap<String, RunningWorker>>,
     observations: Mutex<BTreeMap<String, Observation>>,
-    handoff_requests: Mutex<BTreeMap<String, Duration>>,
+    /// Leases this host asked their owners for (while any, it balances more often).
+    handoff_requests: Mutex<BTreeSet<String>>,
     /// When the next lease owned by another host expires unless renewed (monotonic).
     next_expiry: Mutex<Option<Duration>>,
     lock_observation: Mutex<Option<Observation>>,
@@ -146,7 +147,7 @@ impl Host {
             partition_key_paths,
             workers: Mutex::new(BTreeMap::new()),
             observations: Mutex::new(BTreeMap::new()),
-            handoff_requests: Mutex::new(BTreeMap::new()),
+            handoff_requests: Mutex::new(BTreeSet::new()),
             next_expiry: Mutex::new(None),
             lock_observation: Mutex::new(None),
             ranges: Mutex::new(Vec::new()),
@@ -277,7 +278,7 @@ impl Host {
         match plan.request_handoff {
             Some(id) => {
                 if let Some(lease) = leases.iter().find(|l| l.id == id) {
-                    self.request_handoff(lease.clone(), now).await;
+                    self.request_handoff(lease.clone()).await;
                 }
             }
             None => lock(&self.handoff_requests).clear(),
@@ -461,10 +462,8 @@ impl Host {
     /// after the batch in hand). A lease is never taken from a live owner: an owner that
     /// ignores the request (a host that does not know hand-offs) keeps the lease until it
     /// stops or its lease expires, so no two hosts ever handle one lease at once.
-    async fn request_handoff(&self, mut lease: Lease, now: Duration) {
-        lock(&self.handoff_requests)
-            .entry(lease.id.clone())
-            .or_insert(now);
+    async fn request_handoff(&self, mut lease: Lease) {
+        lock(&self.handoff_requests).insert(lease.id.clone());
         if lease.handoff_to() == Some(self.config.instance.as_str()) {
             return;
         }

@@ -265,22 +265,6 @@ impl ChangeFeed for RemoteFeed {
         })
     }
 
-    fn current_position(
-        &self,
-        range: PhysicalRange,
-        span: EpkSpan,
-        mode: FeedMode,
-    ) -> BoxFuture<'_, Result<FeedReadOutcome, FeedError>> {
-        self.read(FeedRead {
-            range,
-            span,
-            position: FeedPosition::Start(StartFrom::Now),
-            mode,
-            max_items: 1,
-            wait: Duration::ZERO,
-        })
-    }
-
     fn pending(
         &self,
         range: PhysicalRange,
