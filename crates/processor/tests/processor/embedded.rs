@@ -546,3 +546,43 @@ async fn parallel_calls_within_a_lease_keep_each_partition_key_in_order() {
         .unwrap();
     assert!(manual.to_string().contains("parallelism"), "{manual}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processors_with_different_names_share_a_lease_container_independently() {
+    let (store, _dir) = store_with_orders(2).await;
+    write_orders(&store, 0, 50).await;
+    let (view, audit) = (Seen::default(), Seen::default());
+    let mut first = start(builder(&store, "a").await.handler(view.handler())).await;
+    let feed = Arc::new(EmbeddedFeed::new(Arc::clone(&store), "db", "orders"));
+    let leases = Arc::new(
+        EmbeddedLeaseContainer::open(Arc::clone(&store), "db", "leases")
+            .await
+            .unwrap(),
+    );
+    let mut second = start(
+        ChangeFeedProcessorBuilder::new("audit", feed, leases)
+            .instance_name("a")
+            .start_from(StartFrom::Beginning)
+            .lease_acquire_interval(Duration::from_millis(100))
+            .lease_renew_interval(Duration::from_millis(200))
+            .lease_expiration_interval(Duration::from_millis(3000))
+            .handler(audit.handler()),
+    )
+    .await;
+    wait_until("both see 50 changes", || {
+        view.n_distinct() == 50 && audit.n_distinct() == 50
+    })
+    .await;
+    assert_eq!(first.owned_leases().len(), 2);
+    assert_eq!(second.owned_leases().len(), 2);
+    first.stop().await;
+    second.stop().await;
+    let ids: Vec<String> = lease_documents(&store)
+        .iter()
+        .filter_map(|d| d["id"].as_str().map(str::to_owned))
+        .collect();
+    let view_leases = ids.iter().filter(|id| id.starts_with("viewembedded_")).count();
+    let audit_leases = ids.iter().filter(|id| id.starts_with("auditembedded_")).count();
+    // Two leases and the .info document each.
+    assert_eq!((view_leases, audit_leases), (3, 3), "{ids:?}");
+}
