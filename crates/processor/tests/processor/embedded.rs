@@ -581,8 +581,14 @@ async fn processors_with_different_names_share_a_lease_container_independently()
         .iter()
         .filter_map(|d| d["id"].as_str().map(str::to_owned))
         .collect();
-    let view_leases = ids.iter().filter(|id| id.starts_with("viewembedded_")).count();
-    let audit_leases = ids.iter().filter(|id| id.starts_with("auditembedded_")).count();
+    let view_leases = ids
+        .iter()
+        .filter(|id| id.starts_with("viewembedded_"))
+        .count();
+    let audit_leases = ids
+        .iter()
+        .filter(|id| id.starts_with("auditembedded_"))
+        .count();
     // Two leases and the .info document each.
     assert_eq!((view_leases, audit_leases), (3, 3), "{ids:?}");
 }
