@@ -262,6 +262,9 @@ pub struct ProcessorRun {
     pub live_p99_ms: f64,
     /// Write→handler latency, all figures.
     pub live_ms: LatencySummary,
+    /// The live writes' own commit latency (submit to acknowledgement, fsync included): the
+    /// part of write→handler the store spends before the processor can see the change.
+    pub live_write_commit_ms: LatencySummary,
 }
 
 /// Two host processes: catch-up together, then a crash and a graceful stop.
@@ -352,6 +355,11 @@ impl ProcessorBenchReport {
                 phase: format!("{name} live, 1 host (write→handler)"),
                 rate: format!("{} writes/s", table::thousands(run.live_writes_per_s)),
                 latency: &run.live_ms,
+            });
+            rows.push(Row {
+                phase: format!("{name} live, the writes' own commit"),
+                rate: String::new(),
+                latency: &run.live_write_commit_ms,
             });
         }
         if let Some(failover) = &self.failover {
@@ -650,6 +658,7 @@ async fn run_one_host(
             live_p50_ms: 0.0,
             live_p99_ms: 0.0,
             live_ms: LatencySummary::from_samples(live.latencies),
+            live_write_commit_ms: LatencySummary::from_samples(written.commit_latencies),
         })
     }
     .await;
@@ -856,6 +865,8 @@ async fn join_all(mut tasks: JoinSet<Result<(), BenchError>>) -> Result<(), Benc
 struct PacedWrites {
     n_written: u64,
     elapsed: Duration,
+    /// Each write's submit→acknowledgement time.
+    commit_latencies: Vec<Duration>,
 }
 
 /// Writes documents `first..first + limit` at `per_s`, each stamped with `stamp()` in
@@ -873,6 +884,7 @@ async fn paced_writes(
     let started = tokio::time::Instant::now();
     let mut tasks: JoinSet<Result<(), BenchError>> = JoinSet::new();
     let mut n_written = 0;
+    let commit_latencies: Arc<std::sync::Mutex<Vec<Duration>>> = Arc::default();
     for i in 0..limit {
         if stop.load(Ordering::Relaxed) {
             break;
@@ -887,12 +899,19 @@ async fn paced_writes(
             .await
             .map_err(|e| BenchError::Task(e.to_string()))?;
         let (store, stamp) = (Arc::clone(store), Arc::clone(&stamp));
+        let commit_latencies = Arc::clone(&commit_latencies);
         tasks.spawn(async move {
             let mut document = order_document(first + i);
             document[SENT_FIELD] = serde_json::Value::from(stamp());
+            let submitted = Instant::now();
             store
                 .write_item(DATABASE, CONTAINER, ItemWrite::create(document))
                 .await?;
+            let took = submitted.elapsed();
+            commit_latencies
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(took);
             drop(permit);
             Ok(())
         });
@@ -900,7 +919,16 @@ async fn paced_writes(
     }
     let elapsed = started.elapsed();
     join_all(tasks).await?;
-    Ok(PacedWrites { n_written, elapsed })
+    let commit_latencies = std::mem::take(
+        &mut *commit_latencies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
+    Ok(PacedWrites {
+        n_written,
+        elapsed,
+        commit_latencies,
+    })
 }
 
 /// Wall-clock nanoseconds since the Unix epoch: the time base shared by host processes.
