@@ -18,7 +18,7 @@ use crate::feed::{
     Change, ChangeFeed, EpkSpan, FeedMode, FeedPage, FeedPosition, FeedRead, FeedReadOutcome,
     PendingOutcome, PhysicalRange, StartFrom, count_by_reading,
 };
-use crate::lease_container::{LeaseContainer, StoredDocument};
+use crate::lease_container::{LeaseContainer, StoredDocument, document_id};
 
 /// The account part of lease ids for the embedded store (a server uses its host name).
 pub const EMBEDDED_ACCOUNT: &str = "embedded";
@@ -351,14 +351,4 @@ impl LeaseContainer for EmbeddedLeaseContainer {
                 .map(|_| ())
         })
     }
-}
-
-pub(crate) fn document_id(body: &Value) -> Result<String, LeaseStoreError> {
-    body.get("id")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| LeaseStoreError::Malformed {
-            id: String::new(),
-            reason: "a lease document needs a string 'id'".into(),
-        })
 }

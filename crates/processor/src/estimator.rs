@@ -14,8 +14,6 @@ use crate::leases::{LeaseStore, lease_prefix};
 use crate::worker::{FAILURES_PROPERTY, LAST_ERROR_PROPERTY};
 
 // The start rule lives with the lease documents; re-exported here for existing paths.
-pub use crate::lease::START_PROPERTY;
-pub(crate) use crate::lease::start_of;
 
 /// The lag of one lease.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -94,7 +92,7 @@ impl ChangeFeedEstimator {
         for lease in leases {
             let position = match &lease.continuation {
                 Some(c) => FeedPosition::Continuation(c.clone()),
-                None => FeedPosition::Start(start_of(&lease, self.start_from)),
+                None => FeedPosition::Start(crate::lease::start_of(&lease, self.start_from)),
             };
             let mode = lease.mode;
             let span = lease.span.clone().or_else(|| {
@@ -138,10 +136,7 @@ impl ChangeFeedEstimator {
     ) -> Result<(u64, bool, Option<u64>), ProcessorError> {
         let (mut total, mut exact, mut oldest) = (0u64, true, None::<u64>);
         for range in ranges.iter().filter(|r| r.span.overlaps(span)) {
-            let part = EpkSpan::new(
-                range.span.min.clone().max(span.min.clone()),
-                range.span.max.clone().min(span.max.clone()),
-            );
+            let part = range.span.intersection(span);
             match self
                 .feed
                 .pending(range.clone(), part, position.clone(), mode)

@@ -42,6 +42,14 @@ impl EpkSpan {
         self.min < other.max && other.min < self.max
     }
 
+    /// The keys both spans hold (meaningful when they overlap).
+    pub fn intersection(&self, other: &EpkSpan) -> EpkSpan {
+        EpkSpan::new(
+            self.min.clone().max(other.min.clone()),
+            self.max.clone().min(other.max.clone()),
+        )
+    }
+
     /// Whether this span holds the key `epk`.
     pub fn holds(&self, epk: &str) -> bool {
         self.min.as_str() <= epk && epk < self.max.as_str()

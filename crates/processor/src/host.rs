@@ -555,7 +555,7 @@ impl Host {
     pub(crate) fn start_position(&self, lease: &Lease) -> FeedPosition {
         match &lease.continuation {
             Some(continuation) => FeedPosition::Continuation(continuation.clone()),
-            None => FeedPosition::Start(crate::estimator::start_of(lease, self.config.start_from)),
+            None => FeedPosition::Start(crate::lease::start_of(lease, self.config.start_from)),
         }
     }
 

@@ -82,7 +82,8 @@ impl MemoryState {
     }
 }
 
-fn document_id(body: &Value) -> Result<String, LeaseStoreError> {
+/// The `id` of a lease document.
+pub(crate) fn document_id(body: &Value) -> Result<String, LeaseStoreError> {
     body.get("id")
         .and_then(Value::as_str)
         .map(str::to_owned)

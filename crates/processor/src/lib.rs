@@ -77,11 +77,12 @@ mod worker;
 
 pub use clock::{BoxFuture, Clock, SystemClock};
 pub use error::{FeedError, LeaseStoreError, ProcessorError};
-pub use estimator::{ChangeFeedEstimator, LeaseEstimate, START_PROPERTY};
+pub use estimator::{ChangeFeedEstimator, LeaseEstimate};
 pub use feed::{
     Change, ChangeFeed, EpkSpan, FeedMode, FeedPage, FeedPosition, FeedRead, FeedReadOutcome,
     PendingChanges, PendingOutcome, PhysicalRange, StartFrom,
 };
+pub use lease::START_PROPERTY;
 pub use lease_container::{LeaseContainer, MemoryLeaseContainer, StoredDocument};
 pub use leases::{LeaseStore, lease_prefix};
 pub use processor::{

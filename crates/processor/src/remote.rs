@@ -17,13 +17,12 @@ use tributary_client::{
 };
 
 use crate::clock::BoxFuture;
-use crate::embedded::document_id;
 use crate::error::{FeedError, LeaseStoreError};
 use crate::feed::{
     Change, ChangeFeed, EpkSpan, FeedMode, FeedPage, FeedPosition, FeedRead, FeedReadOutcome,
     PendingChanges, PendingOutcome, PhysicalRange, StartFrom, change_ts, count_by_reading,
 };
-use crate::lease_container::{LeaseContainer, StoredDocument};
+use crate::lease_container::{LeaseContainer, StoredDocument, document_id};
 
 /// Largest page the pending count reads at once.
 const PENDING_PAGE_ITEMS: usize = 1000;

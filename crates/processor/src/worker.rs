@@ -541,12 +541,7 @@ async fn split(host: &Arc<Host>, slot: &WorkerSlot, span: Option<&EpkSpan>) -> R
         Some(span) => ranges
             .iter()
             .filter(|r| r.span.overlaps(span))
-            .map(|r| {
-                EpkSpan::new(
-                    r.span.min.clone().max(span.min.clone()),
-                    r.span.max.clone().min(span.max.clone()),
-                )
-            })
+            .map(|r| r.span.intersection(span))
             .collect(),
         None => ranges
             .iter()
