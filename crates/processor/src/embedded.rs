@@ -1,6 +1,7 @@
 //! The processor on the embedded store: the monitored feed read by direct calls (a read
 //! waits on the store's waiting readers, so a commit wakes it), and leases kept in a
-//! container of the same store.
+//! container of the same store, whose writes can carry other writes to that store in one
+//! transaction ([`LeaseContainer::replace_with_writes`]).
 
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
@@ -8,8 +9,9 @@ use std::time::UNIX_EPOCH;
 use serde_json::Value;
 use tributary_partition_key::{Epk, EpkRange, PartitionKey};
 use tributary_store::{
-    ContainerDefinition, FeedRequest, FeedScope, FeedStart, ItemWrite, MAX_PAGE_ITEMS,
-    Precondition, Store, StoreError, WriteKind,
+    ContainerDefinition, CrossDatabaseOperation, FeedRequest, FeedScope, FeedStart, ItemWrite,
+    MAX_CROSS_CONTAINER_TRANSACTION_OPERATIONS, MAX_PAGE_ITEMS, OperationResult, Precondition,
+    Store, StoreError, WriteKind, WriteOutcome,
 };
 
 use crate::clock::BoxFuture;
@@ -18,7 +20,7 @@ use crate::feed::{
     Change, ChangeFeed, EpkSpan, FeedMode, FeedPage, FeedPosition, FeedRead, FeedReadOutcome,
     PendingOutcome, PhysicalRange, StartFrom, count_by_reading,
 };
-use crate::lease_container::{LeaseContainer, StoredDocument, document_id};
+use crate::lease_container::{AttachedWrite, LeaseContainer, StoredDocument, document_id};
 
 /// The account part of lease ids for the embedded store (a server uses its host name).
 pub const EMBEDDED_ACCOUNT: &str = "embedded";
@@ -235,6 +237,22 @@ impl EmbeddedLeaseContainer {
             .unwrap_or_else(|_| PartitionKey(Vec::new()))
     }
 
+    /// A write of lease document `id`, conditional on `etag` if given.
+    fn lease_write(
+        id: &str,
+        kind: WriteKind,
+        body: Option<Value>,
+        etag: Option<&str>,
+    ) -> ItemWrite {
+        ItemWrite {
+            kind,
+            partition_key: Some(Self::key(id)),
+            id: Some(id.to_owned()),
+            body,
+            precondition: etag.map(|etag| Precondition::IfMatch(etag.to_owned())),
+        }
+    }
+
     async fn write(
         &self,
         id: String,
@@ -242,13 +260,7 @@ impl EmbeddedLeaseContainer {
         body: Option<Value>,
         etag: Option<&str>,
     ) -> Result<Option<StoredDocument>, LeaseStoreError> {
-        let write = ItemWrite {
-            kind,
-            partition_key: Some(Self::key(&id)),
-            id: Some(id.clone()),
-            body,
-            precondition: etag.map(|etag| Precondition::IfMatch(etag.to_owned())),
-        };
+        let write = Self::lease_write(&id, kind, body, etag);
         match self
             .store
             .write_item(&self.database, &self.container, write)
@@ -258,11 +270,18 @@ impl EmbeddedLeaseContainer {
                 Some(item) => Ok(Some(stored(&item.body, &item.etag)?)),
                 None => Ok(None),
             },
-            Err(StoreError::ItemExists(_)) => Err(LeaseStoreError::Conflict(id)),
-            Err(StoreError::ItemNotFound(_)) => Err(LeaseStoreError::NotFound(id)),
-            Err(StoreError::PreconditionFailed(_)) => Err(LeaseStoreError::PreconditionFailed(id)),
-            Err(error) => Err(LeaseStoreError::Unavailable(error.to_string())),
+            Err(error) => Err(lease_write_error(id, error)),
         }
+    }
+}
+
+/// What a failed write of lease document `id` means to the processor.
+fn lease_write_error(id: String, error: StoreError) -> LeaseStoreError {
+    match error {
+        StoreError::ItemExists(_) => LeaseStoreError::Conflict(id),
+        StoreError::ItemNotFound(_) => LeaseStoreError::NotFound(id),
+        StoreError::PreconditionFailed(_) => LeaseStoreError::PreconditionFailed(id),
+        error => LeaseStoreError::Unavailable(error.to_string()),
     }
 }
 
@@ -349,6 +368,89 @@ impl LeaseContainer for EmbeddedLeaseContainer {
             self.write(id, WriteKind::Delete, None, etag.as_deref())
                 .await
                 .map(|_| ())
+        })
+    }
+
+    fn supports_attached_writes(&self) -> bool {
+        true
+    }
+
+    /// One store transaction ([`Store::transaction_across_databases`]): the lease replace
+    /// conditional on `etag`, then an upsert per write, in any database and container of
+    /// this store. At most [`MAX_CROSS_CONTAINER_TRANSACTION_OPERATIONS`] − 1 writes.
+    fn replace_with_writes(
+        &self,
+        body: Value,
+        etag: &str,
+        writes: Vec<AttachedWrite>,
+    ) -> BoxFuture<'_, Result<StoredDocument, LeaseStoreError>> {
+        let etag = etag.to_owned();
+        Box::pin(async move {
+            let id = document_id(&body)?;
+            let max_writes = MAX_CROSS_CONTAINER_TRANSACTION_OPERATIONS - 1;
+            if writes.len() > max_writes {
+                return Err(LeaseStoreError::Unsupported(format!(
+                    "the embedded store commits at most {max_writes} writes with a lease, not {}",
+                    writes.len()
+                )));
+            }
+            let mut targets = Vec::with_capacity(writes.len());
+            let mut operations = Vec::with_capacity(writes.len() + 1);
+            operations.push(CrossDatabaseOperation {
+                database: self.database.clone(),
+                container: self.container.clone(),
+                write: Self::lease_write(&id, WriteKind::Replace, Some(body), Some(&etag)),
+            });
+            for write in writes {
+                targets.push((write.database.clone(), write.container.clone()));
+                operations.push(CrossDatabaseOperation {
+                    database: write.database,
+                    container: write.container,
+                    write: ItemWrite::upsert(write.document),
+                });
+            }
+            let outcome = match self.store.transaction_across_databases(operations).await {
+                Ok(outcome) => outcome,
+                Err(error @ StoreError::BadRequest(_)) => {
+                    return Err(LeaseStoreError::Unsupported(format!(
+                        "the embedded store cannot commit these writes with a lease: {error}"
+                    )));
+                }
+                Err(error) => return Err(LeaseStoreError::Unavailable(error.to_string())),
+            };
+            let mut results = outcome.results.into_iter().enumerate();
+            if outcome.committed {
+                return match results.next() {
+                    Some((
+                        _,
+                        OperationResult::Done(WriteOutcome {
+                            item: Some(item), ..
+                        }),
+                    )) => stored(&item.body, &item.etag),
+                    _ => Err(LeaseStoreError::Unavailable(format!(
+                        "the store committed lease '{id}' but did not return it"
+                    ))),
+                };
+            }
+            let failure = results.find_map(|(index, result)| match result {
+                OperationResult::Failed(error) => Some((index, error)),
+                OperationResult::Done(_) | OperationResult::NotApplied => None,
+            });
+            match failure {
+                Some((0, error)) => Err(lease_write_error(id, error)),
+                Some((index, error)) => {
+                    // One result per operation: the write is `targets[index - 1]`.
+                    let (database, container) = targets.get(index - 1).cloned().unwrap_or_default();
+                    Err(LeaseStoreError::AttachedWriteFailed {
+                        database,
+                        container,
+                        reason: error.to_string(),
+                    })
+                }
+                None => Err(LeaseStoreError::Unavailable(format!(
+                    "the store refused the write of lease '{id}' without naming a failed operation"
+                ))),
+            }
         })
     }
 }

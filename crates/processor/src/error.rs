@@ -49,6 +49,26 @@ pub enum LeaseStoreError {
     /// failed this way is unknown.
     #[error("the lease container failed: {0}")]
     Unavailable(String),
+    /// The lease container cannot do what was asked: it cannot commit other writes with a
+    /// lease, or not this many (see [`LeaseContainer::supports_attached_writes`]). Nothing
+    /// was written.
+    ///
+    /// [`LeaseContainer::supports_attached_writes`]: crate::LeaseContainer::supports_attached_writes
+    #[error("unsupported by this lease container: {0}")]
+    Unsupported(String),
+    /// A write attached to a lease write was refused (its database or container is
+    /// missing, its document is invalid, ...), so neither it nor the lease was written.
+    #[error(
+        "the write to '{database}'/'{container}' attached to the lease write was refused: {reason}"
+    )]
+    AttachedWriteFailed {
+        /// The write's database.
+        database: String,
+        /// The write's container.
+        container: String,
+        /// What was wrong.
+        reason: String,
+    },
 }
 
 /// Errors of the processor's public operations.

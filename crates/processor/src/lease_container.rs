@@ -18,6 +18,19 @@ pub struct StoredDocument {
     pub etag: String,
 }
 
+/// An upsert of one document, committed together with a lease write
+/// ([`LeaseContainer::replace_with_writes`]): how a handler's outputs are stored exactly when
+/// its checkpoint is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttachedWrite {
+    /// The database of the target container.
+    pub database: String,
+    /// The target container; the document carries its own `id` and partition key.
+    pub container: String,
+    /// The document to create or replace.
+    pub document: Value,
+}
+
 /// A container of lease documents, partitioned by `/id`.
 pub trait LeaseContainer: Send + Sync + 'static {
     /// Every document whose id starts with `prefix`.
@@ -40,6 +53,37 @@ pub trait LeaseContainer: Send + Sync + 'static {
 
     /// Deletes a document, if `etag` is given only while its `_etag` is still that.
     fn delete(&self, id: &str, etag: Option<&str>) -> BoxFuture<'_, Result<(), LeaseStoreError>>;
+
+    /// Whether [`LeaseContainer::replace_with_writes`] works here, so callers can decide
+    /// before they rely on it. Provided: `false`.
+    fn supports_attached_writes(&self) -> bool {
+        false
+    }
+
+    /// Like [`LeaseContainer::replace`], but commits the upserts in `writes` in the same
+    /// atomic transaction: all of them and the lease, or none.
+    ///
+    /// Provided: refuses with [`LeaseStoreError::Unsupported`], writing nothing. Only a
+    /// container that shares a transactional store with the writes' containers can do it
+    /// (the embedded store's).
+    ///
+    /// # Errors
+    /// As [`LeaseContainer::replace`] for the lease; [`LeaseStoreError::AttachedWriteFailed`]
+    /// if a write is refused; [`LeaseStoreError::Unsupported`] if the container cannot
+    /// commit these writes with a lease. In each case nothing was written.
+    fn replace_with_writes(
+        &self,
+        body: Value,
+        etag: &str,
+        writes: Vec<AttachedWrite>,
+    ) -> BoxFuture<'_, Result<StoredDocument, LeaseStoreError>> {
+        let _ = (body, etag, writes);
+        Box::pin(async {
+            Err(LeaseStoreError::Unsupported(
+                "this lease container cannot commit other writes with a lease".into(),
+            ))
+        })
+    }
 }
 
 /// Lease documents in this process's memory: for tests, and for a single process that does

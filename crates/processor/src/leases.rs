@@ -13,7 +13,7 @@ use crate::lease::{
     HANDOFF_PROPERTY, INFO_SUFFIX, LEASE_TOKEN_SEPARATOR, LOCK_SUFFIX, Lease, START_PROPERTY,
     continuation_lsn, start_property,
 };
-use crate::lease_container::LeaseContainer;
+use crate::lease_container::{AttachedWrite, LeaseContainer};
 use crate::worker::{FAILURES_PROPERTY, LAST_ERROR_PROPERTY};
 
 /// Most attempts of one conditional update before giving up (each failed attempt means
@@ -113,10 +113,25 @@ impl LeaseStore {
     /// [`LeaseStoreError::PreconditionFailed`], [`LeaseStoreError::NotFound`], or the
     /// container failed.
     pub async fn write(&self, lease: &Lease) -> Result<Lease, LeaseStoreError> {
-        let doc = self
-            .container
-            .replace(lease.to_document(self.clock.wall_ms()), &lease.etag)
-            .await?;
+        self.write_with(lease, None).await
+    }
+
+    /// [`LeaseStore::write`], committing `writes` in the same transaction if given
+    /// ([`LeaseContainer::replace_with_writes`]; even an empty list goes through it).
+    async fn write_with(
+        &self,
+        lease: &Lease,
+        writes: Option<&[AttachedWrite]>,
+    ) -> Result<Lease, LeaseStoreError> {
+        let body = lease.to_document(self.clock.wall_ms());
+        let doc = match writes {
+            None => self.container.replace(body, &lease.etag).await?,
+            Some(writes) => {
+                self.container
+                    .replace_with_writes(body, &lease.etag, writes.to_vec())
+                    .await?
+            }
+        };
         Lease::from_document(&doc.body, &doc.etag)
     }
 
@@ -227,6 +242,20 @@ impl LeaseStore {
         instance: &str,
         change: impl Fn(&mut Lease),
     ) -> Result<OwnedUpdate, LeaseStoreError> {
+        self.update_owned_with_writes(current, instance, change, None)
+            .await
+    }
+
+    /// [`LeaseStore::update_owned`], where every write attempt commits `writes` (if given)
+    /// in the same transaction as the lease: they are written exactly when the lease is, so
+    /// never when it was lost.
+    pub(crate) async fn update_owned_with_writes(
+        &self,
+        current: &mut Lease,
+        instance: &str,
+        change: impl Fn(&mut Lease),
+        writes: Option<&[AttachedWrite]>,
+    ) -> Result<OwnedUpdate, LeaseStoreError> {
         for _ in 0..MAX_UPDATE_ATTEMPTS {
             if !current.is_owned_by(instance) {
                 return Ok(OwnedUpdate::Lost);
@@ -240,7 +269,7 @@ impl LeaseStore {
             {
                 return Ok(OwnedUpdate::Lost);
             }
-            match self.write(&next).await {
+            match self.write_with(&next, writes).await {
                 Ok(stored) => {
                     if let (Some(old), Some(new)) = (
                         current.continuation.as_deref().and_then(continuation_lsn),

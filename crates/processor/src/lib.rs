@@ -27,7 +27,10 @@
 //! written only while this host owns the lease and never moves it backward.
 //!
 //! Delivery is **at least once**: a handler error, a crash or a lost lease means the batch is
-//! delivered again from the last checkpoint. Changes of one lease arrive in order.
+//! delivered again from the last checkpoint. Changes of one lease arrive in order. On the
+//! embedded store a manual handler can make its outputs exactly once:
+//! [`Checkpointer::checkpoint_with_writes`] commits them in one transaction with the
+//! checkpoint, so a redelivered batch never finds its outputs already applied.
 //!
 //! # Example
 //!
@@ -83,7 +86,7 @@ pub use feed::{
     PendingChanges, PendingOutcome, PhysicalRange, StartFrom,
 };
 pub use lease::START_PROPERTY;
-pub use lease_container::{LeaseContainer, MemoryLeaseContainer, StoredDocument};
+pub use lease_container::{AttachedWrite, LeaseContainer, MemoryLeaseContainer, StoredDocument};
 pub use leases::{LeaseStore, lease_prefix};
 pub use processor::{
     AutoHandler, BatchContext, ChangeFeedProcessor, ChangeFeedProcessorBuilder, CheckpointError,

@@ -9,7 +9,8 @@ use crate::clock::{BoxFuture, Clock, SystemClock};
 use crate::error::{LeaseStoreError, ProcessorError};
 use crate::feed::{Change, ChangeFeed, EpkSpan, FeedMode, StartFrom};
 use crate::host::{Host, WorkerSlot};
-use crate::lease_container::LeaseContainer;
+use crate::lease::Lease;
+use crate::lease_container::{AttachedWrite, LeaseContainer};
 use crate::leases::{LeaseStore, OwnedUpdate, lease_prefix};
 
 /// Default time between balancing rounds (as .NET).
@@ -532,14 +533,44 @@ impl Checkpointer {
     /// # Errors
     /// [`CheckpointError::LeaseLost`] if another host owns the lease now.
     pub async fn checkpoint(&self) -> Result<(), CheckpointError> {
+        self.store_checkpoint(None).await
+    }
+
+    /// Stores the position after this batch in the lease and upserts `writes` (a handler's
+    /// outputs) in the same atomic transaction: the writes are committed exactly when the
+    /// checkpoint is. As [`Checkpointer::checkpoint`], it writes only while this host owns
+    /// the lease and never moves it backward, and it retries over this host's own
+    /// renewals; if the lease was lost, nothing is written.
+    ///
+    /// Only lease containers that share a transactional store with the writes' containers
+    /// support it ([`LeaseContainer::supports_attached_writes`]): the embedded store's.
+    ///
+    /// # Errors
+    /// [`CheckpointError::LeaseLost`] if another host owns the lease now;
+    /// [`LeaseStoreError::Unsupported`] if the lease container cannot attach writes (or not
+    /// this many); [`LeaseStoreError::AttachedWriteFailed`] naming the container of a write
+    /// that was refused; the lease container failed. Nothing was written in any of these
+    /// cases, except that after [`LeaseStoreError::Unavailable`] the outcome is unknown.
+    pub async fn checkpoint_with_writes(
+        &self,
+        writes: Vec<AttachedWrite>,
+    ) -> Result<(), CheckpointError> {
+        self.store_checkpoint(Some(&writes)).await
+    }
+
+    async fn store_checkpoint(
+        &self,
+        writes: Option<&[AttachedWrite]>,
+    ) -> Result<(), CheckpointError> {
         let sent_at = self.clock.monotonic();
         let mut lease = self.slot.lease.lock().await;
         let continuation = self.continuation.clone();
+        let change = |lease: &mut Lease| {
+            lease.continuation = Some(continuation.clone());
+        };
         match self
             .store
-            .update_owned(&mut lease, &self.instance, |lease| {
-                lease.continuation = Some(continuation.clone());
-            })
+            .update_owned_with_writes(&mut lease, &self.instance, change, writes)
             .await?
         {
             OwnedUpdate::Written => {

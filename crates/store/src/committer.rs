@@ -73,6 +73,29 @@ pub(crate) enum PreparedKind {
     Read,
 }
 
+impl PreparedOp {
+    /// Bytes of the item body the operation was given (0 without one).
+    pub(crate) fn body_bytes(&self) -> usize {
+        match &self.kind {
+            PreparedKind::Create(item)
+            | PreparedKind::Upsert(item)
+            | PreparedKind::Replace(item) => item.user_json.len(),
+            PreparedKind::Delete | PreparedKind::Patch(..) | PreparedKind::Read => 0,
+        }
+    }
+}
+
+/// One operation of a transaction, with the container it targets.
+#[derive(Debug)]
+pub(crate) struct TransactionOp {
+    pub database: String,
+    pub container: String,
+    /// The container's id when the operation was prepared: if the container was deleted
+    /// (and maybe created again) since, the operation fails.
+    pub cid: u32,
+    pub op: PreparedOp,
+}
+
 /// A request to the committer.
 pub(crate) enum Request {
     Write {
@@ -82,9 +105,9 @@ pub(crate) enum Request {
         op: PreparedOp,
         reply: Reply<WriteOutcome>,
     },
+    /// Operations on any containers of any databases, committed all or none.
     Transaction {
-        database: String,
-        ops: Vec<(String, u32, PreparedOp)>,
+        ops: Vec<TransactionOp>,
         reply: Reply<TransactionOutcome>,
     },
     CreateDatabase {
@@ -452,16 +475,18 @@ impl Committer {
                 // No savepoint: `apply_op` stages nothing before its last check passed.
                 Pending::Write(reply, apply_op(txn, &database, &container, cid, op))
             }
-            Request::Transaction {
-                database,
-                ops,
-                reply,
-            } => {
+            Request::Transaction { ops, reply } => {
                 let savepoint = txn.savepoint();
                 let n_ops = ops.len();
                 let mut results = Vec::with_capacity(n_ops);
                 let mut failed = false;
-                for (container, cid, op) in ops {
+                for TransactionOp {
+                    database,
+                    container,
+                    cid,
+                    op,
+                } in ops
+                {
                     if failed {
                         results.push(OperationResult::NotApplied);
                         continue;

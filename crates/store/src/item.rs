@@ -206,3 +206,24 @@ pub struct TransactionOperation {
 
 /// Most operations in one transaction, as in Cosmos DB's transactional batch.
 pub const MAX_TRANSACTION_OPERATIONS: usize = 100;
+
+/// One operation of a transaction across databases
+/// ([`Store::transaction_across_databases`](crate::Store::transaction_across_databases)).
+#[derive(Clone, Debug)]
+pub struct CrossDatabaseOperation {
+    /// Database id.
+    pub database: String,
+    /// Container id (in `database`).
+    pub container: String,
+    /// The operation.
+    pub write: ItemWrite,
+}
+
+/// Most operations in one transaction across databases. Far above
+/// [`MAX_TRANSACTION_OPERATIONS`]: such transactions come from callers in this process (a
+/// functions host commits a batch's outputs with its lease checkpoint), never from the wire.
+pub const MAX_CROSS_CONTAINER_TRANSACTION_OPERATIONS: usize = 10_000;
+
+/// Most bytes of item bodies (as given, without system properties) that one transaction
+/// across databases may write, so that one commit group stays bounded in memory.
+pub const MAX_CROSS_CONTAINER_TRANSACTION_BYTES: usize = 64 * 1024 * 1024;

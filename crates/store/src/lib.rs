@@ -67,15 +67,16 @@ pub use document::MAX_ITEM_BYTES;
 pub use error::{Result, StoreError};
 pub use feed::{FeedMode, FeedPage, FeedRequest, FeedScope, FeedStart, MAX_PAGE_ITEMS};
 pub use item::{
-    Item, ItemWrite, MAX_TRANSACTION_OPERATIONS, OperationResult, Precondition,
-    TransactionOperation, TransactionOutcome, WriteKind, WriteOutcome, WriteStatus,
+    CrossDatabaseOperation, Item, ItemWrite, MAX_CROSS_CONTAINER_TRANSACTION_BYTES,
+    MAX_CROSS_CONTAINER_TRANSACTION_OPERATIONS, MAX_TRANSACTION_OPERATIONS, OperationResult,
+    Precondition, TransactionOperation, TransactionOutcome, WriteKind, WriteOutcome, WriteStatus,
 };
 pub use records::OperationType;
 pub use storage::Durability;
 pub use tributary_patch::{PatchOperation, PatchRequest};
 
 use catalog::{Catalog, ContainerRecord, Counters, DatabaseRecord};
-use committer::{FeedWatermark, Request, Shared};
+use committer::{FeedWatermark, Request, Shared, TransactionOp};
 use document::expiry_second;
 use records::{DocPointer, FeedRecord, FeedRecordView, container_prefix, doc_key, log_key};
 use storage::{Backend, FjallBackend, Space, scan};
@@ -83,6 +84,33 @@ use storage::{Backend, FjallBackend, Space, scan};
 /// Most requests waiting for the committer; beyond it requests fail with
 /// [`StoreError::Overloaded`] (HTTP 429) instead of queueing without bound.
 const MAX_QUEUED_REQUESTS: usize = 16 * 1024;
+
+/// What one kind of transaction may hold.
+#[derive(Clone, Copy)]
+struct TransactionLimits {
+    /// What error messages call it.
+    name: &'static str,
+    /// Most operations.
+    max_operations: usize,
+    /// Most bytes of item bodies (as given) written.
+    max_body_bytes: usize,
+}
+
+/// A Cosmos transactional batch ([`Store::execute_batch`], [`Store::transaction`]). Its byte
+/// limit never bites: each body is below [`MAX_ITEM_BYTES`], and a server's request body
+/// limit is far lower.
+const BATCH_LIMITS: TransactionLimits = TransactionLimits {
+    name: "a batch",
+    max_operations: MAX_TRANSACTION_OPERATIONS,
+    max_body_bytes: MAX_TRANSACTION_OPERATIONS * MAX_ITEM_BYTES,
+};
+
+/// An in-process transaction across databases ([`Store::transaction_across_databases`]).
+const CROSS_DATABASE_LIMITS: TransactionLimits = TransactionLimits {
+    name: "a transaction across databases",
+    max_operations: MAX_CROSS_CONTAINER_TRANSACTION_OPERATIONS,
+    max_body_bytes: MAX_CROSS_CONTAINER_TRANSACTION_BYTES,
+};
 
 /// How a store is opened.
 #[derive(Clone)]
@@ -610,13 +638,14 @@ impl Store {
                 if write.partition_key.is_none() {
                     write.partition_key = Some(partition_key.clone());
                 }
-                TransactionOperation {
+                CrossDatabaseOperation {
+                    database: database.to_owned(),
                     container: container.to_owned(),
                     write,
                 }
             })
             .collect();
-        self.transaction_checked(database, operations, Some(&partition_key))
+        self.transaction_checked(operations, BATCH_LIMITS, Some(&partition_key))
             .await
     }
 
@@ -630,32 +659,65 @@ impl Store {
         database: &str,
         operations: Vec<TransactionOperation>,
     ) -> Result<TransactionOutcome> {
-        self.transaction_checked(database, operations, None).await
+        let operations = operations
+            .into_iter()
+            .map(|operation| CrossDatabaseOperation {
+                database: database.to_owned(),
+                container: operation.container,
+                write: operation.write,
+            })
+            .collect();
+        self.transaction_checked(operations, BATCH_LIMITS, None)
+            .await
+    }
+
+    /// Commits item operations on containers of any databases atomically: all of them or
+    /// none, in one commit, each container's changes at its next LSNs. Each may carry an
+    /// ETag precondition. For callers in this process: it holds up to
+    /// [`MAX_CROSS_CONTAINER_TRANSACTION_OPERATIONS`] operations whose item bodies total at
+    /// most [`MAX_CROSS_CONTAINER_TRANSACTION_BYTES`], beyond what a Cosmos batch may.
+    ///
+    /// # Errors
+    /// [`StoreError::BadRequest`] for no operations, too many, or too many bytes;
+    /// per-operation failures (a missing database or container, an invalid item, a failed
+    /// precondition) are reported in the outcome, not as an error.
+    pub async fn transaction_across_databases(
+        &self,
+        operations: Vec<CrossDatabaseOperation>,
+    ) -> Result<TransactionOutcome> {
+        self.transaction_checked(operations, CROSS_DATABASE_LIMITS, None)
+            .await
     }
 
     async fn transaction_checked(
         &self,
-        database: &str,
-        operations: Vec<TransactionOperation>,
+        operations: Vec<CrossDatabaseOperation>,
+        limits: TransactionLimits,
         single_key: Option<&PartitionKey>,
     ) -> Result<TransactionOutcome> {
+        let TransactionLimits {
+            name,
+            max_operations,
+            max_body_bytes,
+        } = limits;
         if operations.is_empty() {
-            return Err(StoreError::BadRequest(
-                "a batch needs at least one operation".into(),
-            ));
-        }
-        if operations.len() > MAX_TRANSACTION_OPERATIONS {
             return Err(StoreError::BadRequest(format!(
-                "a batch holds at most {MAX_TRANSACTION_OPERATIONS} operations, not {}",
+                "{name} needs at least one operation"
+            )));
+        }
+        if operations.len() > max_operations {
+            return Err(StoreError::BadRequest(format!(
+                "{name} holds at most {max_operations} operations, not {}",
                 operations.len()
             )));
         }
         let catalog = self.shared.catalog();
         let n_ops = operations.len();
         let mut prepared = Vec::with_capacity(n_ops);
+        let mut n_body_bytes = 0;
         for (index, operation) in operations.into_iter().enumerate() {
             let result = catalog
-                .container(database, &operation.container)
+                .container(&operation.database, &operation.container)
                 .and_then(|record| {
                     let op = self.shared.prepare(record, operation.write)?;
                     if let Some(key) = single_key
@@ -667,10 +729,24 @@ impl Store {
                             key.to_json()
                         )));
                     }
-                    Ok((operation.container.clone(), record.cid, op))
+                    Ok(TransactionOp {
+                        database: operation.database,
+                        container: operation.container,
+                        cid: record.cid,
+                        op,
+                    })
                 });
             match result {
-                Ok(op) => prepared.push(op),
+                Ok(op) => {
+                    n_body_bytes += op.op.body_bytes();
+                    if n_body_bytes > max_body_bytes {
+                        return Err(StoreError::BadRequest(format!(
+                            "{name} writes at most {max_body_bytes} bytes of items; operation \
+                             {index} brings it past that"
+                        )));
+                    }
+                    prepared.push(op);
+                }
                 Err(error) => {
                     let mut results: Vec<OperationResult> =
                         (0..n_ops).map(|_| OperationResult::NotApplied).collect();
@@ -682,9 +758,7 @@ impl Store {
                 }
             }
         }
-        let database = database.to_owned();
         self.call(|reply| Request::Transaction {
-            database,
             ops: prepared,
             reply,
         })

@@ -5,24 +5,36 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use tributary_processor::embedded::{EmbeddedFeed, EmbeddedLeaseContainer};
 use tributary_processor::{
-    ChangeFeedEstimator, ChangeFeedProcessor, ChangeFeedProcessorBuilder, LeaseContainer,
+    AttachedWrite, Change, ChangeFeedEstimator, ChangeFeedProcessor, ChangeFeedProcessorBuilder,
+    CheckpointError, HandlerError, LeaseContainer, LeaseStoreError, MemoryLeaseContainer,
     ProcessorError, ReleaseReason, StartFrom,
 };
-use tributary_store::{FeedScope, ItemWrite, Store};
+use tributary_store::{
+    ContainerDefinition, FeedScope, ItemWrite, MAX_CROSS_CONTAINER_TRANSACTION_OPERATIONS, Store,
+};
 
 use crate::harness::{Seen, store_with_orders, wait_until, write_orders};
 
 /// A builder with intervals short enough for tests.
 async fn builder(store: &Arc<Store>, instance: &str) -> ChangeFeedProcessorBuilder {
-    let feed = Arc::new(EmbeddedFeed::new(Arc::clone(store), "db", "orders"));
     let leases = Arc::new(
         EmbeddedLeaseContainer::open(Arc::clone(store), "db", "leases")
             .await
             .expect("lease container"),
     );
+    builder_over(store, instance, leases)
+}
+
+/// [`builder`] with the leases in `leases`.
+fn builder_over(
+    store: &Arc<Store>,
+    instance: &str,
+    leases: Arc<dyn LeaseContainer>,
+) -> ChangeFeedProcessorBuilder {
+    let feed = Arc::new(EmbeddedFeed::new(Arc::clone(store), "db", "orders"));
     ChangeFeedProcessorBuilder::new("view", feed, leases)
         .instance_name(instance)
         .start_from(StartFrom::Beginning)
@@ -591,4 +603,296 @@ async fn processors_with_different_names_share_a_lease_container_independently()
         .count();
     // Two leases and the .info document each.
     assert_eq!((view_leases, audit_leases), (3, 3), "{ids:?}");
+}
+
+/// Where the attached-write tests put a handler's outputs: another database than the
+/// monitored container's and the leases'.
+const OUTPUT_DATABASE: &str = "out";
+const OUTPUT_CONTAINER: &str = "results";
+
+/// Creates [`OUTPUT_DATABASE`]/[`OUTPUT_CONTAINER`] (partition key `/pk`).
+async fn create_outputs(store: &Store) {
+    store
+        .create_database(OUTPUT_DATABASE)
+        .await
+        .expect("database");
+    store
+        .create_container(
+            OUTPUT_DATABASE,
+            ContainerDefinition::new(OUTPUT_CONTAINER, "/pk"),
+            1,
+        )
+        .await
+        .expect("container");
+}
+
+/// An upsert of `document` into the outputs container.
+fn output(document: Value) -> AttachedWrite {
+    AttachedWrite {
+        database: OUTPUT_DATABASE.into(),
+        container: OUTPUT_CONTAINER.into(),
+        document,
+    }
+}
+
+/// One output per change: its id, partition key and `n`.
+fn outputs_of(changes: &[Change]) -> Result<Vec<AttachedWrite>, HandlerError> {
+    changes
+        .iter()
+        .map(|change| {
+            let value = change.value()?;
+            Ok(output(
+                json!({"id": value["id"], "pk": value["pk"], "n": value["n"]}),
+            ))
+        })
+        .collect()
+}
+
+/// How many writes the outputs container has taken (its high LSN): an output written
+/// twice counts twice.
+fn n_output_writes(store: &Store) -> u64 {
+    store
+        .read_container(OUTPUT_DATABASE, OUTPUT_CONTAINER)
+        .expect("outputs container")
+        .high_lsn
+}
+
+/// What a checkpoint returned, as the tests compare it.
+fn checkpoint_result(result: &Result<(), CheckpointError>) -> String {
+    match result {
+        Ok(()) => "ok".into(),
+        Err(CheckpointError::LeaseLost) => "lease lost".into(),
+        Err(CheckpointError::LeaseStore(LeaseStoreError::Unsupported(_))) => "unsupported".into(),
+        Err(other) => format!("failed: {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoint_with_writes_commits_the_outputs_with_the_checkpoint() {
+    let (store, _dir) = store_with_orders(1).await;
+    create_outputs(&store).await;
+    write_orders(&store, 0, 50).await;
+    let mut processor = start(
+        builder(&store, "a")
+            .await
+            .max_items(10)
+            .manual_checkpoint_handler(|_, changes, checkpointer| async move {
+                checkpointer
+                    .checkpoint_with_writes(outputs_of(&changes)?)
+                    .await?;
+                Ok(())
+            }),
+    )
+    .await;
+    wait_until("50 outputs", || n_output_writes(&store) == 50).await;
+    processor.stop().await;
+
+    let outputs = store
+        .scan_items(OUTPUT_DATABASE, OUTPUT_CONTAINER, &FeedScope::Container)
+        .expect("outputs");
+    assert_eq!(outputs.len(), 50, "one output per change");
+    assert_eq!(n_output_writes(&store), 50, "each output written once");
+    let leases: Vec<Value> = lease_documents(&store)
+        .into_iter()
+        .filter(|d| d.get("LeaseToken").is_some())
+        .collect();
+    assert_eq!(leases.len(), 1);
+    let high_lsn = store
+        .read_container("db", "orders")
+        .expect("orders")
+        .high_lsn;
+    assert_eq!(
+        leases[0]["ContinuationToken"],
+        format!("\"{high_lsn}\""),
+        "the checkpoints advanced with the outputs"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoint_with_writes_of_a_lost_lease_writes_nothing() {
+    let (store, _dir) = store_with_orders(1).await;
+    create_outputs(&store).await;
+    write_orders(&store, 0, 5).await;
+    let results: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (handler_store, handler_results) = (Arc::clone(&store), Arc::clone(&results));
+    let mut processor = start(builder(&store, "a").await.manual_checkpoint_handler(
+        move |_, changes, checkpointer| {
+            let (store, results) = (Arc::clone(&handler_store), Arc::clone(&handler_results));
+            async move {
+                // Only the first delivery; a later one (the lease taken back) does nothing.
+                if !results.lock().unwrap().is_empty() {
+                    return Ok(());
+                }
+                // Another host takes the lease while the batch is handled.
+                for mut lease in lease_documents(&store) {
+                    if lease.get("LeaseToken").is_some() {
+                        lease["Owner"] = json!("thief");
+                        store
+                            .write_item("db", "leases", ItemWrite::upsert(lease))
+                            .await?;
+                    }
+                }
+                let result = checkpointer
+                    .checkpoint_with_writes(outputs_of(&changes)?)
+                    .await;
+                results.lock().unwrap().push(checkpoint_result(&result));
+                Ok(())
+            }
+        },
+    ))
+    .await;
+    wait_until("the checkpoint", || !results.lock().unwrap().is_empty()).await;
+
+    assert_eq!(*results.lock().unwrap(), ["lease lost"]);
+    assert_eq!(
+        n_output_writes(&store),
+        0,
+        "no output without the checkpoint"
+    );
+    let lease = lease_documents(&store)
+        .into_iter()
+        .find(|d| d.get("LeaseToken").is_some())
+        .expect("the lease");
+    assert_eq!(lease["Owner"], "thief");
+    assert_eq!(lease["ContinuationToken"], Value::Null, "not checkpointed");
+    processor.stop().await;
+    assert_eq!(n_output_writes(&store), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoint_with_writes_on_a_memory_lease_container_is_unsupported() {
+    let (store, _dir) = store_with_orders(1).await;
+    create_outputs(&store).await;
+    write_orders(&store, 0, 5).await;
+    let memory = Arc::new(MemoryLeaseContainer::new());
+    assert!(!memory.supports_attached_writes());
+    let embedded = EmbeddedLeaseContainer::open(Arc::clone(&store), "db", "leases")
+        .await
+        .expect("lease container");
+    assert!(embedded.supports_attached_writes());
+    let results: Arc<Mutex<Vec<String>>> = Arc::default();
+    let handler_results = Arc::clone(&results);
+    let mut processor = start(builder_over(&store, "a", memory).manual_checkpoint_handler(
+        move |_, changes, checkpointer| {
+            let results = Arc::clone(&handler_results);
+            async move {
+                let result = checkpointer
+                    .checkpoint_with_writes(outputs_of(&changes)?)
+                    .await;
+                results.lock().unwrap().push(checkpoint_result(&result));
+                Ok(())
+            }
+        },
+    ))
+    .await;
+    wait_until("the checkpoint", || !results.lock().unwrap().is_empty()).await;
+    processor.stop().await;
+    assert_eq!(results.lock().unwrap()[0], "unsupported");
+    assert_eq!(n_output_writes(&store), 0);
+}
+
+#[tokio::test]
+async fn an_embedded_lease_write_with_attached_writes_commits_all_or_nothing() {
+    let (store, _dir) = store_with_orders(1).await;
+    create_outputs(&store).await;
+    let leases = EmbeddedLeaseContainer::open(Arc::clone(&store), "db", "leases")
+        .await
+        .expect("lease container");
+    let lease = leases
+        .create(json!({"id": "l1", "n": 0}))
+        .await
+        .expect("lease created");
+    let to = |database: &str, container: &str, document: Value| AttachedWrite {
+        database: database.into(),
+        container: container.into(),
+        document,
+    };
+    let refused = |container: &str, reason: &str| LeaseStoreError::AttachedWriteFailed {
+        database: OUTPUT_DATABASE.into(),
+        container: container.into(),
+        reason: reason.into(),
+    };
+    let good = output(json!({"id": "o1", "pk": "a"}));
+    let too_many = vec![good.clone(); MAX_CROSS_CONTAINER_TRANSACTION_OPERATIONS];
+    // (what, the lease etag, the writes, the error)
+    let cases: Vec<(&str, &str, Vec<AttachedWrite>, LeaseStoreError)> = vec![
+        (
+            "a stale lease etag",
+            "\"stale\"",
+            vec![good.clone()],
+            LeaseStoreError::PreconditionFailed("l1".into()),
+        ),
+        (
+            "a missing container",
+            &lease.etag,
+            vec![
+                good.clone(),
+                to(OUTPUT_DATABASE, "missing", json!({"id": "x", "pk": "a"})),
+            ],
+            refused(
+                "missing",
+                "container 'missing' does not exist in database 'out'",
+            ),
+        ),
+        (
+            "a missing database",
+            &lease.etag,
+            vec![
+                good.clone(),
+                to("nowhere", OUTPUT_CONTAINER, json!({"id": "x", "pk": "a"})),
+            ],
+            LeaseStoreError::AttachedWriteFailed {
+                database: "nowhere".into(),
+                container: OUTPUT_CONTAINER.into(),
+                reason: "database 'nowhere' does not exist".into(),
+            },
+        ),
+        (
+            "a document without an id",
+            &lease.etag,
+            vec![good.clone(), output(json!({"pk": "a"}))],
+            refused(OUTPUT_CONTAINER, "the item has no 'id' property"),
+        ),
+        (
+            "a document that is not an object",
+            &lease.etag,
+            vec![output(json!("text")), good.clone()],
+            refused(OUTPUT_CONTAINER, "an item must be a JSON object"),
+        ),
+        (
+            "more writes than one transaction holds",
+            &lease.etag,
+            too_many,
+            LeaseStoreError::Unsupported(format!(
+                "the embedded store commits at most {} writes with a lease, not {}",
+                MAX_CROSS_CONTAINER_TRANSACTION_OPERATIONS - 1,
+                MAX_CROSS_CONTAINER_TRANSACTION_OPERATIONS
+            )),
+        ),
+    ];
+    for (what, etag, writes, error) in cases {
+        let result = leases
+            .replace_with_writes(json!({"id": "l1", "n": 1}), etag, writes)
+            .await;
+        assert_eq!(result, Err(error), "{what}");
+        assert_eq!(
+            leases.read("l1").await.expect("read"),
+            Some(lease.clone()),
+            "{what}: the lease is unchanged"
+        );
+        assert_eq!(n_output_writes(&store), 0, "{what}: no output");
+    }
+
+    let written = leases
+        .replace_with_writes(
+            json!({"id": "l1", "n": 1}),
+            &lease.etag,
+            vec![good, output(json!({"id": "o2", "pk": "b"}))],
+        )
+        .await
+        .expect("committed");
+    assert_eq!(written.body["n"], 1);
+    assert_ne!(written.etag, lease.etag);
+    assert_eq!(leases.read("l1").await.expect("read"), Some(written));
+    assert_eq!(n_output_writes(&store), 2);
 }

@@ -7,6 +7,7 @@
 //! - `splits`: feed positions taken before a split resume on the children.
 //! - `ttl`: the background sweeper logs expiries.
 //! - `data_dir_lock`: one data directory has one open store; a second open is `Locked`.
+//! - `transactions`: a transaction across databases commits all or nothing, within its limits.
 
 mod crash;
 mod data_dir_lock;
@@ -14,5 +15,6 @@ mod fsync_failure;
 mod model;
 mod splits;
 mod support;
+mod transactions;
 mod ttl;
 mod waiting_readers;
