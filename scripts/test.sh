@@ -15,7 +15,11 @@
 #   python-https, python-http   the Python scenario tests against each server
 #   node-https, node-http       the Node scenario tests against each server
 #   sdk-suite    the azure-cosmos sdist's own tests (tests/sdk/python-suite/run.sh)
-# and a summary with each stage's result and duration. python-env and node-env run in the
+#   functions-env  .venv-functions-311 and -313: the two azure-functions lines (1.x on Python
+#                3.11, 2.x on Python 3.13, from pyenv when not on PATH) with the test packages
+#   functions-py311, functions-py313   the Python worker's tests and the end-to-end app tests
+#                (tests/functions) with each of them
+# and a summary with each stage's result and duration. python-env, functions-env and node-env run in the
 # background from the start (while Rust compiles), and sdk-suite beside the scenario tests. A failing stage does not stop the
 # stages that do not depend on it; the exit status is non-zero if any stage failed. The
 # servers are always stopped on exit, and their logs stay in target/test-logs/.
@@ -46,6 +50,7 @@ esac
 binary="$binary_dir/tributary"
 example_binary="$binary_dir/materialized-view"
 venv="$repo/.venv"
+functions_venvs=(311 313)
 node_dir="$repo/tests/sdk/node"
 log_dir="$target_dir/test-logs"
 # Per-test limit for the scenario tests (pytest.ini has the same default; split tests raise it).
@@ -108,6 +113,23 @@ stage_harness() {
     "$venv/bin/python" -m pytest scripts/lib -p no:cacheprovider --timeout 60 -q
 }
 
+stage_functions_env() {
+    local version
+    for version in "${functions_venvs[@]}"; do
+        local dotted="${version:0:1}.${version:1}" python
+        python=$(python_version "$dotted")
+        ensure_venv "$repo/.venv-functions-$version" "tests/functions/python/requirements-py$version.txt" "$python"
+    done
+}
+
+# functions_tests VERSION: the worker's and the apps' tests with .venv-functions-VERSION.
+functions_tests() {
+    local python="$repo/.venv-functions-$1/bin/python"
+    cd tests/functions
+    TRIBUTARY_BIN="$binary" TRIBUTARY_FUNCTIONS_PYTHON="$python" \
+        "$python" -m pytest python e2e --tb=short --junitxml "$log_dir/functions-py$1.xml"
+}
+
 stage_node_env() {
     ensure_node_modules "$node_dir"
 }
@@ -152,6 +174,7 @@ sdk_suite() {
 export STAGE_DIR="$run_dir"
 # Package installs need the network more than the CPU: they run while Rust compiles.
 start_stage python-env stage_python_env
+start_stage functions-env stage_functions_env
 has_node=0
 if [[ -f $node_dir/package.json ]]; then
     has_node=1
@@ -206,6 +229,15 @@ if ((has_node)); then
         fi
     done
 fi
+functions_ready=1
+collect_stage functions-env || functions_ready=0
+for version in "${functions_venvs[@]}"; do
+    if ((built && functions_ready)); then
+        run_stage "functions-py$version" functions_tests "$version" || true
+    else
+        record_stage "functions-py$version" "not run: the build failed or the functions venvs are missing"
+    fi
+done
 if ((suite_started)); then
     collect_stage sdk-suite || true
 else

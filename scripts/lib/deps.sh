@@ -10,20 +10,20 @@ sha256_of() {
     cat "$@" | sha256sum | cut -d ' ' -f 1
 }
 
-# ensure_venv VENV_DIR REQUIREMENTS_FILE
-# Creates VENV_DIR with python3 -m venv and installs the pinned requirements, unless a
-# previous run already did so for the same requirements and the same python3.
+# ensure_venv VENV_DIR REQUIREMENTS_FILE [PYTHON]
+# Creates VENV_DIR with PYTHON (default python3) -m venv and installs the pinned requirements,
+# unless a previous run already did so for the same requirements and the same interpreter.
 ensure_venv() {
-    local venv=$1 requirements=$2
+    local venv=$1 requirements=$2 python=${3:-python3}
     local stamp="$venv/.tributary-requirements.sha256" wanted
     # The interpreter's version is part of the stamp: a new python3 gets a new venv.
-    wanted=$( (python3 --version && cat "$requirements") | sha256sum | cut -d ' ' -f 1)
+    wanted=$( ("$python" --version && cat "$requirements") | sha256sum | cut -d ' ' -f 1)
     if [[ -x $venv/bin/python && -f $stamp && $(cat "$stamp") == "$wanted" ]]; then
         echo "reusing $venv ($("$venv/bin/python" --version); requirements unchanged)"
         return 0
     fi
     echo "creating $venv from $requirements"
-    python3 -m venv --clear "$venv"
+    "$python" -m venv --clear "$venv"
     "$venv/bin/python" -m pip install --disable-pip-version-check --no-input --quiet -r "$requirements"
     echo "$wanted" >"$stamp"
     "$venv/bin/python" -m pip freeze --disable-pip-version-check
@@ -47,4 +47,23 @@ ensure_node_modules() {
     echo "installing $package_dir/node_modules with npm ci"
     (cd "$package_dir" && npm ci --no-audit --no-fund)
     echo "$wanted" >"$stamp"
+}
+
+# python_version MAJOR.MINOR: prints the path of an interpreter of that version: pythonX.Y on
+# PATH, else the newest pyenv installation of it. Fails with a message naming both places.
+python_version() {
+    local wanted=$1 candidate
+    candidate=$(command -v "python$wanted" 2>/dev/null || true)
+    if [[ -n $candidate ]] && "$candidate" -c 'import sys' 2>/dev/null; then
+        echo "$candidate"
+        return 0
+    fi
+    local pyenv_root=${PYENV_ROOT:-$HOME/.pyenv}
+    candidate=$(find "$pyenv_root/versions" -maxdepth 3 -path "*/versions/$wanted.*/bin/python$wanted" 2>/dev/null | sort -V | tail -n 1)
+    if [[ -n $candidate ]]; then
+        echo "$candidate"
+        return 0
+    fi
+    echo "Python $wanted is needed (the azure-functions line it runs): neither python$wanted on PATH nor $pyenv_root/versions/$wanted.* exists; install it (e.g. pyenv install $wanted)" >&2
+    return 1
 }

@@ -2,6 +2,7 @@
 //! together, and turns errors into a one-line message and an exit code.
 
 mod feed_commands;
+mod functions_commands;
 mod lease_commands;
 mod source;
 mod start_from;
@@ -42,6 +43,11 @@ enum Command {
     /// How far behind a change feed processor is: pending changes per lease, the age of the
     /// oldest, and stuck leases.
     Estimate(lease_commands::EstimateArgs),
+    /// Run change feed functions (Azure Functions Python apps unchanged, or any language
+    /// through tributary.toml), or show their status.
+    Functions(functions_commands::FunctionsArgs),
+    /// List, replay or purge the items functions dead-lettered.
+    Deadletter(functions_commands::DeadLetterArgs),
 }
 
 #[derive(clap::Args)]
@@ -71,6 +77,10 @@ struct ServeArgs {
     /// (relaxed: survives a crashed process, not a power loss; for tests).
     #[arg(long, env = "TRIBUTARY_DURABILITY", value_enum, default_value_t = DurabilityArg::Fsync)]
     durability: DurabilityArg,
+    /// Also run the change feed functions of this app directory in the server's process, on
+    /// its store: outputs in this store commit with the lease checkpoint (exactly once).
+    #[arg(long)]
+    functions: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -223,8 +233,12 @@ fn main() {
     // The server and benchmarks report progress; the data commands only warnings, so their
     // stderr stays quiet beside the data on stdout.
     let default_filter = match cli.command {
-        Command::Serve(_) | Command::Bench(_) => "info,fjall=warn,lsm_tree=warn",
-        Command::Feed(_) | Command::Leases(_) | Command::Estimate(_) => "warn",
+        Command::Serve(_) | Command::Bench(_) | Command::Functions(_) => {
+            "info,fjall=warn,lsm_tree=warn"
+        }
+        Command::Feed(_) | Command::Leases(_) | Command::Estimate(_) | Command::Deadletter(_) => {
+            "warn"
+        }
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -232,6 +246,7 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
@@ -242,6 +257,12 @@ fn main() {
         }
         Command::Estimate(args) => {
             runtime().and_then(|r| r.block_on(lease_commands::run_estimate(args)))
+        }
+        Command::Functions(args) => {
+            runtime().and_then(|r| r.block_on(functions_commands::run(args)))
+        }
+        Command::Deadletter(args) => {
+            runtime().and_then(|r| r.block_on(functions_commands::run_dead_letters(args)))
         }
     };
     if let Err(error) = result {
@@ -304,8 +325,22 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.key
         );
         println!("data dir: {}", data_dir.display());
+        let host = match &args.functions {
+            Some(app_dir) => {
+                let app = tributary_functions::FunctionApp::load(app_dir).await?;
+                let options = tributary_functions::HostOptions {
+                    embedded: Some(Arc::clone(&store)),
+                    ..tributary_functions::HostOptions::default()
+                };
+                Some(functions_commands::start_host(app, options).await?)
+            }
+            None => None,
+        };
         println!("ready in {} ms", started.elapsed().as_millis());
         server.run(shutdown_signal()).await?;
+        if let Some(host) = host {
+            host.stop().await;
+        }
         anyhow::Ok(())
     })?;
     store.close();
@@ -414,7 +449,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
 }
 
 /// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -1,0 +1,4 @@
+//! The functions host's tests: one binary, one module per area.
+
+mod host;
+mod process;

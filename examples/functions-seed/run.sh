@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs the seed's function_app.py, unchanged, against a `tributary serve` on localhost:8081:
+#   1. makes .venv here with requirements.txt (once),
+#   2. starts search_receiver.py on 127.0.0.1:7800 (the search service stand-in),
+#   3. creates ECommerceDB with Orders and Products if missing,
+#   4. runs `tributary functions run` on this directory until Ctrl-C.
+# TRIBUTARY (default: `tributary` on PATH, else target/release/tributary) names the binary.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$here"
+tributary=${TRIBUTARY:-$(command -v tributary || echo "$here/../../target/release/tributary")}
+if [[ ! -x $here/.venv/bin/python ]]; then
+    python3 -m venv "$here/.venv"
+    "$here/.venv/bin/python" -m pip install --quiet -r "$here/requirements.txt" azure-cosmos
+fi
+"$here/.venv/bin/python" "$here/search_receiver.py" 7800 &
+receiver=$!
+trap 'kill $receiver 2>/dev/null' EXIT
+"$here/.venv/bin/python" - <<'PY'
+import json, pathlib
+from azure.cosmos import CosmosClient, PartitionKey
+settings = json.loads(pathlib.Path("local.settings.json").read_text())["Values"]
+client = CosmosClient.from_connection_string(settings["CosmosDBConnection"], connection_verify=False)
+database = client.create_database_if_not_exists("ECommerceDB")
+database.create_container_if_not_exists("Orders", PartitionKey("/customerId"))
+database.create_container_if_not_exists("Products", PartitionKey("/category"))
+PY
+"$tributary" functions run "$here"

@@ -1,0 +1,3 @@
+import azure.functions as func
+
+app = func.FunctionApp(
