@@ -519,6 +519,21 @@ struct BindingOptions<'a> {
 }
 
 impl BindingOptions<'_> {
+    /// An option by its Functions 4.x name, or by the 3.x extension's name for it
+    /// (`cosmos_db_trigger_v3`: `collectionName`, `connectionStringSetting`, ...).
+    fn get(&self, name: &str) -> Option<&Value> {
+        let v3_name = match name {
+            "containerName" => "collectionName",
+            "connection" => "connectionStringSetting",
+            "leaseContainerName" => "leaseCollectionName",
+            "leaseContainerPrefix" => "leaseCollectionPrefix",
+            "leaseConnection" => "leaseConnectionStringSetting",
+            "createLeaseContainerIfNotExists" => "createLeaseCollectionIfNotExists",
+            _ => name,
+        };
+        self.binding.get(name).or_else(|| self.binding.get(v3_name))
+    }
+
     fn error(&self, message: String) -> ConfigError {
         ConfigError::Function {
             function: self.function.to_owned(),
@@ -527,7 +542,7 @@ impl BindingOptions<'_> {
     }
 
     fn string(&self, name: &str) -> Result<Option<String>, ConfigError> {
-        match self.binding.get(name) {
+        match self.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(text)) => Ok(Some(text.clone())),
             Some(other) => Err(self.error(format!("option {name} must be a string, not {other}"))),
@@ -548,7 +563,7 @@ impl BindingOptions<'_> {
     }
 
     fn bool(&self, name: &str) -> Result<Option<bool>, ConfigError> {
-        match self.binding.get(name) {
+        match self.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Bool(value)) => Ok(Some(*value)),
             Some(Value::String(text)) if text.eq_ignore_ascii_case("true") => Ok(Some(true)),
@@ -560,7 +575,7 @@ impl BindingOptions<'_> {
     }
 
     fn integer(&self, name: &str) -> Result<Option<u64>, ConfigError> {
-        match self.binding.get(name) {
+        match self.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Number(number)) => number.as_u64().map(Some).ok_or_else(|| {
                 self.error(format!(
@@ -613,6 +628,22 @@ mod tests {
         });
         assert_eq!(time, Some(1_796_205_600));
         assert_eq!(parse_start_time("2026-13-02T10:00:00Z"), None);
+    }
+
+    #[test]
+    fn functions_3x_option_names_are_read_too() {
+        let trigger = serde_json::json!({
+            "type": "cosmosDBTrigger", "direction": "in", "name": "docs",
+            "connectionStringSetting": "C", "databaseName": "d", "collectionName": "orders",
+            "leaseCollectionName": "leases3", "createLeaseCollectionIfNotExists": true,
+        });
+        let Ok(ReadFunction::Run(definition)) = read_function("f", &[trigger], None) else {
+            panic!("a valid 3.x trigger");
+        };
+        assert_eq!(definition.trigger.container_name, "orders");
+        assert_eq!(definition.trigger.connection, "C");
+        assert_eq!(definition.trigger.lease_container_name, "leases3");
+        assert!(definition.trigger.create_lease_container_if_not_exists);
     }
 
     #[test]

@@ -162,3 +162,11 @@ def copy_app(name: str, destination: pathlib.Path, values: dict) -> pathlib.Path
 def start_host(tributary_bin: str, app_python: str, app_dir: pathlib.Path, log: pathlib.Path, extra: List[str] = (), env: Optional[dict] = None) -> Process:
     environment = dict(os.environ, TRIBUTARY_PYTHON=app_python, RUST_LOG="info,fjall=warn,lsm_tree=warn", **(env or {}))
     return Process([tributary_bin, "functions", "run", str(app_dir), *extra], log, env=environment)
+
+
+def copy_test_app(name: str, destination: pathlib.Path, values: dict) -> pathlib.Path:
+    """Copies ``tests/functions/e2e/apps/NAME`` and writes its local.settings.json Values."""
+    app_dir = destination / name
+    shutil.copytree(pathlib.Path(__file__).parent / "apps" / name, app_dir, ignore=shutil.ignore_patterns("__pycache__"))
+    (app_dir / "local.settings.json").write_text(json.dumps({"IsEncrypted": False, "Values": values}, indent=2))
+    return app_dir
