@@ -4,6 +4,8 @@ store (exactly once), two hosts sharing an app when one dies (at least once), a 
 import json
 import os
 import pathlib
+import re
+import urllib.request
 import signal
 import subprocess
 from typing import List
@@ -23,9 +25,10 @@ def test_a_poison_item_is_dead_lettered_and_the_rest_processed(server: Server, t
     for n in range(8):
         items.create_item({"id": f"i{n}", "pk": "p", "n": n, "poison": n == 5})
     app_dir = copy_test_app("poison", tmp_path, {"CosmosDBConnection": server.connection_string})
-    host = start_host(tributary_bin, app_python, app_dir, tmp_path / "host.log")
+    host = start_host(tributary_bin, app_python, app_dir, tmp_path / "host.log", extra=["--metrics-addr", "127.0.0.1:0"])
     try:
-        host.wait_for_output("running function")
+        host.wait_for_output("metrics: http://")
+        metrics_url = re.search(r"metrics: (http://\S+)", host.output()).group(1)
         view = database.get_container_client("view")
         dead_letters = database.get_container_client("deadletter")
         wait_for("7 view documents and a dead letter", lambda: len(query_all(view)) == 7 and len(query_all(dead_letters)) == 1)
@@ -40,6 +43,17 @@ def test_a_poison_item_is_dead_lettered_and_the_rest_processed(server: Server, t
         # The lease moved on: a later item is processed.
         items.create_item({"id": "later", "pk": "p", "n": 99})
         wait_for("the later item", lambda: any(doc["id"] == "later" for doc in query_all(view)))
+        metrics = urllib.request.urlopen(metrics_url, timeout=10).read().decode()
+        assert 'tributary_function_dead_lettered_total{function="copy_items"} 1' in metrics
+        assert 'tributary_function_invocations_total{function="copy_items",outcome="failed"} 5' in metrics, "2 attempts, then 8 -> 4+4 -> 2+2 -> 1+1: 3 more failures"
+        assert 'tributary_function_retries_total{function="copy_items"} 1' in metrics
+        assert "tributary_function_invocation_duration_seconds_bucket" in metrics
+        environment = dict(os.environ, TRIBUTARY_PYTHON=app_python)
+        status = subprocess.run([tributary_bin, "functions", "status", str(app_dir), "--metrics-url", metrics_url], capture_output=True, text=True, env=environment, timeout=60)
+        assert status.returncode == 0, status.stderr
+        function_line = next(line for line in status.stdout.splitlines() if line.startswith("copy_items"))
+        # 9 calls: 2 attempts, 6 in the bisection, 1 for the later item; 5 of them failed.
+        assert function_line.split() == ["copy_items", "faults/items", "9", "5", "dead", "letters:", "1"], status.stdout
     finally:
         host.stop()
     environment = dict(os.environ, TRIBUTARY_PYTHON=app_python)
