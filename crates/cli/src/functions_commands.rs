@@ -32,11 +32,15 @@ pub struct AppArgs {
     /// The app directory (`function_app.py` and/or `tributary.toml`, `local.settings.json`).
     #[arg(default_value = ".")]
     app_dir: PathBuf,
-    /// Run on the embedded store in this directory: connection strings that point at this
-    /// machine (localhost) name it, and outputs commit with the checkpoint (exactly once).
+    /// Run on the embedded store in this directory: connection strings that point at
+    /// localhost on --store-port name it, and outputs commit with the checkpoint.
     /// Not while a server runs on it (use `tributary serve --functions` then).
     #[arg(long, env = "TRIBUTARY_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// With --data-dir: the port of the connection strings that name the embedded store
+    /// (`localhost:PORT`; other endpoints are reached over HTTP).
+    #[arg(long, default_value_t = 8081, requires = "data_dir")]
+    store_port: u16,
 }
 
 #[derive(clap::Args)]
@@ -101,6 +105,7 @@ impl AppArgs {
         Ok((
             app,
             HostOptions {
+                embedded_port: embedded.as_ref().map(|_| self.store_port),
                 embedded,
                 ..HostOptions::default()
             },

@@ -330,6 +330,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 let app = tributary_functions::FunctionApp::load(app_dir).await?;
                 let options = tributary_functions::HostOptions {
                     embedded: Some(Arc::clone(&store)),
+                    embedded_port: Some(server.local_addr()?.port()),
                     ..tributary_functions::HostOptions::default()
                 };
                 Some(functions_commands::start_host(app, options).await?)

@@ -57,6 +57,12 @@ pub struct ChangeFeedRequest {
     /// [`MAX_TRIBUTARY_WAIT`](tributary_wire::headers::MAX_TRIBUTARY_WAIT)); `None` sends no
     /// header and gets the standard immediate answer. Azure Cosmos DB ignores it.
     pub wait: Option<Duration>,
+    /// A SQL condition over `c` (`c.status = 'shipped'`) that a Tributary server evaluates on
+    /// each change before it leaves the server (`x-tributary-feed-filter`, percent-encoded):
+    /// only matching changes are on the page, and its etag still moves past every change read.
+    /// Azure Cosmos DB ignores it: [`ChangeFeedPage::n_filtered`] is `None` then, and the
+    /// caller must filter the page itself.
+    pub filter: Option<String>,
 }
 
 impl ChangeFeedRequest {
@@ -71,6 +77,7 @@ impl ChangeFeedRequest {
             mode: ChangeFeedMode::LatestVersion,
             max_items,
             wait: None,
+            filter: None,
         }
     }
 }
@@ -86,6 +93,12 @@ pub struct ChangeFeedPage {
     pub etag: String,
     /// The response's `x-ms-session-token`, if any.
     pub session_token: Option<String>,
-    /// Whether the server answered 304 Not Modified: nothing new (then `changes` is empty).
+    /// Whether the server answered 304 Not Modified: nothing new (then `changes` is empty), or,
+    /// with a filter, nothing new that matched.
     pub not_modified: bool,
+    /// With [`ChangeFeedRequest::filter`], how many changes the server read and left out
+    /// (`x-tributary-filtered-count`; `etag` is past them). A 304 with a count above zero
+    /// means more may follow at once. `None` when the server did not report a count: no
+    /// filter was sent, or the server does not filter (Azure Cosmos DB).
+    pub n_filtered: Option<u64>,
 }

@@ -414,6 +414,7 @@ impl CosmosClient {
             _ => None,
         };
         let wait_ms = request.wait.map(|wait| wait.as_millis().to_string());
+        let filter = request.filter.as_deref().map(headers::encode_feed_filter);
         let mut request_headers: Vec<(&str, &str)> =
             vec![(headers::X_MS_MAX_ITEM_COUNT, &max_items)];
         match request.mode {
@@ -451,6 +452,9 @@ impl CosmosClient {
         }
         if let Some(ms) = &wait_ms {
             request_headers.push((headers::X_TRIBUTARY_WAIT_MS, ms));
+        }
+        if let Some(filter) = &filter {
+            request_headers.push((headers::X_TRIBUTARY_FEED_FILTER, filter));
         }
         let timeout = match request.wait {
             Some(wait) => self
@@ -490,6 +494,9 @@ impl CosmosClient {
                 .header(headers::X_MS_SESSION_TOKEN)
                 .map(str::to_owned),
             not_modified,
+            n_filtered: response
+                .header(headers::X_TRIBUTARY_FILTERED_COUNT)
+                .and_then(|count| count.trim().parse().ok()),
         })
     }
 
@@ -658,6 +665,45 @@ impl CosmosClient {
             200 | 204 => Ok(()),
             _ => Err(ClientError::from_response(&response)),
         }
+    }
+
+    /// Commits `operations` (a transactional batch's operation objects, each optionally naming
+    /// its own `database` and `container`) all together or not at all, with Tributary's
+    /// cross-container transaction extension ([`headers::X_TRIBUTARY_TRANSACTION`]; a
+    /// Tributary server only). Returns whether they committed and each operation's result
+    /// object (`statusCode`, `eTag`, `resourceBody`, `message`).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`CosmosClient::send`]; the error for any answer but 200 or 207 (a 400 for a
+    /// malformed or oversized transaction, 413 for a body over the server's limit);
+    /// [`ClientError::InvalidResponse`] if the body is not a list of results.
+    pub async fn transaction(
+        &self,
+        database: &str,
+        container: &str,
+        operations: &[Value],
+    ) -> Result<(bool, Vec<Value>), ClientError> {
+        let path = documents_path(database, container);
+        let body = serde_json::to_vec(operations)
+            .map_err(|e| ClientError::InvalidRequest(format!("POST {path}: {e}")))?;
+        let response = self
+            .send(
+                Method::POST,
+                &path,
+                &[(headers::X_TRIBUTARY_TRANSACTION, "true")],
+                Some(body),
+            )
+            .await?;
+        let results: Vec<Value> = match json_body(&response, &[200, 207])? {
+            Value::Array(results) => results,
+            _ => {
+                return Err(ClientError::InvalidResponse(format!(
+                    "the response to the transaction POST {path} is not a list of results"
+                )));
+            }
+        };
+        Ok((response.status == 200, results))
     }
 
     /// Runs a query over the whole container (across partitions) and returns every result,

@@ -4,9 +4,12 @@
 //! writes, input reads).
 //!
 //! When the host runs on an embedded store (`tributary functions run --data-dir` or
-//! `tributary serve --functions`), every connection string that points at this machine
-//! (`localhost`, `127.0.0.1`, `::1`) names that store: its outputs, leases and feed are then
-//! in one store, and outputs commit with the checkpoint. Other endpoints are servers.
+//! `tributary serve --functions`), a connection string that points at this machine
+//! (`localhost`, `127.0.0.1`, `::1`) on the store's port (the server's, or `--store-port`)
+//! names that store: its outputs, leases and feed are then
+//! in one store, and outputs commit with the checkpoint. Other endpoints are servers; on one
+//! `tributary serve` outputs commit with the checkpoint too, through its transaction
+//! extension.
 
 use std::sync::Arc;
 
@@ -28,8 +31,9 @@ pub enum Account {
     Remote {
         /// The client.
         client: CosmosClient,
-        /// The server is a Tributary server that waits for changes (long-poll): true for
-        /// every endpoint but Azure Cosmos DB's (`*.documents.azure.*`).
+        /// The server is a `tributary serve`, with its extensions (change feed long-poll,
+        /// the transaction that commits outputs with a checkpoint): true for every endpoint
+        /// but Azure Cosmos DB's (`*.documents.azure.*`).
         long_poll: bool,
     },
 }
@@ -40,15 +44,21 @@ pub enum Account {
 pub struct AccountError(pub String);
 
 impl Account {
-    /// Resolves a connection string; `embedded` is the host's own store, if it has one.
+    /// Resolves a connection string; `embedded` is the host's own store, if it has one, and
+    /// the port that names it on this machine (`None`: any port).
     ///
     /// # Errors
     /// The connection string is malformed.
-    pub fn resolve(text: &str, embedded: Option<&Arc<Store>>) -> Result<Account, ClientError> {
+    pub fn resolve(
+        text: &str,
+        embedded: Option<&Arc<Store>>,
+        embedded_port: Option<u16>,
+    ) -> Result<Account, ClientError> {
         let parsed = ConnectionString::parse(text)?;
-        let host = endpoint_host(&parsed.endpoint);
+        let (host, port) = endpoint_host_port(&parsed.endpoint);
         if let Some(store) = embedded
-            && matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]" | "::1")
+            && matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]")
+            && (embedded_port.is_none() || port == embedded_port)
         {
             return Ok(Account::Embedded(Arc::clone(store)));
         }
@@ -59,9 +69,23 @@ impl Account {
         })
     }
 
-    /// Whether both are the same embedded store (outputs can commit with the checkpoint).
+    /// Whether outputs in `other` can commit in one transaction with writes here: the same
+    /// embedded store, or the same Tributary server (its transaction extension).
     pub fn same_store(&self, other: &Account) -> bool {
-        matches!((self, other), (Account::Embedded(a), Account::Embedded(b)) if Arc::ptr_eq(a, b))
+        match (self, other) {
+            (Account::Embedded(a), Account::Embedded(b)) => Arc::ptr_eq(a, b),
+            (
+                Account::Remote {
+                    client: a,
+                    long_poll: true,
+                },
+                Account::Remote {
+                    client: b,
+                    long_poll: true,
+                },
+            ) => a.endpoint() == b.endpoint(),
+            _ => false,
+        }
     }
 
     /// A label for logs and errors.
@@ -149,10 +173,15 @@ impl Account {
                     .map_err(failed)?;
                 Ok(Arc::new(leases))
             }
-            Account::Remote { client, .. } => {
-                let leases = RemoteLeaseContainer::open(client.clone(), database, container)
+            Account::Remote { client, long_poll } => {
+                let mut leases = RemoteLeaseContainer::open(client.clone(), database, container)
                     .await
                     .map_err(failed)?;
+                // A Tributary server commits outputs with the checkpoint (its transaction
+                // extension); Azure Cosmos DB cannot.
+                if *long_poll {
+                    leases = leases.with_attached_writes();
+                }
                 Ok(Arc::new(leases))
             }
         }
@@ -398,39 +427,57 @@ impl Account {
     }
 }
 
-/// The host part of an endpoint URL, lower-cased.
-fn endpoint_host(endpoint: &str) -> String {
-    let rest = endpoint
-        .split_once("://")
-        .map_or(endpoint, |(_, rest)| rest);
+/// The host part of an endpoint URL, lower-cased, and its port (the scheme's default when
+/// the URL has none).
+fn endpoint_host_port(endpoint: &str) -> (String, Option<u16>) {
+    let (scheme, rest) = endpoint.split_once("://").unwrap_or(("https", endpoint));
     let authority = rest.split('/').next().unwrap_or(rest);
-    let host = if authority.starts_with('[') {
-        authority
-            .split_once(']')
-            .map_or(authority, |(host, _)| host)
-            .to_owned()
-            + "]"
+    let (host, port) = if authority.starts_with('[') {
+        match authority.split_once(']') {
+            Some((host, port)) => (format!("{host}]"), port.strip_prefix(':')),
+            None => (authority.to_owned(), None),
+        }
     } else {
-        authority
-            .rsplit_once(':')
-            .map_or(authority, |(host, _)| host)
-            .to_owned()
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host.to_owned(), Some(port)),
+            None => (authority.to_owned(), None),
+        }
     };
-    host.to_ascii_lowercase()
+    let default_port = if scheme.eq_ignore_ascii_case("http") {
+        80
+    } else {
+        443
+    };
+    let port = match port {
+        Some(port) => port.parse().ok(),
+        None => Some(default_port),
+    };
+    (host.to_ascii_lowercase(), port)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::endpoint_host;
+    use super::endpoint_host_port;
 
     #[test]
-    fn endpoint_hosts_drop_scheme_port_and_path() {
-        assert_eq!(endpoint_host("https://localhost:8081/"), "localhost");
-        assert_eq!(endpoint_host("http://127.0.0.1:9000"), "127.0.0.1");
-        assert_eq!(endpoint_host("https://[::1]:8081/"), "[::1]");
-        assert_eq!(
-            endpoint_host("https://Acct.documents.azure.com:443/"),
-            "acct.documents.azure.com"
-        );
+    fn endpoints_give_their_host_and_port() {
+        let cases = [
+            ("https://localhost:8081/", "localhost", Some(8081)),
+            ("http://127.0.0.1:9000", "127.0.0.1", Some(9000)),
+            ("https://[::1]:8081/", "[::1]", Some(8081)),
+            (
+                "https://Acct.documents.azure.com/",
+                "acct.documents.azure.com",
+                Some(443),
+            ),
+            ("http://localhost/", "localhost", Some(80)),
+        ];
+        for (endpoint, host, port) in cases {
+            assert_eq!(
+                endpoint_host_port(endpoint),
+                (host.to_owned(), port),
+                "{endpoint}"
+            );
+        }
     }
 }

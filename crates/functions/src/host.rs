@@ -223,6 +223,9 @@ pub struct HostOptions {
     /// The embedded store connection strings to this machine resolve to (see
     /// [`crate::account`]); `None`: every account is reached over HTTP.
     pub embedded: Option<Arc<Store>>,
+    /// The port on this machine whose connection strings name `embedded` (`tributary serve
+    /// --functions` gives its own); `None`: every port of `localhost`.
+    pub embedded_port: Option<u16>,
     /// This host's name among the hosts sharing the leases.
     pub instance_name: String,
 }
@@ -231,6 +234,7 @@ impl Default for HostOptions {
     fn default() -> Self {
         HostOptions {
             embedded: None,
+            embedded_port: None,
             instance_name: default_instance_name(),
         }
     }
@@ -326,6 +330,9 @@ impl FunctionHost {
                 });
             if let Some(max_items) = trigger.max_items_per_invocation {
                 builder = builder.max_items(max_items);
+            }
+            if let Some(filter) = &definition.filter {
+                builder = builder.feed_filter(filter.clone());
             }
             let mut processor = builder
                 .build()
@@ -529,22 +536,6 @@ fn start_from(definition: &FunctionDefinition) -> StartFrom {
     }
 }
 
-/// Parses a filter: a condition over `c` (`c.status = 'shipped'`), optionally with its
-/// `WHERE`, or a whole `FROM c WHERE ...`.
-fn parse_filter(text: &str) -> Result<Query, tributary_query::QueryError> {
-    let trimmed = text.trim_start();
-    let keyword = trimmed
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_ascii_uppercase();
-    match keyword.as_str() {
-        "FROM" | "SELECT" => Query::parse_condition(trimmed),
-        "WHERE" => Query::parse_condition(&format!("FROM c {trimmed}")),
-        _ => Query::parse_condition(&format!("FROM c WHERE {trimmed}")),
-    }
-}
-
 type Prepared = (
     Arc<FunctionRunner>,
     Arc<dyn tributary_processor::ChangeFeed>,
@@ -602,13 +593,12 @@ async fn prepare(
                 crate::settings::LOCAL_SETTINGS_FILE
             ),
         })?;
-        let account = Account::resolve(&value, options.embedded.as_ref()).map_err(|error| {
-            ConfigError::Setting {
+        let account = Account::resolve(&value, options.embedded.as_ref(), options.embedded_port)
+            .map_err(|error| ConfigError::Setting {
                 function: name.to_owned(),
                 setting: setting.to_owned(),
                 message: format!("is not a valid connection string: {error}"),
-            }
-        })?;
+            })?;
         accounts.insert(setting.to_owned(), account.clone());
         Ok(account)
     };
@@ -684,13 +674,14 @@ async fn prepare(
             &definition.dead_letter_container,
         ),
     };
-    let filter = match &definition.filter {
-        Some(text) => Some(parse_filter(text).map_err(|error| ConfigError::Function {
+    // Checked here so a bad filter names its function; the processor evaluates it where the
+    // changes are read.
+    if let Some(text) = &definition.filter {
+        Query::parse_filter(text).map_err(|error| ConfigError::Function {
             function: name.to_owned(),
             message: format!("filter '{text}' is not a valid SQL condition: {error}"),
-        })?),
-        None => None,
-    };
+        })?;
+    }
     let transactional = leases.supports_attached_writes()
         && outputs
             .iter()
@@ -712,7 +703,6 @@ async fn prepare(
         outputs,
         inputs,
         dead_letters,
-        filter,
         transactional,
         stats: Arc::new(FunctionStats::default()),
         output_names,

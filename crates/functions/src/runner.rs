@@ -1,5 +1,5 @@
-//! One function at work: each batch the processor hands over is filtered, given its inputs,
-//! invoked with retries, bisected to the failing items when the retries run out, and then
+//! One function at work: each batch the processor hands over (already filtered by the
+//! function's filter, where the changes were read) is given its inputs, invoked with retries, bisected to the failing items when the retries run out, and then
 //! its outputs, its dead letters and the lease checkpoint are written — in one store
 //! transaction when they all live in the host's embedded store, else one after another
 //! (at least once).
@@ -14,7 +14,6 @@ use tributary_processor::{
     AttachedWrite, BatchContext, Change, CheckpointError, Checkpointer, HandlerError,
     LeaseStoreError,
 };
-use tributary_query::{Parameters, Query};
 
 use crate::account::{Account, AccountError};
 use crate::dead_letter::{DeadLetterBox, DeadLetterContext, dead_letter_document};
@@ -45,7 +44,6 @@ pub(crate) struct FunctionRunner {
     pub(crate) outputs: Vec<ResolvedOutput>,
     pub(crate) inputs: Vec<ResolvedInput>,
     pub(crate) dead_letters: DeadLetterBox,
-    pub(crate) filter: Option<Query>,
     /// Outputs and dead letters commit with the checkpoint (all in the lease store).
     pub(crate) transactional: bool,
     pub(crate) stats: Arc<FunctionStats>,
@@ -69,42 +67,16 @@ impl FunctionRunner {
         checkpointer: Checkpointer,
     ) -> Result<(), HandlerError> {
         let function = self.definition.name.as_str();
-        let n_read = changes.len();
-        let changes = self.filtered(changes);
-        self.stats.changes(
-            function,
-            changes.len() as u64,
-            (n_read - changes.len()) as u64,
-        );
+        // The processor applied the function's filter where it read the changes.
+        self.stats
+            .changes(function, changes.len() as u64, context.n_filtered);
         let mut result = BatchResult::default();
         if !changes.is_empty() {
-            let inputs = self.read_inputs().await?;
-            self.run_with_retries(&context, changes, &inputs, &mut result)
-                .await;
+            let mut inputs = self.read_inputs().await?;
+            self.run_with_retries(&context, changes, &mut inputs, &mut result)
+                .await?;
         }
         self.commit(result, &checkpointer).await
-    }
-
-    /// The changes that pass the function's filter (all of them without one). A change the
-    /// filter cannot evaluate is kept, so it is never dropped silently.
-    fn filtered(&self, changes: Vec<Change>) -> Vec<Change> {
-        let Some(filter) = &self.filter else {
-            return changes;
-        };
-        let parameters = Parameters::new();
-        changes
-            .into_iter()
-            .filter(|change| match change.value() {
-                Ok(document) => match tributary_query::matches(filter, &parameters, &document) {
-                    Ok(matched) => matched,
-                    Err(error) => {
-                        tracing::warn!(function = %self.definition.name, %error, "the filter failed on a change; it is handed over");
-                        true
-                    }
-                },
-                Err(_) => true,
-            })
-            .collect()
     }
 
     async fn read_inputs(&self) -> Result<BTreeMap<String, Vec<Value>>, HandlerError> {
@@ -135,13 +107,16 @@ impl FunctionRunner {
 
     /// Invokes the function on `changes` with the retry policy; when the retries run out,
     /// bisects to find the failing items and dead-letters them.
+    ///
+    /// # Errors
+    /// Writing outputs or reading inputs between parts failed (the batch is retried).
     async fn run_with_retries(
         &self,
         context: &BatchContext,
         mut changes: Vec<Change>,
-        inputs: &BTreeMap<String, Vec<Value>>,
+        inputs: &mut BTreeMap<String, Vec<Value>>,
         result: &mut BatchResult,
-    ) {
+    ) -> Result<(), HandlerError> {
         let policy = &self.definition.retry;
         let mut attempt = 1;
         loop {
@@ -149,24 +124,25 @@ impl FunctionRunner {
                 .invoke_into(context, &changes, inputs, attempt, result)
                 .await
             {
-                Ok(failed_items) if failed_items.is_empty() => return,
+                Ok(failed_items) if failed_items.is_empty() => return Ok(()),
                 Ok(failed_items) => {
                     changes = select_items(changes, &failed_items);
                     if changes.is_empty() {
-                        return;
+                        return Ok(());
                     }
                     if attempt > policy.max_retry_count {
                         let failure =
                             InvocationFailure::new("the function reported these items as failed");
                         self.dead_letter_all(context, changes, &failure, attempt, result);
-                        return;
+                        return Ok(());
                     }
+                    self.settle(result, inputs).await?;
                 }
                 Err(failure) => {
                     if attempt > policy.max_retry_count {
-                        self.bisect(context, changes, inputs, failure, attempt, result)
+                        return self
+                            .bisect(context, changes, inputs, failure, attempt, result)
                             .await;
-                        return;
                     }
                 }
             }
@@ -176,51 +152,72 @@ impl FunctionRunner {
         }
     }
 
-    /// Splits a failing batch in halves until the failing items stand alone; each part is
-    /// tried once, and what fails alone is dead-lettered.
+    /// Splits a failing batch in halves until the failing items stand alone, depth first so
+    /// that parts run in feed order; each part is tried once, and what fails alone is
+    /// dead-lettered.
+    ///
+    /// # Errors
+    /// As [`FunctionRunner::run_with_retries`].
     async fn bisect(
         &self,
         context: &BatchContext,
         changes: Vec<Change>,
-        inputs: &BTreeMap<String, Vec<Value>>,
+        inputs: &mut BTreeMap<String, Vec<Value>>,
         failure: InvocationFailure,
         attempts: u32,
         result: &mut BatchResult,
-    ) {
-        // A stack of failing parts, the leftmost on top, so parts are retried in feed order.
-        let mut failing = vec![(changes, failure)];
-        while let Some((part, failure)) = failing.pop() {
+    ) -> Result<(), HandlerError> {
+        // Parts to run, the leftmost on top; a part with a failure is known to fail.
+        let mut parts = vec![(changes, Some(failure))];
+        while let Some((part, known_failure)) = parts.pop() {
+            let failure = match known_failure {
+                Some(failure) => failure,
+                None => match self
+                    .invoke_into(context, &part, inputs, attempts + 1, result)
+                    .await
+                {
+                    Ok(failed_items) => {
+                        if !failed_items.is_empty() {
+                            let reported =
+                                InvocationFailure::new("the function reported this item as failed");
+                            let failed = select_items(part, &failed_items);
+                            self.dead_letter_all(context, failed, &reported, attempts + 1, result);
+                        }
+                        self.settle(result, inputs).await?;
+                        continue;
+                    }
+                    Err(failure) => failure,
+                },
+            };
             if part.len() <= 1 {
                 self.dead_letter_all(context, part, &failure, attempts, result);
                 continue;
             }
             let mut right = part;
             let left = right.drain(..right.len() / 2).collect::<Vec<_>>();
-            let mut outcomes = Vec::with_capacity(2);
-            for half in [left, right] {
-                let outcome = self
-                    .invoke_into(context, &half, inputs, attempts + 1, result)
-                    .await;
-                outcomes.push((half, outcome));
-            }
-            for (half, outcome) in outcomes.into_iter().rev() {
-                match outcome {
-                    Ok(failed_items) if failed_items.is_empty() => {}
-                    Ok(failed_items) => {
-                        let reported =
-                            InvocationFailure::new("the function reported this item as failed");
-                        self.dead_letter_all(
-                            context,
-                            select_items(half, &failed_items),
-                            &reported,
-                            attempts + 1,
-                            result,
-                        );
-                    }
-                    Err(failure) => failing.push((half, failure)),
-                }
-            }
+            parts.push((right, None));
+            parts.push((left, None));
         }
+        Ok(())
+    }
+
+    /// Between two invocations of one batch (a bisected part, the failed items of a partial
+    /// success): a function with input bindings reads what the previous part wrote, so that
+    /// read-modify-write functions lose nothing. Its outputs so far are written now and its
+    /// inputs read again. (Such a batch is then at least once, not exactly once, if the host
+    /// crashes before its checkpoint.) Without input bindings outputs stay with the batch.
+    async fn settle(
+        &self,
+        result: &mut BatchResult,
+        inputs: &mut BTreeMap<String, Vec<Value>>,
+    ) -> Result<(), HandlerError> {
+        if self.inputs.is_empty() || result.outputs.is_empty() {
+            return Ok(());
+        }
+        self.write_outputs(&result.outputs).await?;
+        result.outputs.clear();
+        *inputs = self.read_inputs().await?;
+        Ok(())
     }
 
     async fn invoke_into(

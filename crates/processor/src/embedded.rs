@@ -24,6 +24,9 @@ use crate::lease_container::{AttachedWrite, LeaseContainer, StoredDocument, docu
 
 /// The account part of lease ids for the embedded store (a server uses its host name).
 pub const EMBEDDED_ACCOUNT: &str = "embedded";
+/// The most changes one filtered read that waits reads before it answers with what it has
+/// (a long run of changes that fail the filter costs bounded work per read).
+pub const MAX_FILTER_SCAN_CHANGES: usize = 10_000;
 
 /// A container of the embedded store, as a change feed.
 #[derive(Clone)]
@@ -144,24 +147,56 @@ impl ChangeFeed for EmbeddedFeed {
         })
     }
 
+    /// Reads a page and applies the read's filter to it before anything leaves this call. A
+    /// read that waits and finds only changes that fail the filter reads (and waits) on from
+    /// past them until one matches, the wait runs out, or [`MAX_FILTER_SCAN_CHANGES`] were
+    /// read; the page then has the position after everything read.
     fn read(&self, read: FeedRead) -> BoxFuture<'_, Result<FeedReadOutcome, FeedError>> {
         Box::pin(async move {
-            let request = EmbeddedFeed::request(&read)?;
-            let page = if read.wait.is_zero() {
-                self.store
-                    .read_feed(&self.database, &self.container, &request)
-            } else {
-                self.store
-                    .read_feed_wait(&self.database, &self.container, &request, read.wait)
-                    .await
-            };
-            match page {
-                Ok(page) => Ok(FeedReadOutcome::Page(FeedPage {
-                    continuation: format!("\"{}\"", page.lsn),
-                    changes: page.changes.into_iter().map(Change::from_json).collect(),
-                })),
-                Err(StoreError::RangeGone { .. }) => Ok(FeedReadOutcome::Gone),
-                Err(error) => Err(feed_error(error)),
+            let mut request = EmbeddedFeed::request(&read)?;
+            let deadline = tokio::time::Instant::now() + read.wait;
+            let mut wait = read.wait;
+            let mut n_read = 0;
+            let mut n_filtered = 0;
+            loop {
+                let page = if wait.is_zero() {
+                    self.store
+                        .read_feed(&self.database, &self.container, &request)
+                } else {
+                    self.store
+                        .read_feed_wait(&self.database, &self.container, &request, wait)
+                        .await
+                };
+                let page = match page {
+                    Ok(page) => page,
+                    Err(StoreError::RangeGone { .. }) => return Ok(FeedReadOutcome::Gone),
+                    Err(error) => return Err(feed_error(error)),
+                };
+                let n_page = page.changes.len();
+                n_read += n_page;
+                let changes: Vec<Change> =
+                    page.changes.into_iter().map(Change::from_json).collect();
+                let changes = match &read.filter {
+                    Some(filter) => {
+                        let (kept, n_out) = filter.apply(changes, read.mode);
+                        n_filtered += n_out;
+                        kept
+                    }
+                    None => changes,
+                };
+                wait = deadline.saturating_duration_since(tokio::time::Instant::now());
+                if !changes.is_empty()
+                    || n_page == 0
+                    || wait.is_zero()
+                    || n_read >= MAX_FILTER_SCAN_CHANGES
+                {
+                    return Ok(FeedReadOutcome::Page(FeedPage {
+                        changes,
+                        continuation: format!("\"{}\"", page.lsn),
+                        n_filtered,
+                    }));
+                }
+                request.start = FeedStart::AfterLsn(page.lsn);
             }
         })
     }

@@ -1,9 +1,11 @@
 //! The monitored container's change feed, as the processor sees it: a few operations that
 //! the embedded store, a remote server and Azure Cosmos DB all provide.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
+use tributary_query::{Parameters, Query, QueryError};
 
 use crate::clock::BoxFuture;
 use crate::error::FeedError;
@@ -153,6 +155,75 @@ pub struct FeedRead {
     /// How long the source may wait for a change before answering "nothing new" (sources
     /// that cannot wait answer at once; the processor then sleeps its poll interval).
     pub wait: Duration,
+    /// Only changes that pass this filter go on the page; the page's continuation still moves
+    /// past every change read ([`FeedPage::n_filtered`] counts those left out). A source
+    /// applies it where it reads: the embedded store right after the store returns the page,
+    /// a Tributary server before the changes leave it, any other source on arrival.
+    pub filter: Option<Arc<FeedFilter>>,
+}
+
+/// A feed filter: a SQL condition over `c` (`c.status = 'shipped'`) that a change must meet
+/// to be handed to the handler ([`crate::ChangeFeedProcessorBuilder::feed_filter`]).
+///
+/// In latest-version mode the condition sees the document. In all-versions mode it sees the
+/// `current` image of a create or replace, and a delete (TTL expirations included) always
+/// passes: it has no current image, and a consumer that kept the item needs to see it go. A
+/// change the condition cannot be evaluated on passes, so no change is dropped by an error.
+#[derive(Clone, Debug)]
+pub struct FeedFilter {
+    condition: String,
+    query: Query,
+}
+
+impl FeedFilter {
+    /// Parses a condition: bare (`c.status = 'shipped'`), with its `WHERE`, or a whole
+    /// `FROM c WHERE ...`, as [`Query::parse_filter`] takes it.
+    ///
+    /// # Errors
+    /// The condition does not parse, or it uses a `@parameter`.
+    pub fn parse(condition: &str) -> Result<FeedFilter, QueryError> {
+        Ok(FeedFilter {
+            condition: condition.to_owned(),
+            query: Query::parse_filter(condition)?,
+        })
+    }
+
+    /// The condition's text, as given.
+    pub fn condition(&self) -> &str {
+        &self.condition
+    }
+
+    /// Whether `change`, read in `mode`, passes.
+    pub fn passes(&self, change: &Change, mode: FeedMode) -> bool {
+        let Ok(document) = change.value() else {
+            return true;
+        };
+        let subject = match mode {
+            FeedMode::LatestVersion => Some(&document),
+            FeedMode::AllVersionsAndDeletes => {
+                tributary_wire::headers::feed_filter_subject(&document)
+            }
+        };
+        subject.is_none_or(|subject| {
+            tributary_query::matches(&self.query, &Parameters::new(), subject).unwrap_or_else(
+                |error| {
+                    tracing::debug!(%error, "the feed filter failed on a change; it passes");
+                    true
+                },
+            )
+        })
+    }
+
+    /// The changes that pass, in order, and how many did not.
+    pub fn apply(&self, changes: Vec<Change>, mode: FeedMode) -> (Vec<Change>, u64) {
+        let n_read = changes.len();
+        let kept: Vec<Change> = changes
+            .into_iter()
+            .filter(|change| self.passes(change, mode))
+            .collect();
+        let n_filtered = (n_read - kept.len()) as u64;
+        (kept, n_filtered)
+    }
 }
 
 /// One change, as JSON text (system properties included; in all-versions mode, the
@@ -193,10 +264,13 @@ impl Change {
 /// A page of changes.
 #[derive(Clone, Debug)]
 pub struct FeedPage {
-    /// The changes, in feed order; empty means "nothing new".
+    /// The changes, in feed order; empty with `n_filtered` 0 means "nothing new".
     pub changes: Vec<Change>,
-    /// The position after this page.
+    /// The position after this page (past the changes filtered out too).
     pub continuation: String,
+    /// How many changes the read's [`FeedRead::filter`] left out of the page. A page with no
+    /// changes but some filtered out moved the position on: read on at once.
+    pub n_filtered: u64,
 }
 
 /// What a read returned.
@@ -231,7 +305,8 @@ pub trait ChangeFeed: Send + Sync + 'static {
     /// The container's current physical ranges, tiling the key space.
     fn ranges(&self) -> BoxFuture<'_, Result<Vec<PhysicalRange>, FeedError>>;
 
-    /// Reads one page.
+    /// Reads one page, keeping only the changes that pass [`FeedRead::filter`] (if any) and
+    /// counting the others in [`FeedPage::n_filtered`].
     fn read(&self, read: FeedRead) -> BoxFuture<'_, Result<FeedReadOutcome, FeedError>>;
 
     /// The position right now (what a read from "now" would continue from), for a span of
@@ -249,10 +324,12 @@ pub trait ChangeFeed: Send + Sync + 'static {
             mode,
             max_items: 1,
             wait: Duration::ZERO,
+            filter: None,
         })
     }
 
-    /// How many changes wait after `position` in `span` of `range`.
+    /// How many changes wait after `position` in `span` of `range`: every change, whatever
+    /// filter the processor reads with (lag counts the changes a filter will leave out too).
     fn pending(
         &self,
         range: PhysicalRange,
@@ -276,7 +353,8 @@ pub enum PendingOutcome {
 }
 
 /// Counts pending changes by reading pages after `position` (exact; costs one read per
-/// `page_items` pending changes). Sources without a cheaper way use this.
+/// `page_items` pending changes). Sources without a cheaper way use this. It reads without a
+/// filter: lag counts every change, filtered out or not.
 pub(crate) async fn count_by_reading<F: ChangeFeed + ?Sized>(
     feed: &F,
     range: PhysicalRange,
@@ -296,6 +374,7 @@ pub(crate) async fn count_by_reading<F: ChangeFeed + ?Sized>(
                 mode,
                 max_items: page_items,
                 wait: Duration::ZERO,
+                filter: None,
             })
             .await?;
         let page = match outcome {

@@ -82,8 +82,8 @@ pub use clock::{BoxFuture, Clock, SystemClock};
 pub use error::{FeedError, LeaseStoreError, ProcessorError};
 pub use estimator::{ChangeFeedEstimator, LeaseEstimate};
 pub use feed::{
-    Change, ChangeFeed, EpkSpan, FeedMode, FeedPage, FeedPosition, FeedRead, FeedReadOutcome,
-    PendingChanges, PendingOutcome, PhysicalRange, StartFrom,
+    Change, ChangeFeed, EpkSpan, FeedFilter, FeedMode, FeedPage, FeedPosition, FeedRead,
+    FeedReadOutcome, PendingChanges, PendingOutcome, PhysicalRange, StartFrom,
 };
 pub use lease::START_PROPERTY;
 pub use lease_container::{AttachedWrite, LeaseContainer, MemoryLeaseContainer, StoredDocument};

@@ -2,6 +2,11 @@
 //! extension, so changes are pushed) or Azure Cosmos DB (polled), through
 //! [`tributary_client::CosmosClient`].
 //!
+//! A feed filter ([`crate::FeedRead::filter`]) goes to `tributary serve` in Tributary's
+//! `x-tributary-feed-filter` header, so changes that fail it never leave the server; against
+//! other servers (or a Tributary server that does not report a filtered count) the page is
+//! filtered here as it arrives.
+//!
 //! Pending changes (for the estimator) are counted by reading on `tributary serve` (exact,
 //! one read per thousand pending changes). Against other servers they are
 //! estimated as the .NET estimator does, in one read of one item: the LSN in the
@@ -22,7 +27,7 @@ use crate::feed::{
     Change, ChangeFeed, EpkSpan, FeedMode, FeedPage, FeedPosition, FeedRead, FeedReadOutcome,
     PendingChanges, PendingOutcome, PhysicalRange, StartFrom, change_ts, count_by_reading,
 };
-use crate::lease_container::{LeaseContainer, StoredDocument, document_id};
+use crate::lease_container::{AttachedWrite, LeaseContainer, StoredDocument, document_id};
 
 /// Largest page the pending count reads at once.
 const PENDING_PAGE_ITEMS: usize = 1000;
@@ -87,6 +92,13 @@ impl RemoteFeed {
             },
             max_items: read.max_items,
             wait: (self.long_poll && !read.wait.is_zero()).then_some(read.wait),
+            // A Tributary server filters before the changes leave it; others are sent no
+            // filter and the page is filtered here on arrival.
+            filter: read
+                .filter
+                .as_ref()
+                .filter(|_| self.long_poll)
+                .map(|filter| filter.condition().to_owned()),
         }
     }
 
@@ -107,6 +119,7 @@ impl RemoteFeed {
             mode,
             max_items: ESTIMATE_PAGE_ITEMS,
             wait: Duration::ZERO,
+            filter: None,
         });
         let page = match self
             .client
@@ -250,14 +263,25 @@ impl ChangeFeed for RemoteFeed {
                 .change_feed(&self.database, &self.container, &request)
                 .await
             {
-                Ok(page) => Ok(FeedReadOutcome::Page(FeedPage {
-                    continuation: page.etag,
-                    changes: page
+                Ok(page) => {
+                    let changes: Vec<Change> = page
                         .changes
                         .into_iter()
                         .map(|raw| Change::from_json(String::from(Box::<str>::from(raw))))
-                        .collect(),
-                })),
+                        .collect();
+                    let (changes, n_filtered) = match (&read.filter, page.n_filtered) {
+                        // The server filtered (it reports how many it left out).
+                        (Some(_), Some(n_filtered)) => (changes, n_filtered),
+                        // Azure Cosmos DB, or a server that does not know the filter header.
+                        (Some(filter), None) => filter.apply(changes, read.mode),
+                        (None, _) => (changes, 0),
+                    };
+                    Ok(FeedReadOutcome::Page(FeedPage {
+                        continuation: page.etag,
+                        changes,
+                        n_filtered,
+                    }))
+                }
                 Err(error) if error.is_split() => Ok(FeedReadOutcome::Gone),
                 Err(error) => Err(feed_error(error)),
             }
@@ -296,6 +320,8 @@ pub struct RemoteLeaseContainer {
     client: CosmosClient,
     database: String,
     container: String,
+    /// The server is a Tributary server: lease writes can carry attached writes.
+    attached_writes: bool,
 }
 
 impl RemoteLeaseContainer {
@@ -321,7 +347,16 @@ impl RemoteLeaseContainer {
             client,
             database: database.to_owned(),
             container: container.to_owned(),
+            attached_writes: false,
         })
+    }
+
+    /// Commits [`AttachedWrite`]s with a lease write in one transaction, through Tributary's
+    /// cross-container transaction extension: only for a `tributary serve` (Azure Cosmos DB
+    /// does not have it).
+    pub fn with_attached_writes(mut self) -> Self {
+        self.attached_writes = true;
+        self
     }
 }
 
@@ -345,6 +380,102 @@ fn stored(body: Value, etag: String) -> StoredDocument {
 }
 
 impl LeaseContainer for RemoteLeaseContainer {
+    fn supports_attached_writes(&self) -> bool {
+        self.attached_writes
+    }
+
+    /// One request with Tributary's transaction extension: the lease replace conditional on
+    /// `etag`, then an upsert per write. A transaction the server refuses as too large (400,
+    /// 413) is [`LeaseStoreError::Unsupported`], so the caller can write one at a time.
+    fn replace_with_writes(
+        &self,
+        body: Value,
+        etag: &str,
+        writes: Vec<AttachedWrite>,
+    ) -> BoxFuture<'_, Result<StoredDocument, LeaseStoreError>> {
+        let etag = etag.to_owned();
+        Box::pin(async move {
+            if !self.attached_writes {
+                return Err(LeaseStoreError::Unsupported(
+                    "this lease container cannot commit other writes with a lease".into(),
+                ));
+            }
+            let id = document_id(&body)?;
+            let mut targets = Vec::with_capacity(writes.len());
+            let mut operations = Vec::with_capacity(writes.len() + 1);
+            operations.push(json!({
+                "operationType": "Replace", "id": id, "partitionKey": [id],
+                "ifMatch": etag, "resourceBody": body,
+            }));
+            for write in writes {
+                operations.push(json!({
+                    "operationType": "Upsert", "database": write.database,
+                    "container": write.container, "resourceBody": write.document,
+                }));
+                targets.push((write.database, write.container));
+            }
+            let (committed, results) = match self
+                .client
+                .transaction(&self.database, &self.container, &operations)
+                .await
+            {
+                Ok(reply) => reply,
+                Err(ClientError::Status {
+                    status: 400 | 413,
+                    message,
+                    ..
+                }) => {
+                    return Err(LeaseStoreError::Unsupported(format!(
+                        "the server refused the writes with the lease: {message}"
+                    )));
+                }
+                Err(error) => return Err(store_error(error)),
+            };
+            let status = |result: &Value| result.get("statusCode").and_then(Value::as_u64);
+            if committed {
+                let lease = results.first().ok_or_else(|| {
+                    LeaseStoreError::Unavailable("the transaction answered no results".into())
+                })?;
+                let body = lease.get("resourceBody").cloned().unwrap_or(Value::Null);
+                let etag = lease
+                    .get("eTag")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                return Ok(stored(body, etag));
+            }
+            let failed = results
+                .iter()
+                .enumerate()
+                .find(|(_, result)| status(result).is_some_and(|code| code >= 400 && code != 424));
+            let message = |result: &Value| {
+                result
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            Err(match failed {
+                Some((0, result)) => match status(result) {
+                    Some(412) => LeaseStoreError::PreconditionFailed(id),
+                    Some(404) => LeaseStoreError::NotFound(id),
+                    _ => LeaseStoreError::Unavailable(message(result)),
+                },
+                Some((index, result)) => {
+                    let (database, container) = targets[index - 1].clone();
+                    LeaseStoreError::AttachedWriteFailed {
+                        database,
+                        container,
+                        reason: message(result),
+                    }
+                }
+                None => LeaseStoreError::Unavailable(
+                    "the transaction was not committed and no operation says why".into(),
+                ),
+            })
+        })
+    }
+
     fn list(&self, prefix: &str) -> BoxFuture<'_, Result<Vec<StoredDocument>, LeaseStoreError>> {
         let prefix = prefix.to_owned();
         Box::pin(async move {

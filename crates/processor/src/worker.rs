@@ -229,6 +229,8 @@ async fn work(host: &Arc<Host>, slot: &Arc<WorkerSlot>, lease: Lease) -> Release
     let mut checkpoints = Checkpoints::new();
     // A page read ahead while the handler ran, from `position`.
     let mut ahead: Option<FeedPage> = None;
+    // Changes the feed filter left out since the last batch handled (reported with the next).
+    let mut n_filtered_before = 0u64;
     let Some(span) = lease.span.clone() else {
         // A partition-range lease whose range is gone: its children replace it.
         return split(host, slot, None).await;
@@ -308,6 +310,7 @@ async fn work(host: &Arc<Host>, slot: &Arc<WorkerSlot>, lease: Lease) -> Release
                     mode: config.mode,
                     max_items: config.max_items,
                     wait,
+                    filter: config.feed_filter.clone(),
                 };
                 let started = host.clock.monotonic();
                 let outcome = tokio::select! {
@@ -316,7 +319,9 @@ async fn work(host: &Arc<Host>, slot: &Arc<WorkerSlot>, lease: Lease) -> Release
                     outcome = host.feed.read(read) => outcome,
                 };
                 match outcome {
-                    Ok(FeedReadOutcome::Page(page)) if page.changes.is_empty() => {
+                    Ok(FeedReadOutcome::Page(page))
+                        if page.changes.is_empty() && page.n_filtered == 0 =>
+                    {
                         position = FeedPosition::Continuation(page.continuation);
                         let waited = host.clock.monotonic().saturating_sub(started);
                         // A source that cannot push (or that answered early) is polled.
@@ -364,6 +369,16 @@ async fn work(host: &Arc<Host>, slot: &Arc<WorkerSlot>, lease: Lease) -> Release
                 }
             }
         };
+        if page.changes.is_empty() {
+            // Every change read failed the feed filter: nothing to hand over, but the lease
+            // moves past them at once (and the next read follows without a pause).
+            n_filtered_before += page.n_filtered;
+            if filtered_page_is_checkpointed(host, slot, &position).await {
+                checkpoints.request(Some(page.continuation.clone()));
+            }
+            position = FeedPosition::Continuation(page.continuation);
+            continue;
+        }
         if !slot.is_fresh(host.clock.monotonic(), config.expiration_interval) {
             continue;
         }
@@ -377,6 +392,7 @@ async fn work(host: &Arc<Host>, slot: &Arc<WorkerSlot>, lease: Lease) -> Release
                 mode: config.mode,
                 max_items: config.max_items,
                 wait: Duration::ZERO,
+                filter: config.feed_filter.clone(),
             };
             tokio::spawn(async move { feed.read(read).await })
         };
@@ -390,18 +406,20 @@ async fn work(host: &Arc<Host>, slot: &Arc<WorkerSlot>, lease: Lease) -> Release
             },
             to: page.continuation.clone(),
             mode: config.mode,
+            n_filtered: n_filtered_before + page.n_filtered,
         };
         match invoke(host, slot, context, page.changes).await {
             Ok(()) => {
                 let was_stuck = n_failures >= config.stuck_after_failures;
                 n_failures = 0;
+                n_filtered_before = 0;
                 position = FeedPosition::Continuation(page.continuation.clone());
                 let automatic = matches!(host.handler, Handler::Auto(_));
                 if automatic || was_stuck {
                     checkpoints.request(automatic.then_some(page.continuation));
                 }
                 if let Ok(Ok(FeedReadOutcome::Page(next))) = read_ahead.await
-                    && !next.changes.is_empty()
+                    && (!next.changes.is_empty() || next.n_filtered > 0)
                 {
                     ahead = Some(next);
                 }
@@ -438,6 +456,30 @@ async fn work(host: &Arc<Host>, slot: &Arc<WorkerSlot>, lease: Lease) -> Release
                     backoff(config.retry_backoff, n_failures),
                 )
                 .await;
+            }
+        }
+    }
+}
+
+/// Whether a page read from `position` in which every change failed the feed filter is
+/// checkpointed. With automatic checkpoints, always: everything before it was handled. With a
+/// manual handler, only if the lease's checkpoint is already at `position` (the handler
+/// checkpointed every batch it was given), so that checkpointing past the filtered changes
+/// never also passes a batch the handler chose not to checkpoint yet.
+async fn filtered_page_is_checkpointed(
+    host: &Host,
+    slot: &WorkerSlot,
+    position: &FeedPosition,
+) -> bool {
+    match &host.handler {
+        Handler::Auto(_) => true,
+        Handler::Manual(_) => {
+            let checkpoint = slot.lease.lock().await.continuation.clone();
+            match position {
+                FeedPosition::Continuation(continuation) => {
+                    checkpoint.as_deref() == Some(continuation.as_str())
+                }
+                FeedPosition::Start(_) => checkpoint.is_none(),
             }
         }
     }

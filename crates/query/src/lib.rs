@@ -2,7 +2,8 @@
 //! documents.
 //!
 //! Tributary's server answers every SDK query by running it here over a container's documents,
-//! and the store uses [`matches()`] for patch conditions (`FROM c WHERE c.stock > 0`). The crate
+//! the store uses [`matches()`] for patch conditions (`FROM c WHERE c.stock > 0`), and the
+//! server and the processor use it for change feed filters ([`Query::parse_filter`]). The crate
 //! is pure: it reads no files, holds no store, and knows nothing of partitions or paging. It
 //! takes a query text, parameters and an iterator of documents, and returns the result rows in
 //! order; the caller pages them.
@@ -143,6 +144,34 @@ impl Query {
     pub fn parse_condition(text: &str) -> Result<Query, QueryError> {
         check_length(text)?;
         Query::bind(parser::parse_condition(text)?)
+    }
+
+    /// Parses a change feed filter: a condition over `c` (`c.status = 'shipped'`), optionally
+    /// with its `WHERE`, or a whole `FROM c WHERE ...` (or `SELECT ... FROM c WHERE ...`) as
+    /// [`Query::parse_condition`] takes it. A filter is evaluated with [`matches()`] on one
+    /// change at a time and is given no parameters, so it may use none.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Query::parse`]; [`QueryError::Invalid`] if the filter uses a `@parameter`.
+    pub fn parse_filter(text: &str) -> Result<Query, QueryError> {
+        let trimmed = text.trim_start();
+        let keyword = trimmed
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        let query = match keyword.as_str() {
+            "FROM" | "SELECT" => Query::parse_condition(trimmed)?,
+            "WHERE" => Query::parse_condition(&format!("FROM c {trimmed}"))?,
+            _ => Query::parse_condition(&format!("FROM c WHERE {trimmed}"))?,
+        };
+        if let Some(name) = query.parameter_names.first() {
+            return Err(QueryError::Invalid(format!(
+                "a filter takes no parameters, but it uses '{name}': write the value into the condition"
+            )));
+        }
+        Ok(query)
     }
 
     fn bind(mut ast: SelectQuery) -> Result<Query, QueryError> {

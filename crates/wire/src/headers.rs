@@ -7,6 +7,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
+
 // --- Sent by the SDKs on (almost) every request -------------------------------
 
 /// The master-key token ([`crate::auth`]).
@@ -108,8 +110,43 @@ pub const X_MS_READ_KEY_TYPE: &str = "x-ms-read-key-type";
 /// answers `400` if the value is not a whole number. Azure Cosmos DB and the SDKs ignore it,
 /// so a client that sends it still works (polling) against them.
 pub const X_TRIBUTARY_WAIT_MS: &str = "x-tributary-wait-ms";
+/// Tributary's cross-container transaction extension: `true` on a `POST .../docs` whose body
+/// is a JSON array of operations in the shape of a transactional batch's, each of which may
+/// name another `database` and `container` (default: the URL's). All of them commit or none,
+/// in one store transaction, at most [`MAX_TRIBUTARY_TRANSACTION_OPERATIONS`]; the answer is a
+/// batch's (200 with every result, or 207 with the failing operation's status and 424 for the
+/// others). The functions host commits a batch's outputs with its lease checkpoint this way.
+/// Azure Cosmos DB does not know it: never send it there.
+pub const X_TRIBUTARY_TRANSACTION: &str = "x-tributary-transaction";
+/// Most operations of one [`X_TRIBUTARY_TRANSACTION`] request.
+pub const MAX_TRIBUTARY_TRANSACTION_OPERATIONS: usize = 10_000;
 /// The longest [`X_TRIBUTARY_WAIT_MS`] wait a Tributary server honours; longer asks are cut to it.
 pub const MAX_TRIBUTARY_WAIT: Duration = Duration::from_secs(60);
+/// Tributary's change feed filter extension: a SQL condition over `c` (`c.status = 'shipped'`,
+/// `WHERE c.total > 100`, or a whole `FROM c WHERE ...`) that a change must meet to be on the
+/// page. The value is the condition's UTF-8 text, percent-encoded ([`encode_feed_filter`]:
+/// `%`, control characters and every non-ASCII byte as `%XX`, so a plain-ASCII condition
+/// without `%` may be sent as is); the server decodes it with [`decode_feed_filter`].
+///
+/// In latest-version mode the condition is evaluated on the document; in all-versions mode on
+/// the `current` image of a create or replace, and a delete (TTL expirations included) always
+/// passes ([`feed_filter_subject`]). A change the condition cannot be evaluated on passes, so
+/// nothing is dropped by an evaluation error. The page's etag advances past every change
+/// read, matching or not, and the answer carries [`X_TRIBUTARY_FILTERED_COUNT`]; a page where
+/// nothing matched is a `304` with the advanced etag and a count above zero, which means
+/// "read on at once". With [`X_TRIBUTARY_WAIT_MS`], a read whose new changes were all
+/// filtered out waits on from past them until a matching change commits, the wait runs out,
+/// or [`MAX_TRIBUTARY_FILTER_SCAN`] changes were read. A condition that does not parse is
+/// answered `400` naming the filter. Azure Cosmos DB ignores the header: a client that sent it
+/// and finds no [`X_TRIBUTARY_FILTERED_COUNT`] in the answer must filter the page itself.
+pub const X_TRIBUTARY_FEED_FILTER: &str = "x-tributary-feed-filter";
+/// In a change feed answer to a request with [`X_TRIBUTARY_FEED_FILTER`]: how many of the
+/// changes read were left out by the filter (a whole number, `0` when all matched).
+pub const X_TRIBUTARY_FILTERED_COUNT: &str = "x-tributary-filtered-count";
+/// The most changes a Tributary server reads for one filtered change feed request that waits
+/// ([`X_TRIBUTARY_WAIT_MS`]) before it answers with what it has (so a long backlog of
+/// non-matching changes costs bounded work per request).
+pub const MAX_TRIBUTARY_FILTER_SCAN: usize = 10_000;
 
 // --- Transactional batch and bulk ------------------------------------------------
 
@@ -228,6 +265,48 @@ pub fn parse_http_date(value: &str) -> Result<SystemTime, HeaderError> {
     })
 }
 
+/// The bytes [`encode_feed_filter`] percent-encodes besides every non-ASCII byte: control
+/// characters (not allowed in a header value) and `%` itself.
+const FEED_FILTER_ENCODED: &AsciiSet = &CONTROLS.add(b'%');
+
+/// Encodes a change feed filter condition as an [`X_TRIBUTARY_FEED_FILTER`] value: `%`,
+/// control characters and every non-ASCII byte of its UTF-8 text become `%XX`.
+pub fn encode_feed_filter(condition: &str) -> String {
+    utf8_percent_encode(condition, FEED_FILTER_ENCODED).to_string()
+}
+
+/// Decodes an [`X_TRIBUTARY_FEED_FILTER`] value into the condition's text (`%XX` sequences
+/// become bytes; a `%` not followed by two hex digits stays as it is).
+///
+/// # Errors
+///
+/// [`HeaderError::InvalidFeedFilter`] if the decoded bytes are not UTF-8.
+pub fn decode_feed_filter(value: &str) -> Result<String, HeaderError> {
+    percent_decode_str(value)
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| HeaderError::InvalidFeedFilter {
+            value: crate::quoted_excerpt(value),
+        })
+}
+
+/// What an [`X_TRIBUTARY_FEED_FILTER`] condition is evaluated on for one change of the
+/// all-versions-and-deletes feed (wire format `2021-09-15`): the `current` image of a create
+/// or replace; `None` for a delete (its `current` is empty), which always passes the filter.
+/// In latest-version mode the change itself is the document the condition sees.
+pub fn feed_filter_subject(change: &serde_json::Value) -> Option<&serde_json::Value> {
+    let is_delete = change
+        .pointer("/metadata/operationType")
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(|operation| operation.eq_ignore_ascii_case("delete"));
+    if is_delete {
+        return None;
+    }
+    change
+        .get("current")
+        .filter(|current| current.as_object().is_some_and(|fields| !fields.is_empty()))
+}
+
 /// A header value that does not parse.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -237,6 +316,14 @@ pub enum HeaderError {
         "invalid x-ms-max-item-count '{value}': expected -1 (server default) or an integer from 1 to {MAX_ITEM_COUNT_LIMIT}"
     )]
     InvalidMaxItemCount {
+        /// The header value (at most 64 characters of it).
+        value: String,
+    },
+    /// An `x-tributary-feed-filter` value does not decode to UTF-8 text.
+    #[error(
+        "invalid x-tributary-feed-filter '{value}': expected a SQL condition, percent-encoded UTF-8"
+    )]
+    InvalidFeedFilter {
         /// The header value (at most 64 characters of it).
         value: String,
     },

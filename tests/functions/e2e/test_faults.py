@@ -173,3 +173,38 @@ def test_a_hanging_function_is_stopped_and_the_worker_replaced(server: Server, t
         wait_for("the next item", lambda: [doc["id"] for doc in query_all(view)] == ["fine"])
     finally:
         host.stop()
+
+
+def test_a_sigkilled_host_process_applies_outputs_exactly_once_through_the_server(server: Server, tributary_bin: str, app_python: str, tmp_path: pathlib.Path) -> None:
+    """A host in its own process commits outputs with the checkpoint through the server's
+    transaction extension: the same guarantee as inside the server."""
+    client = server.client()
+    database = client.create_database("faults")
+    events = database.create_container("events", PartitionKey("/id"))
+    app_dir = copy_test_app("counter", tmp_path, {"CosmosDBConnection": server.connection_string})
+    first = start_host(tributary_bin, app_python, app_dir, tmp_path / "first.log", env={"HOLD_EVENT": "e030"})
+    first.wait_for_output("running function")
+    assert "exactly_once=true" in first.output()
+    written = [f"e{n:03}" for n in range(60)]
+    for event_id in written:
+        events.create_item({"id": event_id})
+    counts = database.get_container_client("counts")
+
+    def counted() -> List[str]:
+        try:
+            return counts.read_item("total", "total")["ids"]
+        except exceptions.CosmosResourceNotFoundError:
+            return []
+
+    first.wait_for_output("e030")
+    first.stop(signal.SIGKILL)
+    assert 0 < len(counted()) < 60
+    second = start_host(tributary_bin, app_python, app_dir, tmp_path / "second.log")
+    try:
+        wait_for("every event counted", lambda: len(counted()) >= len(written))
+        second.wait_for_output("e030")
+        ids = counted()
+        assert len(ids) == len(set(ids)), "an event was counted twice"
+        assert sorted(ids) == written
+    finally:
+        second.stop()

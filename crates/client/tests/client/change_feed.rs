@@ -1,4 +1,5 @@
-//! Change feed pages: starts, positions, scopes, modes, splits, and the long-poll wait.
+//! Change feed pages: starts, positions, scopes, modes, splits, the long-poll wait, and the
+//! server-side filter.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -338,6 +339,70 @@ async fn a_wait_is_ended_by_the_next_write() {
     assert!(idle.not_modified);
     assert_eq!(idle.etag, page.etag);
     assert!(started.elapsed() >= Duration::from_millis(250));
+}
+
+#[tokio::test]
+async fn a_filter_is_sent_encoded_and_the_page_counts_what_it_left_out() {
+    let server = TestServer::start().await;
+    let client = server.client_with_container().await;
+    for (id, city) in [("a", "Zürich"), ("b", "Bern"), ("c", "Zug")] {
+        client
+            .upsert_document(
+                "db",
+                "c",
+                &json!("p"),
+                &json!({ "id": id, "pk": "p", "city": city }),
+            )
+            .await
+            .expect("written");
+    }
+    let unfiltered = client
+        .change_feed(
+            "db",
+            "c",
+            &ChangeFeedRequest::new(ChangeFeedStart::Beginning, 10),
+        )
+        .await
+        .expect("a page");
+    assert_eq!(unfiltered.n_filtered, None, "no filter sent, none counted");
+    // Non-ASCII text and a '%' both survive the header.
+    let request = ChangeFeedRequest {
+        filter: Some("c.city = 'Zürich' OR c.city LIKE 'Zu%'".to_owned()),
+        ..ChangeFeedRequest::new(ChangeFeedStart::Beginning, 10)
+    };
+    let page = client
+        .change_feed("db", "c", &request)
+        .await
+        .expect("a page");
+    assert_eq!(ids(&page), ["a", "c"]);
+    assert_eq!(page.n_filtered, Some(1));
+    assert_eq!(page.etag, unfiltered.etag, "the position passes 'b' too");
+
+    let nothing = ChangeFeedRequest {
+        filter: Some("c.city = 'Basel'".to_owned()),
+        ..ChangeFeedRequest::new(ChangeFeedStart::Beginning, 10)
+    };
+    let page = client
+        .change_feed("db", "c", &nothing)
+        .await
+        .expect("a page");
+    assert!(page.not_modified);
+    assert_eq!(page.n_filtered, Some(3));
+    assert_eq!(page.etag, unfiltered.etag);
+
+    let bad = ChangeFeedRequest {
+        filter: Some("c.city =".to_owned()),
+        ..ChangeFeedRequest::new(ChangeFeedStart::Beginning, 10)
+    };
+    let error = client
+        .change_feed("db", "c", &bad)
+        .await
+        .expect_err("a filter that does not parse");
+    assert!(
+        matches!(error, ClientError::Status { status: 400, .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("c.city ="), "{error}");
 }
 
 #[tokio::test]

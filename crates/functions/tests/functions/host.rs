@@ -141,6 +141,7 @@ async fn start(store: &Arc<Store>, app: FunctionApp) -> FunctionHost {
         app,
         HostOptions {
             embedded: Some(Arc::clone(store)),
+            embedded_port: None,
             instance_name: "test-host".into(),
         },
     )
@@ -411,6 +412,7 @@ async fn a_replayed_dead_letter_is_processed_and_removed() {
     }));
     let options = HostOptions {
         embedded: Some(Arc::clone(&store)),
+        embedded_port: None,
         instance_name: "test-host".into(),
     };
     let app = FunctionApp::new(settings()).function(definition("copy", json!({})), handler.clone());
@@ -437,6 +439,7 @@ async fn bad_configuration_names_the_function_and_the_setting_and_starts_nothing
     let handler = copying_handler(&[], Arc::default());
     let options = HostOptions {
         embedded: Some(Arc::clone(&store)),
+        embedded_port: None,
         instance_name: "test-host".into(),
     };
     let start = |app: FunctionApp| FunctionHost::start(app, options.clone());
@@ -498,5 +501,75 @@ async fn bad_configuration_names_the_function_and_the_setting_and_starts_nothing
     assert!(
         documents(&store, "view").is_empty(),
         "the good function did not start"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bisected_read_modify_write_function_sees_each_parts_writes() {
+    let (store, _dir) = store().await;
+    for id in ["a", "b", "c", "d"] {
+        store
+            .write_item(
+                "shop",
+                "orders",
+                ItemWrite::upsert(json!({"id": id, "customerId": "one", "poison": id == "c"})),
+            )
+            .await
+            .expect("write");
+    }
+    // Appends the ids it sees to the one document of the view, which it reads with an input
+    // binding: every part of a bisected batch must read what the part before it wrote.
+    let handler = Arc::new(RustHandler::new(|invocation: Invocation| async move {
+        let changes: Vec<Value> = invocation
+            .changes
+            .iter()
+            .map(|change| change.value().expect("JSON"))
+            .collect();
+        if changes.iter().any(|change| change["poison"] == true) {
+            return Err(InvocationFailure::new("ValueError: poison"));
+        }
+        let mut seen: Vec<Value> = invocation.inputs["seen"]
+            .first()
+            .and_then(|doc| doc["ids"].as_array().cloned())
+            .unwrap_or_default();
+        seen.extend(changes.iter().map(|change| change["id"].clone()));
+        Ok(InvocationOutput {
+            outputs: BTreeMap::from([(
+                "view".to_owned(),
+                vec![json!({"id": "seen", "ids": seen})],
+            )]),
+            failed_items: Vec::new(),
+        })
+    }));
+    let mut function = definition("append", json!({}));
+    let input = json!({
+        "type": "cosmosDB", "direction": "in", "name": "seen", "connection": "Cosmos",
+        "databaseName": "shop", "containerName": "view", "sqlQuery": "SELECT * FROM c",
+    });
+    let ReadFunction::Run(with_input) = read_function(
+        "append",
+        &[
+            json!({"type": "cosmosDBTrigger", "direction": "in", "name": "documents", "connection": "Cosmos", "databaseName": "shop", "containerName": "orders"}),
+            input,
+        ],
+        None,
+    )
+    .expect("valid") else {
+        panic!("not skipped");
+    };
+    function.inputs = with_input.inputs;
+    let app = FunctionApp::new(settings()).function(function, handler);
+    let host = start(&store, app).await;
+    wait_until("the dead letter", || {
+        documents(&store, "deadletter").len() == 1
+    })
+    .await;
+    host.stop().await;
+    let view = documents(&store, "view");
+    assert_eq!(view.len(), 1);
+    assert_eq!(
+        view[0]["ids"],
+        json!(["a", "b", "d"]),
+        "no part's update was lost"
     );
 }

@@ -1,7 +1,7 @@
 //! The processor on the embedded store: delivery, checkpoints, balancing between hosts,
 //! graceful hand-off, splits, failures, manual checkpoints, modes and the estimator.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use tributary_store::{
     ContainerDefinition, FeedScope, ItemWrite, MAX_CROSS_CONTAINER_TRANSACTION_OPERATIONS, Store,
 };
 
-use crate::harness::{Seen, store_with_orders, wait_until, write_orders};
+use crate::harness::{Seen, store_with_orders, wait_for_no_pending, wait_until, write_orders};
 
 /// A builder with intervals short enough for tests.
 async fn builder(store: &Arc<Store>, instance: &str) -> ChangeFeedProcessorBuilder {
@@ -405,6 +405,183 @@ async fn all_versions_mode_delivers_deletes_and_refuses_latest_version_leases() 
         "{error}"
     );
     assert!(error.to_string().contains("Full-Fidelity Feed"), "{error}");
+}
+
+/// The estimator of the `view` processor on the embedded store, from the beginning.
+async fn estimator(store: &Arc<Store>) -> ChangeFeedEstimator {
+    let feed = Arc::new(EmbeddedFeed::new(Arc::clone(store), "db", "orders"));
+    let leases: Arc<dyn LeaseContainer> = Arc::new(
+        EmbeddedLeaseContainer::open(Arc::clone(store), "db", "leases")
+            .await
+            .expect("lease container"),
+    );
+    ChangeFeedEstimator::new("view", feed, leases, StartFrom::Beginning)
+        .await
+        .expect("an estimator")
+}
+
+/// The filter of the feed filter tests: `o90`..`o99` of `write_orders`' first hundred match,
+/// and nothing written from `n` 200 on.
+const NINETIES: &str = "c.n >= 90 AND c.n < 200";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_filter_hands_over_only_matching_changes_and_the_lease_still_reaches_the_end() {
+    let (store, _dir) = store_with_orders(1).await;
+    write_orders(&store, 0, 100).await;
+    let seen = Seen::default();
+    let n_filtered = Arc::new(AtomicU64::new(0));
+    let n_batches = Arc::new(AtomicU64::new(0));
+    let run = || {
+        let (seen, n_filtered, n_batches) = (
+            seen.clone(),
+            Arc::clone(&n_filtered),
+            Arc::clone(&n_batches),
+        );
+        let store = Arc::clone(&store);
+        async move {
+            start(
+                builder(&store, "a")
+                    .await
+                    .max_items(10)
+                    .feed_filter(NINETIES)
+                    .handler(move |context, changes| {
+                        assert!(!changes.is_empty(), "no handler call without changes");
+                        seen.record(&changes);
+                        n_filtered.fetch_add(context.n_filtered, Ordering::SeqCst);
+                        n_batches.fetch_add(1, Ordering::SeqCst);
+                        async { Ok(()) }
+                    }),
+            )
+            .await
+        }
+    };
+    let mut processor = run().await;
+    wait_until("o90..o99", || seen.n_distinct() == 10).await;
+    assert!((90..100).all(|n| seen.contains(&format!("o{n}"))));
+    // Nine pages of ten where nothing matched were checkpointed without a handler call and
+    // are reported with the one batch that followed them.
+    assert_eq!(n_batches.load(Ordering::SeqCst), 1);
+    assert_eq!(n_filtered.load(Ordering::SeqCst), 90);
+
+    // Live changes that all fail the filter move the lease to the end without a batch.
+    write_orders(&store, 200, 215).await;
+    let estimator = estimator(&store).await;
+    wait_for_no_pending(&estimator).await;
+    assert_eq!(n_batches.load(Ordering::SeqCst), 1);
+    processor.stop().await;
+    assert_eq!(seen.n_deliveries(), 10);
+
+    // The estimator counts every change, filtered out or not.
+    write_orders(&store, 215, 220).await;
+    let estimates = estimator.estimate().await.expect("an estimate");
+    assert_eq!(estimates.iter().map(|e| e.pending).sum::<u64>(), 5);
+
+    // A restart resumes past everything filtered out.
+    let mut processor = run().await;
+    wait_for_no_pending(&estimator).await;
+    processor.stop().await;
+    assert_eq!(seen.n_deliveries(), 10, "nothing delivered again");
+    assert_eq!(n_batches.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_manual_handler_filtered_pages_are_checkpointed_only_after_the_handler_s_own() {
+    let (store, _dir) = store_with_orders(1).await;
+    write_orders(&store, 0, 100).await;
+    let seen = Seen::default();
+    let run = |checkpoint: bool| {
+        let seen = seen.clone();
+        let store = Arc::clone(&store);
+        async move {
+            start(
+                builder(&store, "a")
+                    .await
+                    .max_items(10)
+                    .feed_filter(NINETIES)
+                    .manual_checkpoint_handler(move |_, changes, checkpointer| {
+                        seen.record(&changes);
+                        async move {
+                            if checkpoint {
+                                checkpointer.checkpoint().await?;
+                            }
+                            Ok(())
+                        }
+                    }),
+            )
+            .await
+        }
+    };
+    let estimator = estimator(&store).await;
+    let total = |estimates: &[tributary_processor::LeaseEstimate]| {
+        estimates.iter().map(|e| e.pending).sum::<u64>()
+    };
+
+    // A handler that does not checkpoint: the changes filtered out after its batch are not
+    // checkpointed either, or the checkpoint would pass the batch it did not checkpoint.
+    let mut processor = run(false).await;
+    wait_until("o90..o99", || seen.n_deliveries() == 10).await;
+    write_orders(&store, 200, 206).await;
+    // Long enough for the worker to read the six (one read wait is 500 ms).
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let estimates = estimator.estimate().await.expect("an estimate");
+    assert_eq!(total(&estimates), 106, "{estimates:?}");
+    processor.stop().await;
+
+    // A handler that checkpoints: its batch again, and then the filtered pages after it.
+    let mut processor = run(true).await;
+    wait_until("o90..o99 again", || seen.n_deliveries() == 20).await;
+    wait_for_no_pending(&estimator).await;
+    processor.stop().await;
+    assert_eq!(seen.n_deliveries(), 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_all_versions_mode_a_feed_filter_sees_the_current_image_and_deletes_pass() {
+    let (store, _dir) = store_with_orders(1).await;
+    let seen = Seen::default();
+    let mut processor = start(
+        builder(&store, "a")
+            .await
+            .start_from(StartFrom::Now)
+            .all_versions_and_deletes()
+            .feed_filter("c.n = 1")
+            .handler(seen.handler()),
+    )
+    .await;
+    write_orders(&store, 0, 3).await;
+    let mut delete = ItemWrite::upsert(json!({"id": "o2", "pk": "k2"}));
+    delete.kind = tributary_store::WriteKind::Delete;
+    delete.body = None;
+    delete.id = Some("o2".into());
+    delete.partition_key =
+        Some(tributary_partition_key::PartitionKey::from_json(&json!("k2")).unwrap());
+    store.write_item("db", "orders", delete).await.unwrap();
+    wait_until("o1's create and o2's delete", || seen.n_deliveries() == 2).await;
+    processor.stop().await;
+    assert!(seen.contains("o1") && seen.contains("o2"));
+    assert!(!seen.contains("o0"));
+}
+
+#[tokio::test]
+async fn a_feed_filter_that_does_not_parse_is_refused_when_the_processor_is_built() {
+    let (store, _dir) = store_with_orders(1).await;
+    let error = builder(&store, "a")
+        .await
+        .feed_filter("c.n >")
+        .handler(|_, _| async { Ok(()) })
+        .build()
+        .err()
+        .expect("a bad filter");
+    let message = error.to_string();
+    assert!(message.contains("feed filter 'c.n >'"), "{message}");
+    let processor = builder(&store, "a")
+        .await
+        .feed_filter("WHERE c.n > 1")
+        .handler(|_, _| async { Ok(()) })
+        .build()
+        .expect("a valid filter");
+    let filter = processor.config().feed_filter.as_ref().expect("a filter");
+    assert_eq!(filter.condition(), "WHERE c.n > 1");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
-use tributary_processor::{BatchContext, Change, HandlerError};
+use tributary_processor::{BatchContext, Change, ChangeFeedEstimator, HandlerError};
 use tributary_store::{ContainerDefinition, ItemWrite, Store, StoreOptions};
 
 /// Longest any wait in a test may take: every test stays bounded.
@@ -115,6 +115,23 @@ pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
         assert!(
             tokio::time::Instant::now() < deadline,
             "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits until the estimator finds no pending change on any lease (every checkpoint at the
+/// end of its feed), or fails the test after [`TEST_TIMEOUT`].
+pub async fn wait_for_no_pending(estimator: &ChangeFeedEstimator) {
+    let deadline = tokio::time::Instant::now() + TEST_TIMEOUT;
+    loop {
+        let estimates = estimator.estimate().await.expect("an estimate");
+        if estimates.iter().all(|estimate| estimate.pending == 0) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the checkpoints never reached the end: {estimates:?}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

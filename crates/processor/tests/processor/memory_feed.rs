@@ -167,9 +167,14 @@ impl MemoryFeed {
                 r#"{{"id":"{id}","epk":"{epk}","_lsn":{lsn}}}"#
             )));
         }
+        let (changes, n_filtered) = match &read.filter {
+            Some(filter) => filter.apply(changes, read.mode),
+            None => (changes, 0),
+        };
         Ok(FeedReadOutcome::Page(FeedPage {
             changes,
             continuation: format!("\"{last}\""),
+            n_filtered,
         }))
     }
 }
@@ -193,7 +198,9 @@ impl ChangeFeed for MemoryFeed {
             let written = self.written.notified();
             let outcome = self.read_now(&read)?;
             match &outcome {
-                FeedReadOutcome::Page(page) if page.changes.is_empty() && !read.wait.is_zero() => {
+                FeedReadOutcome::Page(page)
+                    if page.changes.is_empty() && page.n_filtered == 0 && !read.wait.is_zero() =>
+                {
                     let _ = tokio::time::timeout(read.wait, written).await;
                     self.read_now(&read)
                 }
@@ -217,6 +224,7 @@ impl ChangeFeed for MemoryFeed {
                 mode,
                 max_items: usize::MAX,
                 wait: Duration::ZERO,
+                filter: None,
             };
             Ok(match self.read_now(&read)? {
                 FeedReadOutcome::Gone => PendingOutcome::Gone,

@@ -3,6 +3,7 @@
 //! changes) and without it (polled, as against Azure Cosmos DB).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -16,7 +17,7 @@ use tributary_server::{Server, ServerConfig};
 use tributary_store::Store;
 use tributary_wire::auth::EMULATOR_KEY;
 
-use crate::harness::{Seen, store_with_orders, wait_until, write_orders};
+use crate::harness::{Seen, store_with_orders, wait_for_no_pending, wait_until, write_orders};
 
 /// A server over plain HTTP on a free port, serving a store with `db`/`orders`; stopped on
 /// drop.
@@ -395,4 +396,59 @@ async fn without_long_poll_a_polling_host_still_delivers_every_change() {
     wait_until("20 polled changes", || seen.n_distinct() == 120).await;
     processor.stop().await;
     assert_eq!(seen.n_deliveries(), 120, "no duplicates without failures");
+}
+
+/// A processor with a feed filter over HTTP, with or without long-poll: only matching changes
+/// reach the handler, and the leases still reach the end of the feed (on `tributary serve` the
+/// server filters; without long-poll, as against Azure Cosmos DB, the page is filtered on
+/// arrival).
+async fn a_feed_filter_over_http_hands_over_only_matching_changes(long_poll: bool) {
+    let server = TestServer::start(2).await;
+    write_orders(&server.store, 0, 100).await;
+    let seen = Seen::default();
+    let n_filtered = Arc::new(AtomicU64::new(0));
+    let handler = {
+        let (seen, n_filtered) = (seen.clone(), Arc::clone(&n_filtered));
+        move |context: tributary_processor::BatchContext,
+              changes: Vec<tributary_processor::Change>| {
+            assert!(!changes.is_empty(), "no handler call without changes");
+            seen.record(&changes);
+            n_filtered.fetch_add(context.n_filtered, Ordering::SeqCst);
+            async { Ok(()) }
+        }
+    };
+    let mut processor = start(
+        builder_with(&server, "a", long_poll)
+            .await
+            .poll_interval(Duration::from_millis(100))
+            .max_items(10)
+            .feed_filter("c.n % 10 = 0 AND c.n < 200")
+            .handler(handler),
+    )
+    .await;
+    wait_until("o0, o10, ..., o90", || seen.n_distinct() == 10).await;
+    assert!(
+        (0..100)
+            .step_by(10)
+            .all(|n| seen.contains(&format!("o{n}")))
+    );
+    // Live changes that all fail the filter still move the leases to the end.
+    write_orders(&server.store, 200, 230).await;
+    wait_for_no_pending(&estimator(&server, true).await).await;
+    processor.stop().await;
+    assert_eq!(seen.n_deliveries(), 10, "no duplicates without failures");
+    assert!(
+        n_filtered.load(Ordering::SeqCst) <= 120,
+        "at most the 120 changes that fail the filter are counted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_filter_is_evaluated_by_the_server_with_long_poll() {
+    a_feed_filter_over_http_hands_over_only_matching_changes(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_filter_is_evaluated_on_arrival_without_long_poll() {
+    a_feed_filter_over_http_hands_over_only_matching_changes(false).await;
 }

@@ -1,4 +1,5 @@
-//! `Query::parse_condition` and `matches`, as the store uses them for patch conditions.
+//! `Query::parse_condition` and `matches`, as the store uses them for patch conditions, and
+//! `Query::parse_filter`, as change feed filters use it.
 
 use serde_json::json;
 use tributary_query::{Parameters, Query, QueryError, execute, matches};
@@ -27,6 +28,42 @@ fn patch_conditions_filter_single_documents() {
             "{text}"
         );
     }
+}
+
+#[test]
+fn feed_filters_are_bare_conditions_a_where_clause_or_a_from_clause() {
+    let document = json!({"id": "1", "status": "shipped", "lines": [{"sku": "a"}]});
+    let table = [
+        ("c.status = 'shipped'", true),
+        ("  c.status = 'new'", false),
+        ("WHERE c.status = 'shipped'", true),
+        ("where c.status = 'new'", false),
+        ("FROM c WHERE c.id = '1'", true),
+        ("FROM o WHERE o.id = '2'", false),
+        ("FROM c JOIN l IN c.lines WHERE l.sku = 'a'", true),
+        ("SELECT * FROM c WHERE c.status = 'shipped'", true),
+    ];
+    for (text, expected) in table {
+        let filter = Query::parse_filter(text).unwrap();
+        assert_eq!(
+            matches(&filter, &Parameters::new(), &document).unwrap(),
+            expected,
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn a_feed_filter_that_does_not_parse_or_uses_a_parameter_is_refused() {
+    for text in ["c.status =", "", "WHERE", "c.status = 'a' ORDER"] {
+        assert!(
+            matches!(Query::parse_filter(text), Err(QueryError::Syntax { .. })),
+            "{text}"
+        );
+    }
+    let error = Query::parse_filter("c.status = @status").unwrap_err();
+    assert!(matches!(error, QueryError::Invalid(_)), "{error}");
+    assert!(error.to_string().contains("@status"), "{error}");
 }
 
 #[test]

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 use tributary_partition_key::PartitionKey;
 use tributary_store::{
-    ItemWrite, OperationResult, PatchRequest, Precondition, StoreError, WriteKind, WriteOutcome,
-    WriteStatus,
+    CrossDatabaseOperation, ItemWrite, OperationResult, PatchRequest, Precondition, StoreError,
+    WriteKind, WriteOutcome, WriteStatus,
 };
 use tributary_wire::error::substatus;
 use tributary_wire::headers;
@@ -248,6 +248,62 @@ pub(crate) async fn batch(
         Some(lsn) => reply.header(LSN_HEADER, lsn.to_string()),
         None => reply,
     })
+}
+
+/// Runs Tributary's cross-container transaction ([`headers::X_TRIBUTARY_TRANSACTION`]): the
+/// operations of a batch body, each in its own `database`/`container` (default: the URL's),
+/// committed together or not at all.
+pub(crate) async fn cross_container_transaction(
+    state: &AppState,
+    request: &RequestContext,
+    database: &str,
+    container: &str,
+) -> Result<Reply, ApiError> {
+    let body = request.json()?;
+    let operations = body.as_array().ok_or_else(|| {
+        ApiError::bad_request("a transaction body must be a JSON array of operations")
+    })?;
+    if operations.is_empty() {
+        return Err(ApiError::bad_request("the transaction has no operations"));
+    }
+    if operations.len() > headers::MAX_TRIBUTARY_TRANSACTION_OPERATIONS {
+        return Err(ApiError::bad_request(format!(
+            "the transaction has {} operations, at most {} are allowed",
+            operations.len(),
+            headers::MAX_TRIBUTARY_TRANSACTION_OPERATIONS
+        )));
+    }
+    let mut parsed = Vec::with_capacity(operations.len());
+    for (index, value) in operations.iter().enumerate() {
+        let target = |key: &str, default: &str| -> Result<String, ApiError> {
+            match value.get(key) {
+                None | Some(Value::Null) => Ok(default.to_owned()),
+                Some(Value::String(name)) if !name.is_empty() => Ok(name.clone()),
+                Some(_) => Err(ApiError::bad_request(format!(
+                    "transaction operation {index}: '{key}' must be a non-empty string"
+                ))),
+            }
+        };
+        parsed.push(CrossDatabaseOperation {
+            database: target("database", database)?,
+            container: target("container", container)?,
+            write: parse_operation(index, value)?.write,
+        });
+    }
+    let outcome = state.store.transaction_across_databases(parsed).await?;
+    let results: Vec<Value> = outcome
+        .results
+        .iter()
+        .map(|result| match result {
+            OperationResult::Done(outcome) => success_json(outcome),
+            OperationResult::Failed(error) => failure_json(error),
+            OperationResult::NotApplied => not_applied_json(),
+        })
+        .collect();
+    Ok(Reply::json(
+        if outcome.committed { 200 } else { 207 },
+        Value::Array(results).to_string(),
+    ))
 }
 
 /// The LSN a committed transactional batch reports: the first one it wrote.

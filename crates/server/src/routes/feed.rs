@@ -4,7 +4,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use base64::Engine as _;
 use tributary_partition_key::{Epk, EpkRange};
-use tributary_store::{FeedMode, FeedRequest, FeedScope, FeedStart};
+use tributary_query::{Parameters, Query};
+use tributary_store::{FeedMode, FeedPage, FeedRequest, FeedScope, FeedStart};
 use tributary_wire::headers;
 
 use crate::AppState;
@@ -120,31 +121,122 @@ pub(crate) async fn change_feed(
         .min(headers::MAX_TRIBUTARY_WAIT),
         None => Duration::ZERO,
     };
-    let page = if wait.is_zero() {
-        state.store.read_feed(database, container, &feed_request)?
-    } else {
-        state
-            .store
-            .read_feed_wait(database, container, &feed_request, wait)
-            .await?
-    };
+    let filter = feed_filter(request)?;
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut page = read_page(state, database, container, &feed_request, wait).await?;
+    // Tributary's filter extension: keep the changes that match. The etag still moves past
+    // every change read, so changes filtered out are passed over for good. A waiting read
+    // whose new changes all failed the filter reads (and waits) on from past them, within
+    // its wait and a bounded number of changes read.
+    let mut n_filtered = 0;
+    if let Some(filter) = &filter {
+        let mut n_read = 0;
+        loop {
+            let n_page = page.changes.len();
+            n_read += n_page;
+            page.changes.retain(|change| passes(filter, mode, change));
+            n_filtered += n_page - page.changes.len();
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if !page.changes.is_empty()
+                || n_page == 0
+                || remaining.is_zero()
+                || n_read >= headers::MAX_TRIBUTARY_FILTER_SCAN
+            {
+                break;
+            }
+            let next = FeedRequest {
+                start: FeedStart::AfterLsn(page.lsn),
+                ..feed_request.clone()
+            };
+            page = read_page(state, database, container, &next, remaining).await?;
+        }
+    }
     let etag = format!("\"{}\"", page.lsn);
     let session_token = format!("0:-1#{}", page.high_lsn);
-    if page.is_empty() {
-        return Ok(Reply::empty(304)
+    let mut reply = if page.is_empty() {
+        Reply::empty(304)
             .header(headers::ETAG, &etag)
             .header(headers::X_MS_SESSION_TOKEN, &session_token)
-            .header(X_MS_ITEM_COUNT, "0"));
-    }
-    let rid = state.store.container_position(database, container)?.0;
-    let n_bytes: usize = page.changes.iter().map(String::len).sum();
-    Ok(
+            .header(X_MS_ITEM_COUNT, "0")
+    } else {
+        let rid = state.store.container_position(database, container)?.0;
+        let n_bytes: usize = page.changes.iter().map(String::len).sum();
         Reply::json(200, feed_body(&rid, "Documents", &page.changes))
             .header(headers::ETAG, &etag)
             .header(headers::X_MS_SESSION_TOKEN, &session_token)
             .header(X_MS_ITEM_COUNT, page.changes.len().to_string())
-            .charge(charge_for(n_bytes, false)),
-    )
+            .charge(charge_for(n_bytes, false))
+    };
+    if filter.is_some() {
+        reply = reply.header(headers::X_TRIBUTARY_FILTERED_COUNT, n_filtered.to_string());
+    }
+    Ok(reply)
+}
+
+/// One page of the feed, waiting up to `wait` for a change when there is nothing new.
+async fn read_page(
+    state: &AppState,
+    database: &str,
+    container: &str,
+    request: &FeedRequest,
+    wait: Duration,
+) -> Result<FeedPage, ApiError> {
+    Ok(if wait.is_zero() {
+        state.store.read_feed(database, container, request)?
+    } else {
+        state
+            .store
+            .read_feed_wait(database, container, request, wait)
+            .await?
+    })
+}
+
+/// Most characters of a filter quoted in an error message.
+const MAX_QUOTED_FILTER_CHARS: usize = 200;
+
+/// The request's `x-tributary-feed-filter`, decoded and parsed once.
+fn feed_filter(request: &RequestContext) -> Result<Option<Query>, ApiError> {
+    let Some(value) = request.headers.get(headers::X_TRIBUTARY_FEED_FILTER) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map_err(|_| {
+        ApiError::bad_request(format!(
+            "header '{}' must be ASCII: percent-encode the condition's UTF-8 text",
+            headers::X_TRIBUTARY_FEED_FILTER
+        ))
+    })?;
+    let condition = headers::decode_feed_filter(value.trim())
+        .map_err(|error| ApiError::bad_request(error.to_string()))?;
+    Query::parse_filter(&condition).map(Some).map_err(|error| {
+        let mut quoted: String = condition.chars().take(MAX_QUOTED_FILTER_CHARS).collect();
+        if quoted.len() < condition.len() {
+            quoted.push_str("...");
+        }
+        ApiError::bad_request(format!(
+            "the change feed filter '{quoted}' (header '{}') is not a valid SQL condition: {error}",
+            headers::X_TRIBUTARY_FEED_FILTER
+        ))
+    })
+}
+
+/// Whether a change (JSON text) passes the filter: the document in latest-version mode; in
+/// all-versions mode the `current` image, with deletes always passing
+/// ([`headers::feed_filter_subject`]). A change the filter cannot be evaluated on passes, so
+/// no change is dropped by an evaluation error.
+fn passes(filter: &Query, mode: FeedMode, change: &str) -> bool {
+    let Ok(document) = serde_json::from_str::<serde_json::Value>(change) else {
+        return true;
+    };
+    let subject = match mode {
+        FeedMode::LatestVersion => Some(&document),
+        FeedMode::AllVersionsAndDeletes => headers::feed_filter_subject(&document),
+    };
+    subject.is_none_or(|subject| {
+        tributary_query::matches(filter, &Parameters::new(), subject).unwrap_or_else(|error| {
+            tracing::debug!(%error, "a change feed filter failed on a change; the change passes");
+            true
+        })
+    })
 }
 
 /// The read feed: every live item of the scope, paged with `x-ms-continuation`.

@@ -79,6 +79,9 @@ pub(crate) async fn dispatch(
             _ => Err(method_not_allowed(request)),
         },
         ["dbs", database, "colls", container, "docs"] => match *method {
+            Method::POST if request.flag(headers::X_TRIBUTARY_TRANSACTION)? => {
+                batch::cross_container_transaction(state, request, database, container).await
+            }
             Method::POST if request.flag(headers::X_MS_COSMOS_IS_BATCH_REQUEST)? => {
                 batch::batch(state, request, database, container).await
             }

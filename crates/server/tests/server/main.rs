@@ -9,7 +9,9 @@
 mod atomicity;
 mod auth;
 mod basics;
+mod feed_filter;
 mod harness;
 mod input;
 mod long_poll;
 mod sdk;
+mod transaction;

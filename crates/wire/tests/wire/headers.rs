@@ -3,8 +3,10 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use proptest::prelude::*;
+use serde_json::json;
 use tributary_wire::headers::{
-    self, HeaderError, MAX_ITEM_COUNT_LIMIT, format_http_date, parse_bool_header, parse_http_date,
+    self, HeaderError, MAX_ITEM_COUNT_LIMIT, decode_feed_filter, encode_feed_filter,
+    feed_filter_subject, format_http_date, parse_bool_header, parse_http_date,
     parse_max_item_count,
 };
 
@@ -22,6 +24,9 @@ fn header_names_are_lowercase() {
         headers::X_MS_SESSION_TOKEN,
         headers::X_MS_ALT_CONTENT_PATH,
         headers::ETAG,
+        headers::X_TRIBUTARY_WAIT_MS,
+        headers::X_TRIBUTARY_FEED_FILTER,
+        headers::X_TRIBUTARY_FILTERED_COUNT,
     ];
     for name in names {
         assert_eq!(name, name.to_ascii_lowercase());
@@ -136,6 +141,40 @@ fn parse_http_date_rejects_wrong_weekday_and_garbage() {
     }
 }
 
+#[test]
+fn a_feed_filter_is_sent_as_visible_ascii_and_decodes_back() {
+    let table = [
+        ("c.status = 'shipped'", "c.status = 'shipped'"),
+        ("c.name LIKE 'a%'", "c.name LIKE 'a%25'"),
+        ("c.city = 'Zürich'", "c.city = 'Z%C3%BCrich'"),
+        ("c.a = 1\nAND c.b = 2", "c.a = 1%0AAND c.b = 2"),
+    ];
+    for (condition, encoded) in table {
+        assert_eq!(encode_feed_filter(condition), encoded);
+        assert_eq!(decode_feed_filter(encoded).as_deref(), Ok(condition));
+    }
+    // Plain ASCII without '%' may be sent unencoded; a stray '%' stays as it is.
+    assert_eq!(decode_feed_filter("c.n > 1").as_deref(), Ok("c.n > 1"));
+    assert_eq!(
+        decode_feed_filter("c.s = '%zz'").as_deref(),
+        Ok("c.s = '%zz'")
+    );
+    assert!(matches!(
+        decode_feed_filter("c.s = '%FF'"),
+        Err(HeaderError::InvalidFeedFilter { .. })
+    ));
+}
+
+#[test]
+fn an_all_versions_filter_sees_the_current_image_and_lets_deletes_pass() {
+    let create = json!({"current": {"id": "1", "s": "a"}, "metadata": {"operationType": "create"}});
+    let replace = json!({"current": {"id": "1", "s": "b"}, "previous": {"id": "1", "s": "a"}, "metadata": {"operationType": "replace"}});
+    let delete = json!({"current": {}, "previous": {"id": "1", "s": "b"}, "metadata": {"operationType": "delete", "id": "1"}});
+    assert_eq!(feed_filter_subject(&create), Some(&create["current"]));
+    assert_eq!(feed_filter_subject(&replace), Some(&replace["current"]));
+    assert_eq!(feed_filter_subject(&delete), None);
+}
+
 proptest! {
     #[test]
     fn http_date_round_trips_to_the_second(secs in 0u64..253_402_300_800) {
@@ -148,5 +187,13 @@ proptest! {
         let _ = parse_bool_header(&value);
         let _ = parse_max_item_count(&value);
         let _: Result<SystemTime, _> = parse_http_date(&value);
+        let _ = decode_feed_filter(&value);
+    }
+
+    #[test]
+    fn feed_filters_round_trip_through_the_header(condition in "\\PC{0,40}") {
+        let encoded = encode_feed_filter(&condition);
+        prop_assert!(encoded.bytes().all(|b| b.is_ascii() && !b.is_ascii_control()));
+        prop_assert_eq!(decode_feed_filter(&encoded), Ok(condition));
     }
 }
