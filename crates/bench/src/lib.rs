@@ -1,5 +1,5 @@
 //! End-to-end benchmarks of Tributary: what `tributary bench store`,
-//! `tributary bench server` and `tributary bench processor` run.
+//! `tributary bench server`, `tributary bench processor` and `tributary bench functions` run.
 //!
 //! Each benchmark builds a fresh store in a temporary directory (removed afterwards), runs a
 //! fixed workload of 1 KB order documents over 1,000 partition keys, and returns a report:
@@ -16,6 +16,9 @@
 //! - [`run_processor_bench`] runs the change feed processor (`tributary-processor`) on the
 //!   embedded store and over loopback HTTP: catch-up rate, write→handler latency, and, with
 //!   host processes ([`run_processor_host`]), how fast leases move after a crash or a stop.
+//! - [`run_functions_bench`] runs the functions host (`tributary-functions`) on the embedded
+//!   store through a Rust handler, a JSON-lines worker process and the Python worker:
+//!   catch-up rate and write→invocation latency against each kind's target.
 //!
 //! What it is not: a test suite (nothing here asserts a speed; the figures depend on the
 //! machine and its disk), a comparison with other databases, or a micro-benchmark of one
@@ -40,6 +43,7 @@
 //! ```
 
 mod error;
+mod functions;
 mod http;
 mod latency;
 mod machine;
@@ -57,6 +61,12 @@ use tokio::task::JoinSet;
 use tributary_store::Durability;
 
 pub use error::BenchError;
+pub use functions::{
+    FunctionsBenchOptions, FunctionsBenchReport, HandlerKind, HandlerOutcome, HandlerReport,
+    HandlerRun, LEASE_ACQUIRE_INTERVAL_MS, MAX_FUNCTIONS_CHANGES, TARGET_JSON_LINES_CHANGES_PER_S,
+    TARGET_P99_MS, TARGET_PYTHON_CHANGES_PER_S, TARGET_PYTHON_P99_MS, TARGET_RUST_CHANGES_PER_S,
+    run_functions_bench,
+};
 pub use latency::LatencySummary;
 pub use machine::{MachineInfo, current_rss_mb, peak_rss_mb};
 pub use processor::{

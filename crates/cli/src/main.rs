@@ -119,6 +119,33 @@ enum BenchTarget {
     /// One processor host of `bench processor`'s failover phase (run by it, not by hand).
     #[command(hide = true)]
     ProcessorHost(ProcessorHostArgs),
+    /// The functions host: catch-up rate and write-to-invocation latency through a Rust
+    /// handler, a JSON-lines worker process (python3) and the Python worker (a Python with
+    /// azure-functions, from TRIBUTARY_PYTHON; skipped without one).
+    Functions(FunctionsBenchArgs),
+}
+
+#[derive(clap::Args)]
+struct FunctionsBenchArgs {
+    /// Documents written before the hosts start, to catch up on (default 100000; 5000 with
+    /// --quick).
+    #[arg(long)]
+    items: Option<u64>,
+    /// Documents written one at a time while each host runs (default 2000; 200 with
+    /// --quick).
+    #[arg(long)]
+    live_writes: Option<u64>,
+    /// Live writes per second.
+    #[arg(long, default_value_t = 500)]
+    live_rate: u64,
+    /// maxItemsPerInvocation of every function (default: unset, the processor's page size).
+    #[arg(long)]
+    max_items: Option<usize>,
+    /// Small sizes, for a smoke test.
+    #[arg(long)]
+    quick: bool,
+    #[command(flatten)]
+    common: BenchCommonArgs,
 }
 
 #[derive(clap::Args)]
@@ -430,6 +457,31 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
             let report = runtime
                 .block_on(tributary_bench::run_processor_bench(&options))
                 .context("the processor benchmark failed")?;
+            if args.common.json {
+                format!("{}\n", serde_json::to_string_pretty(&report)?)
+            } else {
+                report.render_text()
+            }
+        }
+        BenchTarget::Functions(args) => {
+            let (items, live_writes) = if args.quick {
+                (5_000, 200)
+            } else {
+                (100_000, 2_000)
+            };
+            let options = tributary_bench::FunctionsBenchOptions {
+                n_items: args.items.unwrap_or(items),
+                n_live_writes: args.live_writes.unwrap_or(live_writes),
+                live_writes_per_s: args.live_rate,
+                max_items: args.max_items,
+                n_feed_ranges: args.common.ranges,
+                durability: args.common.durability.durability(),
+                parent_dir: args.common.dir,
+                show_progress: true,
+            };
+            let report = runtime
+                .block_on(tributary_bench::run_functions_bench(&options))
+                .context("the functions benchmark failed")?;
             if args.common.json {
                 format!("{}\n", serde_json::to_string_pretty(&report)?)
             } else {

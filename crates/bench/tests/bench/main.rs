@@ -1,6 +1,7 @@
 //! Runs each benchmark with tiny sizes: the code paths work and the reports are complete.
 //! Nothing here asserts a speed.
 
+mod functions;
 mod processor;
 mod server;
 mod store;
