@@ -64,6 +64,11 @@ def test_a_poison_item_is_dead_lettered_and_the_rest_processed(server: Server, t
     status = subprocess.run([tributary_bin, "functions", "status", str(app_dir)], capture_output=True, text=True, env=environment, timeout=60)
     assert status.returncode == 0, status.stderr
     assert "copy_items" in status.stdout and "dead letters: 1" in status.stdout
+    # The function still fails on it: a replay keeps the dead letter and says so.
+    replayed = subprocess.run([tributary_bin, "deadletter", "replay", str(app_dir)], capture_output=True, text=True, env=environment, timeout=60)
+    assert replayed.returncode == 1, replayed
+    assert f"dead letter {lines[0]['id']} failed again (kept): ValueError: item i5 is poison" in replayed.stdout
+    assert len(query_all(dead_letters)) == 1
     purged = subprocess.run([tributary_bin, "deadletter", "purge", str(app_dir), "--function", "copy_items"], capture_output=True, text=True, env=environment, timeout=60)
     assert purged.returncode == 0, purged.stderr
     assert "purged 1 dead letters" in purged.stdout
