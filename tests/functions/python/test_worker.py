@@ -1,10 +1,10 @@
 """Tests of the Python functions worker, crates/functions/python/tributary_functions_worker.py.
 
 Each test starts the worker as the functions host does (`PYTHON worker.py APP_DIR`, in APP_DIR)
-with an app from apps/ and asserts on the exact JSON lines of docs/functions-protocol.md. PYTHON
-is TRIBUTARY_FUNCTIONS_PYTHON (default: the interpreter running pytest); it needs the packages of
-requirements-py311.txt or requirements-py313.txt. apps/seed/function_app.py is the seed app,
-verbatim; apps/features/function_app.py covers what the seed does not.
+with an app and asserts on the exact JSON lines of docs/functions-protocol.md. PYTHON is
+TRIBUTARY_FUNCTIONS_PYTHON (default: the interpreter running pytest); it needs the packages of
+requirements-py311.txt or requirements-py313.txt. examples/functions-seed/function_app.py is the
+seed app, verbatim; apps/features/function_app.py covers what the seed does not.
 """
 
 import datetime
@@ -23,7 +23,7 @@ PYTHON = os.environ.get("TRIBUTARY_FUNCTIONS_PYTHON", sys.executable)
 HERE = Path(__file__).resolve().parent
 WORKER = HERE.parents[2] / "crates" / "functions" / "python" / "tributary_functions_worker.py"
 APPS = HERE / "apps"
-SEED = APPS / "seed"
+SEED = HERE.parents[2] / "examples" / "functions-seed"
 FEATURES = APPS / "features"
 LINE_TIMEOUT_S = 20
 EXIT_TIMEOUT_S = 10
