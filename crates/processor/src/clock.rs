@@ -60,8 +60,10 @@ impl Clock for SystemClock {
     }
 }
 
-/// Formats wall-clock milliseconds as the ISO 8601 UTC text .NET writes in `timestamp`.
-pub(crate) fn iso8601(wall_ms: u64) -> String {
+/// Formats wall-clock milliseconds since the Unix epoch as ISO 8601 UTC text with
+/// milliseconds (`2026-12-02T10:00:00.123Z`), as .NET writes a lease's `timestamp`; it sorts
+/// as text in time order.
+pub fn iso8601(wall_ms: u64) -> String {
     let secs = wall_ms / 1000;
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;

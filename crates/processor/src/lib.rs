@@ -78,7 +78,7 @@ mod processor;
 pub mod remote;
 mod worker;
 
-pub use clock::{BoxFuture, Clock, SystemClock};
+pub use clock::{BoxFuture, Clock, SystemClock, iso8601};
 pub use error::{FeedError, LeaseStoreError, ProcessorError};
 pub use estimator::{ChangeFeedEstimator, LeaseEstimate};
 pub use feed::{
