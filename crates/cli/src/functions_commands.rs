@@ -143,13 +143,18 @@ async fn run_app(args: RunArgs) -> anyhow::Result<()> {
         options.instance_name = instance;
     }
     let embedded = options.embedded.clone();
+    // The recorder is installed before the host starts, so that the first batch is counted.
+    let _metrics_task = match args.metrics_addr {
+        Some(addr) => {
+            let (bound, task) = tributary_functions::metrics::serve_prometheus(addr)
+                .await
+                .with_context(|| format!("cannot serve metrics on {addr}"))?;
+            println!("metrics: http://{bound}/metrics");
+            Some(task)
+        }
+        None => None,
+    };
     let host = start_host(app, options).await?;
-    if let Some(addr) = args.metrics_addr {
-        let (bound, _task) = tributary_functions::metrics::serve_prometheus(addr)
-            .await
-            .with_context(|| format!("cannot serve metrics on {addr}"))?;
-        println!("metrics: http://{bound}/metrics");
-    }
     crate::shutdown_signal().await;
     host.stop().await;
     if let Some(store) = embedded {

@@ -37,6 +37,13 @@ impl RequestContext {
             .map(str::trim)
     }
 
+    /// Whether the client asked for no body in write responses (`Prefer: return=minimal`:
+    /// Python's `no_response=True`, Node's `contentResponseOnWriteEnabled: false`).
+    pub fn prefers_minimal(&self) -> bool {
+        self.header(headers::PREFER)
+            .is_some_and(|p| p.eq_ignore_ascii_case(headers::values::PREFER_RETURN_MINIMAL))
+    }
+
     /// A boolean header (`True`/`true`/`False`/`false`); absent = false.
     pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
         match self.header(name) {

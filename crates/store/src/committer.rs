@@ -105,6 +105,16 @@ pub(crate) enum Request {
         op: PreparedOp,
         reply: Reply<WriteOutcome>,
     },
+    /// Independent item operations on one container, applied in order in one commit group;
+    /// each succeeds or fails on its own (a bulk request). Operations that failed to
+    /// prepare carry their error and are skipped.
+    Bulk {
+        database: String,
+        container: String,
+        cid: u32,
+        ops: Vec<Result<PreparedOp>>,
+        reply: Reply<Vec<Result<WriteOutcome>>>,
+    },
     /// Operations on any containers of any databases, committed all or none.
     Transaction {
         ops: Vec<TransactionOp>,
@@ -369,6 +379,7 @@ struct Committer {
 )]
 enum Pending {
     Write(Reply<WriteOutcome>, Result<WriteOutcome>),
+    Bulk(Reply<Vec<Result<WriteOutcome>>>, Vec<Result<WriteOutcome>>),
     Transaction(Reply<TransactionOutcome>, Result<TransactionOutcome>),
     Database(Reply<DatabaseProperties>, Result<DatabaseProperties>),
     Container(Reply<ContainerProperties>, Result<ContainerProperties>),
@@ -388,6 +399,17 @@ impl Pending {
         }
         match self {
             Pending::Write(r, v) => deliver(r, v, commit_error),
+            Pending::Bulk(reply, results) => {
+                let results = results
+                    .into_iter()
+                    .map(|result| match (result, commit_error) {
+                        (Ok(_), Some(error)) => Err(StoreError::Poisoned(error.to_owned())),
+                        (result, _) => result,
+                    })
+                    .collect();
+                // The caller may have given up waiting; nothing to do then.
+                let _ = reply.send(Ok(results));
+            }
             Pending::Transaction(r, v) => deliver(r, v, commit_error),
             Pending::Database(r, v) => deliver(r, v, commit_error),
             Pending::Container(r, v) => deliver(r, v, commit_error),
@@ -474,6 +496,21 @@ impl Committer {
             } => {
                 // No savepoint: `apply_op` stages nothing before its last check passed.
                 Pending::Write(reply, apply_op(txn, &database, &container, cid, op))
+            }
+            Request::Bulk {
+                database,
+                container,
+                cid,
+                ops,
+                reply,
+            } => {
+                // In request order; a failed operation stages nothing (as for `Write`), so
+                // the others are unaffected.
+                let results = ops
+                    .into_iter()
+                    .map(|op| op.and_then(|op| apply_op(txn, &database, &container, cid, op)))
+                    .collect();
+                Pending::Bulk(reply, results)
             }
             Request::Transaction { ops, reply } => {
                 let savepoint = txn.savepoint();
@@ -640,6 +677,7 @@ fn reject(request: Request, reason: &str) {
     }
     match request {
         Request::Write { reply, .. } => fail(reply, reason),
+        Request::Bulk { reply, .. } => fail(reply, reason),
         Request::Transaction { reply, .. } => fail(reply, reason),
         Request::CreateDatabase { reply, .. }
         | Request::ReplaceDatabaseThroughput { reply, .. } => fail(reply, reason),

@@ -536,6 +536,36 @@ impl Store {
         .await
     }
 
+    /// Applies independent item operations on one container in the order given, all in one
+    /// commit group (one `fsync`), as a Cosmos bulk request: each succeeds or fails on its
+    /// own, and the changes reach the feed in this order. Results are in the same order.
+    ///
+    /// # Errors
+    /// [`StoreError::ContainerNotFound`]; [`StoreError::Overloaded`] or
+    /// [`StoreError::ShutDown`] when the committer cannot take the request. Each operation's
+    /// own failure (as for [`Store::write_item`]) is in its result.
+    pub async fn write_items(
+        &self,
+        database: &str,
+        container: &str,
+        writes: Vec<ItemWrite>,
+    ) -> Result<Vec<Result<WriteOutcome>>> {
+        let record = self.container(database, container)?;
+        let ops = writes
+            .into_iter()
+            .map(|write| self.shared.prepare(&record, write))
+            .collect();
+        let (database, container) = (database.to_owned(), container.to_owned());
+        self.call(|reply| Request::Bulk {
+            database,
+            container,
+            cid: record.cid,
+            ops,
+            reply,
+        })
+        .await
+    }
+
     /// Reads one item by partition key and id.
     ///
     /// # Errors

@@ -1,9 +1,7 @@
 //! `POST .../docs` with `x-ms-cosmos-is-batch-request`: transactional batches (atomic) and
 //! bulk requests (each operation on its own).
 
-use std::collections::BTreeMap;
-
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tributary_partition_key::PartitionKey;
 use tributary_store::{
     CrossDatabaseOperation, ItemWrite, OperationResult, PatchRequest, Precondition, StoreError,
@@ -88,40 +86,89 @@ fn parse_operation(index: usize, value: &Value) -> Result<BatchOperation, ApiErr
     })
 }
 
-fn success_json(outcome: &WriteOutcome) -> Value {
-    let mut result = Map::new();
-    result.insert("statusCode".into(), json!(outcome.status.status_code()));
-    match &outcome.item {
-        Some(item) => {
-            result.insert(
-                "requestCharge".into(),
-                json!(charge_for(item.body.len(), true)),
-            );
-            result.insert("eTag".into(), json!(item.etag));
-            let body: Value = serde_json::from_str(&item.body).unwrap_or(Value::Null);
-            result.insert("resourceBody".into(), body);
-        }
-        None => {
-            result.insert("requestCharge".into(), json!(charge_for(0, true)));
+/// One operation's result as JSON text, and whether it succeeded.
+struct ResultJson {
+    text: String,
+    ok: bool,
+}
+
+impl ResultJson {
+    /// A successful operation's result. The stored body is already JSON: it is copied into
+    /// the response as it is, not parsed again; with `minimal` (`Prefer: return=minimal`)
+    /// only reads carry it, as on Cosmos DB.
+    fn success(outcome: &WriteOutcome, minimal: bool) -> Self {
+        use std::fmt::Write;
+        let status = outcome.status.status_code();
+        let text = match &outcome.item {
+            Some(item) => {
+                let mut text = String::with_capacity(item.body.len() + 96);
+                let etag = serde_json::to_string(&item.etag).expect("a string serializes");
+                // Writing to a String cannot fail.
+                let _ = write!(
+                    text,
+                    r#"{{"statusCode":{status},"requestCharge":{},"eTag":{etag}"#,
+                    json!(charge_for(item.body.len(), true))
+                );
+                if !minimal || outcome.status == WriteStatus::Read {
+                    text.push_str(r#","resourceBody":"#);
+                    text.push_str(&item.body);
+                }
+                text.push('}');
+                text
+            }
+            None => format!(
+                r#"{{"statusCode":{status},"requestCharge":{}}}"#,
+                json!(charge_for(0, true))
+            ),
+        };
+        ResultJson { text, ok: true }
+    }
+
+    fn failure(error: &StoreError) -> Self {
+        let value = json!({
+            "statusCode": error.status_code(),
+            "requestCharge": 1.0,
+            "subStatusCode": match error {
+                StoreError::PartitionKeyMismatch { .. } => substatus::PARTITION_KEY_MISMATCH,
+                _ => 0,
+            },
+            "message": error.to_string(),
+        });
+        ResultJson {
+            text: value.to_string(),
+            ok: false,
         }
     }
-    Value::Object(result)
+
+    fn not_applied() -> Self {
+        ResultJson {
+            text: json!({"statusCode": 424, "requestCharge": 0.0, "message": "The operation was not applied because another operation in the batch failed."}).to_string(),
+            ok: false,
+        }
+    }
+
+    fn of_transaction(result: &OperationResult, minimal: bool) -> Self {
+        match result {
+            OperationResult::Done(outcome) => ResultJson::success(outcome, minimal),
+            OperationResult::Failed(error) => ResultJson::failure(error),
+            OperationResult::NotApplied => ResultJson::not_applied(),
+        }
+    }
 }
 
-fn failure_json(error: &StoreError) -> Value {
-    json!({
-        "statusCode": error.status_code(),
-        "requestCharge": 1.0,
-        "subStatusCode": match error {
-            StoreError::PartitionKeyMismatch { .. } => substatus::PARTITION_KEY_MISMATCH,
-            _ => 0,
-        },
-        "message": error.to_string(),
-    })
-}
-
-fn not_applied_json() -> Value {
-    json!({"statusCode": 424, "requestCharge": 0.0, "message": "The operation was not applied because another operation in the batch failed."})
+/// The response body: the results as one JSON array, in operation order.
+fn results_array(results: &[ResultJson]) -> String {
+    let mut text =
+        String::with_capacity(results.iter().map(|r| r.text.len() + 1).sum::<usize>() + 2);
+    text.push('[');
+    for (index, result) in results.iter().enumerate() {
+        if index > 0 {
+            text.push(',');
+        }
+        text.push_str(&result.text);
+    }
+    text.push(']');
+    text
 }
 
 /// Runs a batch request.
@@ -162,8 +209,9 @@ pub(crate) async fn batch(
         None => true,
         Some(_) => request.flag(headers::X_MS_COSMOS_BATCH_ATOMIC)?,
     };
+    let minimal = request.prefers_minimal();
     let mut lsn = None;
-    let results: Vec<Value> = if atomic {
+    let results: Vec<ResultJson> = if atomic {
         let partition_key = request.partition_key()?.ok_or_else(|| {
             ApiError::bad_request(format!(
                 "a transactional batch needs the '{}' header",
@@ -187,63 +235,35 @@ pub(crate) async fn batch(
         outcome
             .results
             .iter()
-            .map(|result| match result {
-                OperationResult::Done(outcome) => success_json(outcome),
-                OperationResult::Failed(error) => failure_json(error),
-                OperationResult::NotApplied => not_applied_json(),
-            })
+            .map(|result| ResultJson::of_transaction(result, minimal))
             .collect()
     } else {
+        // A bulk request: the operations are applied in request order, in one commit, each
+        // on its own (one failing does not stop the others).
         let header_key = request.partition_key()?;
-        // Cosmos DB applies the operations of one partition key in request order; keys run
-        // side by side. Operations without a key form one group of their own.
-        let mut groups: BTreeMap<Option<String>, Vec<(usize, ItemWrite)>> = BTreeMap::new();
-        let n_operations = operations.len();
-        for (index, operation) in operations.into_iter().enumerate() {
-            let mut write = operation.write;
-            if write.partition_key.is_none() {
-                write.partition_key = header_key.clone();
-            }
-            let group = write
-                .partition_key
-                .as_ref()
-                .map(|k| k.to_json().to_string());
-            groups.entry(group).or_default().push((index, write));
-        }
-        let mut tasks = tokio::task::JoinSet::new();
-        for (_, writes) in groups {
-            let store = std::sync::Arc::clone(&state.store);
-            let (database, container) = (database.to_owned(), container.to_owned());
-            tasks.spawn(async move {
-                let mut results = Vec::with_capacity(writes.len());
-                for (index, write) in writes {
-                    results.push((index, store.write_item(&database, &container, write).await));
+        let writes = operations
+            .into_iter()
+            .map(|operation| {
+                let mut write = operation.write;
+                if write.partition_key.is_none() {
+                    write.partition_key = header_key.clone();
                 }
-                results
-            });
-        }
-        let mut results = vec![Value::Null; n_operations];
-        while let Some(joined) = tasks.join_next().await {
-            let group = joined
-                .map_err(|e| ApiError::new(500, format!("a bulk operation failed to run: {e}")))?;
-            for (index, result) in group {
-                results[index] = match result {
-                    Ok(outcome) => success_json(&outcome),
-                    Err(error) => failure_json(&error),
-                };
-            }
-        }
-        results
+                write
+            })
+            .collect();
+        state
+            .store
+            .write_items(database, container, writes)
+            .await?
+            .iter()
+            .map(|result| match result {
+                Ok(outcome) => ResultJson::success(outcome, minimal),
+                Err(error) => ResultJson::failure(error),
+            })
+            .collect()
     };
-    let all_ok = results.iter().all(|r| {
-        r.get("statusCode")
-            .and_then(Value::as_u64)
-            .is_some_and(|s| s < 400)
-    });
-    let reply = Reply::json(
-        if all_ok { 200 } else { 207 },
-        Value::Array(results).to_string(),
-    );
+    let all_ok = results.iter().all(|result| result.ok);
+    let reply = Reply::json(if all_ok { 200 } else { 207 }, results_array(&results));
     Ok(match lsn {
         Some(lsn) => reply.header(LSN_HEADER, lsn.to_string()),
         None => reply,
@@ -291,18 +311,15 @@ pub(crate) async fn cross_container_transaction(
         });
     }
     let outcome = state.store.transaction_across_databases(parsed).await?;
-    let results: Vec<Value> = outcome
+    let minimal = request.prefers_minimal();
+    let results: Vec<ResultJson> = outcome
         .results
         .iter()
-        .map(|result| match result {
-            OperationResult::Done(outcome) => success_json(outcome),
-            OperationResult::Failed(error) => failure_json(error),
-            OperationResult::NotApplied => not_applied_json(),
-        })
+        .map(|result| ResultJson::of_transaction(result, minimal))
         .collect();
     Ok(Reply::json(
         if outcome.committed { 200 } else { 207 },
-        Value::Array(results).to_string(),
+        results_array(&results),
     ))
 }
 

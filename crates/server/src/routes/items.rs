@@ -18,12 +18,6 @@ fn precondition(request: &RequestContext) -> Option<Precondition> {
         .map(|etag| Precondition::IfNoneMatch(etag.to_owned()))
 }
 
-fn minimal_response(request: &RequestContext) -> bool {
-    request
-        .header(headers::PREFER)
-        .is_some_and(|p| p.eq_ignore_ascii_case(headers::values::PREFER_RETURN_MINIMAL))
-}
-
 /// Headers every item response carries.
 fn item_headers(reply: Reply, item: &Item) -> Reply {
     reply
@@ -37,7 +31,7 @@ fn write_reply(request: &RequestContext, outcome: WriteOutcome) -> Reply {
     match outcome.item {
         Some(item) => {
             let charge = charge_for(item.body.len(), true);
-            let reply = if minimal_response(request) {
+            let reply = if request.prefers_minimal() {
                 Reply::empty(status)
             } else {
                 Reply::json(status, item.body.clone())

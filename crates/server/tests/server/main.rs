@@ -9,6 +9,7 @@
 mod atomicity;
 mod auth;
 mod basics;
+mod bulk;
 mod feed_filter;
 mod harness;
 mod input;
