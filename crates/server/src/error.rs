@@ -41,9 +41,39 @@ impl ApiError {
     }
 }
 
+/// The Cosmos DB status code a store error is answered with.
+pub(crate) fn store_error_status(error: &StoreError) -> u16 {
+    match error {
+        StoreError::DatabaseNotFound(_)
+        | StoreError::ContainerNotFound { .. }
+        | StoreError::ItemNotFound(_)
+        | StoreError::RangeNotFound(_) => 404,
+        StoreError::DatabaseExists(_)
+        | StoreError::ContainerExists(_)
+        | StoreError::ItemExists(_) => 409,
+        StoreError::PreconditionFailed(_) => 412,
+        StoreError::BadRequest(_)
+        | StoreError::PartitionKeyMismatch { .. }
+        | StoreError::PartitionKey(_)
+        | StoreError::InvalidContinuation(_)
+        | StoreError::OutsideRetention(_) => 400,
+        StoreError::DocumentTooLarge { .. } => 413,
+        StoreError::Overloaded(_) => 429,
+        StoreError::RangeGone { .. } => 410,
+        StoreError::Poisoned(_)
+        | StoreError::Storage { .. }
+        | StoreError::Locked { .. }
+        | StoreError::Corrupt(_)
+        | StoreError::ShutDown => 503,
+        // `StoreError` is non-exhaustive: a kind of failure this server does not know yet is
+        // its own fault until it is mapped here.
+        _ => 500,
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        let status = error.status_code();
+        let status = store_error_status(&error);
         let substatus = match &error {
             StoreError::RangeGone { .. } => Some(substatus::PARTITION_KEY_RANGE_GONE),
             StoreError::PartitionKeyMismatch { .. } => Some(substatus::PARTITION_KEY_MISMATCH),
@@ -84,5 +114,51 @@ impl IntoResponse for ApiError {
             response_headers.insert(headers::X_MS_RETRY_AFTER_MS, HeaderValue::from(100u32));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_failures_that_a_retry_elsewhere_can_fix_are_503() {
+        for error in [
+            StoreError::Poisoned("injected".into()),
+            StoreError::Locked {
+                path: "/data".into(),
+            },
+            StoreError::Corrupt("a bad record".into()),
+            StoreError::ShutDown,
+        ] {
+            assert_eq!(store_error_status(&error), 503, "{error}");
+        }
+    }
+
+    #[test]
+    fn client_errors_keep_their_cosmos_status_and_substatus() {
+        let cases = [
+            (StoreError::ItemNotFound("a".into()), 404, None),
+            (StoreError::ItemExists("a".into()), 409, None),
+            (StoreError::PreconditionFailed("etag".into()), 412, None),
+            (StoreError::Overloaded(10), 429, None),
+            (
+                StoreError::RangeGone {
+                    range_id: "0".into(),
+                    replaced_by: vec!["1".into(), "2".into()],
+                },
+                410,
+                Some(substatus::PARTITION_KEY_RANGE_GONE),
+            ),
+        ];
+        for (error, status, expected_substatus) in cases {
+            let api = ApiError::from(error);
+            assert_eq!(
+                (api.status, api.substatus),
+                (status, expected_substatus),
+                "{}",
+                api.message
+            );
+        }
     }
 }

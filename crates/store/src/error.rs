@@ -6,8 +6,9 @@ use tributary_partition_key::PartitionKeyError;
 
 /// Everything a store operation can fail with.
 ///
-/// Each variant maps to one Cosmos DB status code (see [`StoreError::status_code`]), so a
-/// server can answer without inspecting messages.
+/// Each variant is one kind of failure a caller can act on (absent, already there, a condition
+/// that did not hold, a malformed request, busy, unavailable), so a server can choose its
+/// answer without inspecting messages.
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -83,9 +84,17 @@ pub enum StoreError {
     /// writes; reopen it to recover.
     #[error("the store stopped accepting writes after a storage failure: {0}")]
     Poisoned(String),
-    /// The storage engine failed.
-    #[error("storage failure: {0}")]
-    Storage(String),
+    /// The storage engine, or the file system under it, failed. The message says what the
+    /// store was doing and includes the engine's message, so it reads as one line;
+    /// [`std::error::Error::source`] gives the engine's error itself.
+    #[error("storage failure: {context}: {source}")]
+    Storage {
+        /// What the store was doing, such as "cannot commit a batch".
+        context: String,
+        /// The error the storage engine or the operating system reported.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The data directory is held by another process (another store is open on it, such as
     /// a running `tributary serve`): one directory has one store at a time.
     #[error(
@@ -108,37 +117,15 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// The Cosmos DB HTTP status code this error corresponds to.
-    pub fn status_code(&self) -> u16 {
-        match self {
-            StoreError::DatabaseNotFound(_)
-            | StoreError::ContainerNotFound { .. }
-            | StoreError::ItemNotFound(_)
-            | StoreError::RangeNotFound(_) => 404,
-            StoreError::DatabaseExists(_)
-            | StoreError::ContainerExists(_)
-            | StoreError::ItemExists(_) => 409,
-            StoreError::PreconditionFailed(_) => 412,
-            StoreError::BadRequest(_)
-            | StoreError::PartitionKeyMismatch { .. }
-            | StoreError::PartitionKey(_)
-            | StoreError::InvalidContinuation(_)
-            | StoreError::OutsideRetention(_) => 400,
-            StoreError::DocumentTooLarge { .. } => 413,
-            StoreError::Overloaded(_) => 429,
-            StoreError::RangeGone { .. } => 410,
-            StoreError::Poisoned(_)
-            | StoreError::Storage(_)
-            | StoreError::Locked { .. }
-            | StoreError::Corrupt(_)
-            | StoreError::ShutDown => 503,
+    /// A [`StoreError::Storage`]: what the store was doing, and the error that stopped it.
+    pub(crate) fn storage(
+        context: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Storage {
+            context: context.into(),
+            source: Box::new(source),
         }
-    }
-}
-
-impl From<fjall::Error> for StoreError {
-    fn from(error: fjall::Error) -> Self {
-        StoreError::Storage(error.to_string())
     }
 }
 

@@ -14,10 +14,12 @@ use serde_json::Value;
 use tributary_partition_key::{EpkRange, PartitionKey};
 
 use crate::catalog::{ContainerRecord, container_rid};
-use crate::committer::first_lsn_at_or_after;
 use crate::document::expiry_second;
 use crate::error::{Result, StoreError};
-use crate::records::{ChangeLogRecord, FeedRecordView, OperationType, log_key, log_key_lsn};
+use crate::records::{
+    ChangeLogRecord, FeedRecordView, OperationType, container_prefix, log_key, log_key_lsn,
+    time_key,
+};
 use crate::storage::{Backend, Space, scan};
 
 /// Most changes one page may hold.
@@ -279,6 +281,29 @@ pub(crate) fn read(
         continuation,
         high_lsn,
     })
+}
+
+/// The first LSN committed at or after second `at`, if any, from the time index: where a
+/// point-in-time start begins, and (for the committer) where all-versions retention keeps from.
+pub(crate) fn first_lsn_at_or_after(
+    backend: &dyn Backend,
+    cid: u32,
+    at: u64,
+) -> Result<Option<u64>> {
+    let start = time_key(cid, at);
+    let end = container_prefix(cid + 1);
+    let first = scan(backend, Space::Time, &start, &end).next();
+    match first {
+        Some(entry) => {
+            let (_, value) = entry?;
+            let bytes: [u8; 8] = value
+                .as_ref()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("time index value".into()))?;
+            Ok(Some(u64::from_be_bytes(bytes)))
+        }
+        None => Ok(None),
+    }
 }
 
 fn span_contains(span: &EpkRange, epk: &str) -> bool {

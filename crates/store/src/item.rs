@@ -43,13 +43,13 @@ pub enum Precondition {
 /// What a write does.
 #[derive(Clone, Debug)]
 pub enum WriteKind {
-    /// Insert; fails with 409 if the id exists under the partition key.
+    /// Insert; fails with [`StoreError::ItemExists`] if the id exists under the partition key.
     Create,
     /// Insert or replace.
     Upsert,
-    /// Replace an existing item; fails with 404 if missing.
+    /// Replace an existing item; fails with [`StoreError::ItemNotFound`] if missing.
     Replace,
-    /// Delete an existing item; fails with 404 if missing.
+    /// Delete an existing item; fails with [`StoreError::ItemNotFound`] if missing.
     Delete,
     /// Apply partial-update operations to an existing item.
     Patch(PatchRequest),
@@ -145,25 +145,14 @@ impl ItemWrite {
 /// What happened to the item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WriteStatus {
-    /// A new item was created (HTTP 201).
+    /// A new item was created.
     Created,
-    /// An existing item was replaced or patched (HTTP 200).
+    /// An existing item was replaced or patched.
     Replaced,
-    /// The item was deleted (HTTP 204).
+    /// The item was deleted.
     Deleted,
-    /// The item was read (HTTP 200; batches only).
+    /// The item was read (batches only).
     Read,
-}
-
-impl WriteStatus {
-    /// The HTTP status code Cosmos DB answers with.
-    pub fn status_code(self) -> u16 {
-        match self {
-            WriteStatus::Created => 201,
-            WriteStatus::Replaced | WriteStatus::Read => 200,
-            WriteStatus::Deleted => 204,
-        }
-    }
 }
 
 /// The result of one successful operation.
@@ -182,7 +171,8 @@ pub enum OperationResult {
     Done(WriteOutcome),
     /// The operation failed, so nothing in the transaction was committed.
     Failed(StoreError),
-    /// The operation was not applied because another one failed (HTTP 424).
+    /// The operation was not applied because another one failed (Cosmos DB answers such an
+    /// operation with 424, Failed Dependency).
     NotApplied,
 }
 

@@ -4,8 +4,8 @@
 //! every change of a container in an ordered, resumable feed:
 //!
 //! - **Items** are created, read, replaced, upserted, deleted and patched with Cosmos DB's
-//!   rules: ids, partition keys (single path or hierarchical), `_etag` conditions (412),
-//!   409 on a duplicate create, the 2 MB size limit, TTL.
+//!   rules: ids, partition keys (single path or hierarchical), `_etag` conditions, a conflict
+//!   on a duplicate create, the 2 MB size limit, TTL.
 //! - **Every write gets the next LSN of its container**, assigned by a single committer that
 //!   groups concurrent writes into one durable commit (group commit).
 //! - **The change feed** in latest-version mode holds each item once, at its latest LSN; in
@@ -45,6 +45,7 @@ mod error;
 mod feed;
 mod item;
 mod records;
+mod shared;
 mod storage;
 mod txn;
 
@@ -76,13 +77,14 @@ pub use storage::Durability;
 pub use tributary_patch::{PatchOperation, PatchRequest};
 
 use catalog::{Catalog, ContainerRecord, Counters, DatabaseRecord};
-use committer::{FeedWatermark, Request, Shared, TransactionOp};
+use committer::{Request, TransactionOp};
 use document::expiry_second;
 use records::{DocPointer, FeedRecord, FeedRecordView, container_prefix, doc_key, log_key};
-use storage::{Backend, FjallBackend, Space, scan};
+use shared::{FeedWatermark, Shared};
+use storage::{Backend, Space, scan};
 
 /// Most requests waiting for the committer; beyond it requests fail with
-/// [`StoreError::Overloaded`] (HTTP 429) instead of queueing without bound.
+/// [`StoreError::Overloaded`] instead of queueing without bound.
 const MAX_QUEUED_REQUESTS: usize = 16 * 1024;
 
 /// What one kind of transaction may hold.
@@ -228,18 +230,8 @@ impl Store {
     /// [`StoreError::Corrupt`] if the catalog cannot be read.
     pub fn open(path: &Path, options: StoreOptions) -> Result<Store> {
         std::fs::create_dir_all(path)
-            .map_err(|e| StoreError::Storage(format!("cannot create {}: {e}", path.display())))?;
-        let fjall = FjallBackend::open(path)?;
-        #[cfg(feature = "fault-injection")]
-        let backend: Box<dyn Backend> = match &options.fault_plan {
-            Some(plan) => Box::new(storage::FaultInjectingBackend {
-                inner: fjall,
-                plan: Arc::clone(plan),
-            }),
-            None => Box::new(fjall),
-        };
-        #[cfg(not(feature = "fault-injection"))]
-        let backend: Box<dyn Backend> = Box::new(fjall);
+            .map_err(|e| StoreError::storage(format!("cannot create {}", path.display()), e))?;
+        let backend = storage::open(path, &options)?;
         let catalog = load_catalog(backend.as_ref())?;
         let shared = Arc::new(Shared {
             backend,
@@ -257,9 +249,7 @@ impl Store {
             std::thread::Builder::new()
                 .name("tributary-committer".into())
                 .spawn(move || committer::run(shared, receiver))
-                .map_err(|e| {
-                    StoreError::Storage(format!("cannot start the committer thread: {e}"))
-                })?
+                .map_err(|e| StoreError::storage("cannot start the committer thread", e))?
         };
         Ok(Store {
             shared,
@@ -513,8 +503,8 @@ impl Store {
     /// Creates, upserts, replaces, deletes or patches one item.
     ///
     /// # Errors
-    /// [`StoreError::ItemExists`] (409), [`StoreError::ItemNotFound`] (404),
-    /// [`StoreError::PreconditionFailed`] (412), [`StoreError::BadRequest`] and
+    /// [`StoreError::ItemExists`], [`StoreError::ItemNotFound`],
+    /// [`StoreError::PreconditionFailed`], [`StoreError::BadRequest`] and
     /// [`StoreError::DocumentTooLarge`] for invalid input, [`StoreError::Poisoned`] after a
     /// storage failure.
     pub async fn write_item(

@@ -1,7 +1,8 @@
 //! The key-value layer under the store: keyspaces, atomic batches, durability.
 //!
 //! Everything the store persists goes through [`Backend`], so tests can wrap the real engine
-//! (fjall) and make a commit fail the way a failed `fsync` would.
+//! (fjall) and make a commit fail the way a failed `fsync` would. This is the only module that
+//! names fjall: values come back as [`StoredBytes`], engine errors as [`StoreError::Storage`].
 
 use std::ops::Bound;
 use std::path::Path;
@@ -66,13 +67,32 @@ pub enum Durability {
 /// One write in an atomic batch: `Some(value)` puts, `None` deletes.
 pub(crate) type Mutation = (Space, Vec<u8>, Option<Vec<u8>>);
 
+/// Bytes read from storage. They share the engine's buffer: cloning is cheap and nothing is
+/// copied. Read them as a `&[u8]`.
+#[derive(Clone, Debug)]
+pub(crate) struct StoredBytes(fjall::Slice);
+
+impl std::ops::Deref for StoredBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl AsRef<[u8]> for StoredBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 /// An owned key-value pair read from storage.
-pub(crate) type KeyValue = (fjall::Slice, fjall::Slice);
+pub(crate) type KeyValue = (StoredBytes, StoredBytes);
 
 /// The operations the store needs from a storage engine.
 pub(crate) trait Backend: Send + Sync {
     /// Reads one key.
-    fn get(&self, space: Space, key: &[u8]) -> Result<Option<fjall::Slice>>;
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<StoredBytes>>;
     /// Iterates keys in `[start, end)` order (or reversed), reading committed data.
     fn scan<'a>(
         &'a self,
@@ -102,8 +122,28 @@ pub(crate) fn scan<'a>(
     )
 }
 
+/// Opens the backend in `path` as `options` say: the production engine, wrapped to fail the
+/// planned commits when the options carry a fault plan (tests only).
+///
+/// # Errors
+/// [`StoreError::Locked`] if another process holds the directory, [`StoreError::Storage`] if
+/// the engine cannot open it otherwise.
+pub(crate) fn open(path: &Path, options: &crate::StoreOptions) -> Result<Box<dyn Backend>> {
+    let engine = FjallBackend::open(path)?;
+    #[cfg(feature = "fault-injection")]
+    if let Some(plan) = &options.fault_plan {
+        return Ok(Box::new(FaultInjectingBackend {
+            inner: engine,
+            plan: std::sync::Arc::clone(plan),
+        }));
+    }
+    #[cfg(not(feature = "fault-injection"))]
+    let _ = options;
+    Ok(Box::new(engine))
+}
+
 /// The production backend: one fjall database with one keyspace per [`Space`].
-pub(crate) struct FjallBackend {
+struct FjallBackend {
     database: fjall::Database,
     keyspaces: Vec<fjall::Keyspace>,
 }
@@ -111,7 +151,7 @@ pub(crate) struct FjallBackend {
 impl FjallBackend {
     /// Opens (or creates) the database in `path`, replaying its journal;
     /// [`StoreError::Locked`] if another process holds it.
-    pub(crate) fn open(path: &Path) -> Result<Self> {
+    fn open(path: &Path) -> Result<Self> {
         let database = fjall::Database::builder(path)
             // Keep journals bounded so a restart replays little.
             .max_journaling_size(64 * 1024 * 1024)
@@ -120,12 +160,13 @@ impl FjallBackend {
                 fjall::Error::Locked => StoreError::Locked {
                     path: path.to_owned(),
                 },
-                other => other.into(),
+                other => StoreError::storage("cannot open the database", other),
             })?;
         let keyspaces = Space::ALL
             .iter()
             .map(|space| database.keyspace(space.name(), fjall::KeyspaceCreateOptions::default))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|error| StoreError::storage("cannot open the keyspaces", error))?;
         Ok(FjallBackend {
             database,
             keyspaces,
@@ -138,8 +179,12 @@ impl FjallBackend {
 }
 
 impl Backend for FjallBackend {
-    fn get(&self, space: Space, key: &[u8]) -> Result<Option<fjall::Slice>> {
-        Ok(self.keyspace(space).get(key)?)
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<StoredBytes>> {
+        let value = self
+            .keyspace(space)
+            .get(key)
+            .map_err(|error| StoreError::storage("cannot read a key", error))?;
+        Ok(value.map(StoredBytes))
     }
 
     fn scan<'a>(
@@ -150,7 +195,10 @@ impl Backend for FjallBackend {
         reverse: bool,
     ) -> Box<dyn Iterator<Item = Result<KeyValue>> + 'a> {
         let iter = self.keyspace(space).range::<Vec<u8>, _>((start, end));
-        let map = |guard: fjall::Guard| guard.into_inner().map_err(StoreError::from);
+        let map = |guard: fjall::Guard| match guard.into_inner() {
+            Ok((key, value)) => Ok((StoredBytes(key), StoredBytes(value))),
+            Err(error) => Err(StoreError::storage("cannot read a key range", error)),
+        };
         if reverse {
             Box::new(iter.rev().map(map))
         } else {
@@ -170,30 +218,32 @@ impl Backend for FjallBackend {
                 None => batch.remove(self.keyspace(space), key),
             }
         }
-        batch.commit()?;
-        Ok(())
+        batch
+            .commit()
+            .map_err(|error| StoreError::storage("cannot commit a batch", error))
     }
 
     fn shut_down(&self) -> Result<()> {
         // Flushing memtables here would shorten the next open's journal replay, but fjall's
         // `rotate_memtable_and_wait` can wait forever once the flush workers are idle, so
         // only the journal is synced.
-        self.database.persist(fjall::PersistMode::SyncAll)?;
-        Ok(())
+        self.database
+            .persist(fjall::PersistMode::SyncAll)
+            .map_err(|error| StoreError::storage("cannot sync the journal", error))
     }
 }
 
 /// A backend wrapper that fails chosen commits, as a failed `fsync` would: the data of a
 /// failed commit may or may not have reached the disk, and the caller is told it failed.
 #[cfg(feature = "fault-injection")]
-pub(crate) struct FaultInjectingBackend {
-    pub(crate) inner: FjallBackend,
-    pub(crate) plan: std::sync::Arc<crate::FaultPlan>,
+struct FaultInjectingBackend {
+    inner: FjallBackend,
+    plan: std::sync::Arc<crate::FaultPlan>,
 }
 
 #[cfg(feature = "fault-injection")]
 impl Backend for FaultInjectingBackend {
-    fn get(&self, space: Space, key: &[u8]) -> Result<Option<fjall::Slice>> {
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<StoredBytes>> {
         self.inner.get(space, key)
     }
 
@@ -217,11 +267,15 @@ impl Backend for FaultInjectingBackend {
             crate::FaultAction::FailAfterWrite => {
                 // The bytes reach the journal but the sync "fails".
                 self.inner.commit(mutations, Durability::Relaxed)?;
-                Err(StoreError::Storage("injected fsync failure".into()))
+                Err(StoreError::storage(
+                    "cannot commit a batch",
+                    std::io::Error::other("injected fsync failure"),
+                ))
             }
-            crate::FaultAction::FailBeforeWrite => {
-                Err(StoreError::Storage("injected write failure".into()))
-            }
+            crate::FaultAction::FailBeforeWrite => Err(StoreError::storage(
+                "cannot commit a batch",
+                std::io::Error::other("injected write failure"),
+            )),
         }
     }
 }

@@ -11,8 +11,9 @@ use tributary_wire::error::substatus;
 use tributary_wire::headers;
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, store_error_status};
 use crate::request::{LSN_HEADER, Reply, RequestContext, charge_for};
+use crate::routes::items::write_status_code;
 
 /// Most operations one batch request may hold (Cosmos DB's limit).
 const MAX_BATCH_OPERATIONS: usize = 100;
@@ -98,7 +99,7 @@ impl ResultJson {
     /// only reads carry it, as on Cosmos DB.
     fn success(outcome: &WriteOutcome, minimal: bool) -> Self {
         use std::fmt::Write;
-        let status = outcome.status.status_code();
+        let status = write_status_code(outcome.status);
         let text = match &outcome.item {
             Some(item) => {
                 let mut text = String::with_capacity(item.body.len() + 96);
@@ -126,7 +127,7 @@ impl ResultJson {
 
     fn failure(error: &StoreError) -> Self {
         let value = json!({
-            "statusCode": error.status_code(),
+            "statusCode": store_error_status(error),
             "requestCharge": 1.0,
             "subStatusCode": match error {
                 StoreError::PartitionKeyMismatch { .. } => substatus::PARTITION_KEY_MISMATCH,

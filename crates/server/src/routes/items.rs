@@ -1,6 +1,8 @@
 //! Item create, upsert, read, replace, delete and patch.
 
-use tributary_store::{Item, ItemWrite, PatchRequest, Precondition, WriteKind, WriteOutcome};
+use tributary_store::{
+    Item, ItemWrite, PatchRequest, Precondition, WriteKind, WriteOutcome, WriteStatus,
+};
 use tributary_wire::error::substatus;
 use tributary_wire::headers;
 
@@ -26,8 +28,17 @@ fn item_headers(reply: Reply, item: &Item) -> Reply {
         .header(LSN_HEADER, item.lsn.to_string())
 }
 
+/// The status code Cosmos DB answers a successful item operation with.
+pub(crate) fn write_status_code(status: WriteStatus) -> u16 {
+    match status {
+        WriteStatus::Created => 201,
+        WriteStatus::Replaced | WriteStatus::Read => 200,
+        WriteStatus::Deleted => 204,
+    }
+}
+
 fn write_reply(request: &RequestContext, outcome: WriteOutcome) -> Reply {
-    let status = outcome.status.status_code();
+    let status = write_status_code(outcome.status);
     match outcome.item {
         Some(item) => {
             let charge = charge_for(item.body.len(), true);

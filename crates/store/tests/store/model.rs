@@ -25,7 +25,7 @@ use tributary_store::{
 };
 
 use crate::support::{
-    DATABASE, START_MS, changes, drain_feed, open_store, pk, quiet_options, runtime,
+    DATABASE, START_MS, changes, drain_feed, error_variant, open_store, pk, quiet_options, runtime,
 };
 
 /// Distinct partition key values (`p0`, `p1`, ...).
@@ -354,7 +354,8 @@ impl ModelContainer {
         }
     }
 
-    /// Applies one item operation as the store should; `Err` is the expected status.
+    /// Applies one item operation as the store should; `Err` names the expected error's
+    /// variant (as [`error_variant`] does).
     fn apply(
         &mut self,
         now_s: u64,
@@ -362,7 +363,7 @@ impl ModelContainer {
         op: &ItemOp,
         precondition: Option<&str>,
         v: i64,
-    ) -> Result<(WriteStatus, Option<u64>), u16> {
+    ) -> Result<(WriteStatus, Option<u64>), &'static str> {
         let live = self.live(key, now_s).cloned();
         let expired = self
             .items
@@ -378,19 +379,19 @@ impl ModelContainer {
                 | ItemOp::PatchFalseCondition
         );
         if needs_item && live.is_none() {
-            return Err(404);
+            return Err("ItemNotFound");
         }
         if matches!(op, ItemOp::Create { .. }) && live.is_some() {
-            return Err(409);
+            return Err("ItemExists");
         }
         if let Some(etag) = precondition {
             match &live {
                 Some(item) if etag == "*" || etag == self.etag_of(item.lsn) => {}
-                _ => return Err(412),
+                _ => return Err("PreconditionFailed"),
             }
         }
         if matches!(op, ItemOp::PatchFalseCondition) {
-            return Err(412);
+            return Err("PreconditionFailed");
         }
         if let Some(old) = expired {
             note("expiry logged by a write");
@@ -543,15 +544,13 @@ impl ModelContainer {
     }
 }
 
-fn status_situation(status: u16) -> &'static str {
+/// The coverage situation of a successful item operation.
+fn write_situation(status: WriteStatus) -> &'static str {
     match status {
-        200 => "status 200",
-        201 => "status 201",
-        204 => "status 204",
-        404 => "status 404",
-        409 => "status 409",
-        412 => "status 412",
-        _ => "status other",
+        WriteStatus::Created => "created",
+        WriteStatus::Replaced => "replaced",
+        WriteStatus::Deleted => "deleted",
+        WriteStatus::Read => "read",
     }
 }
 
@@ -785,22 +784,22 @@ impl<'a> Harness<'a> {
             write,
         ));
         let model = &mut self.models[c];
-        note(status_situation(match &expected {
-            Ok((status, _)) => status.status_code(),
-            Err(status) => *status,
-        }));
+        note(match &expected {
+            Ok((status, _)) => write_situation(*status),
+            Err(variant) => variant,
+        });
         match (expected, actual) {
-            (Err(status), Err(error)) => {
+            (Err(variant), Err(error)) => {
                 assert_eq!(
-                    error.status_code(),
-                    status,
+                    error_variant(&error),
+                    variant,
                     "{}: {op:?} on {key:?}: {error}",
                     model.name
                 )
             }
-            (Err(status), Ok(outcome)) => {
+            (Err(variant), Ok(outcome)) => {
                 panic!(
-                    "{}: {op:?} on {key:?} should fail with {status}, got {outcome:?}",
+                    "{}: {op:?} on {key:?} should fail with {variant}, got {outcome:?}",
                     model.name
                 )
             }
@@ -843,7 +842,7 @@ impl<'a> Harness<'a> {
             if failure.is_none() {
                 match trial[*c].apply(now_s, *key, op, precondition.as_deref(), v) {
                     Ok((status, lsn)) => versions.push((status, lsn)),
-                    Err(status) => failure = Some((index, status)),
+                    Err(variant) => failure = Some((index, variant)),
                 }
             }
         }
@@ -875,14 +874,14 @@ impl<'a> Harness<'a> {
             (true, true) => "transaction failed",
         });
         match failure {
-            Some((failed, status)) => {
+            Some((failed, variant)) => {
                 assert!(!outcome.committed, "batch {ops:?} should fail at {failed}");
                 for (index, result) in outcome.results.iter().enumerate() {
                     match result {
                         OperationResult::Failed(error) if index == failed => {
                             assert_eq!(
-                                error.status_code(),
-                                status,
+                                error_variant(error),
+                                variant,
                                 "batch {ops:?}, operation {index}: {error}"
                             )
                         }
@@ -1273,7 +1272,11 @@ impl<'a> Harness<'a> {
                         assert_eq!(read.ts, item.ts);
                     }
                     (None, Err(error)) => {
-                        assert_eq!(error.status_code(), 404, "{}: {key:?}: {error}", model.name)
+                        assert!(
+                            matches!(error, StoreError::ItemNotFound(_)),
+                            "{}: {key:?}: {error}",
+                            model.name
+                        )
                     }
                     (expected, actual) => panic!(
                         "{}: point read of {key:?}: model {expected:?}, store {actual:?}",
@@ -1337,12 +1340,12 @@ fn note(situation: &'static str) {
 
 /// Situations every default-sized run must reach.
 const REQUIRED_COVERAGE: [&str; 16] = [
-    "status 201",
-    "status 200",
-    "status 204",
-    "status 404",
-    "status 409",
-    "status 412",
+    "created",
+    "replaced",
+    "deleted",
+    "ItemNotFound",
+    "ItemExists",
+    "PreconditionFailed",
     "batch committed",
     "batch failed",
     "transaction committed",

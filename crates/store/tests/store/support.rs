@@ -1,4 +1,5 @@
-//! Helpers shared by the test modules: opening stores, building keys, draining feeds.
+//! Helpers shared by the test modules: opening stores, building keys, draining feeds, naming
+//! errors.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -153,4 +154,19 @@ pub fn changes(pages: &[FeedPage]) -> Vec<String> {
         .iter()
         .flat_map(|page| page.changes.iter().cloned())
         .collect()
+}
+
+/// The name of a store error's variant, for tests that compare expected failures as data;
+/// errors no test expects are "another error".
+pub fn error_variant(error: &StoreError) -> &'static str {
+    match error {
+        StoreError::DatabaseNotFound(_) => "DatabaseNotFound",
+        StoreError::ContainerNotFound { .. } => "ContainerNotFound",
+        StoreError::ItemNotFound(_) => "ItemNotFound",
+        StoreError::ItemExists(_) => "ItemExists",
+        StoreError::PreconditionFailed(_) => "PreconditionFailed",
+        StoreError::BadRequest(_) => "BadRequest",
+        StoreError::Poisoned(_) => "Poisoned",
+        _ => "another error",
+    }
 }

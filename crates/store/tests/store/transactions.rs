@@ -10,7 +10,7 @@ use tributary_store::{
     TransactionOperation, TransactionOutcome,
 };
 
-use crate::support::{DATABASE, open_store, pk, runtime};
+use crate::support::{DATABASE, error_variant, open_store, pk, runtime};
 
 /// The second database of these tests, and the container in each.
 const OTHER_DATABASE: &str = "other";
@@ -43,14 +43,14 @@ fn operation(database: &str, container: &str, write: ItemWrite) -> CrossDatabase
     }
 }
 
-/// One line per operation: `done <status>`, `failed <status>` or `not applied`.
+/// One line per operation: `done <status>`, `failed <error variant>` or `not applied`.
 fn summary(outcome: &TransactionOutcome) -> Vec<String> {
     outcome
         .results
         .iter()
         .map(|result| match result {
-            OperationResult::Done(done) => format!("done {}", done.status.status_code()),
-            OperationResult::Failed(error) => format!("failed {}", error.status_code()),
+            OperationResult::Done(done) => format!("done {:?}", done.status),
+            OperationResult::Failed(error) => format!("failed {}", error_variant(error)),
             OperationResult::NotApplied => "not applied".to_owned(),
         })
         .collect()
@@ -123,7 +123,10 @@ fn a_transaction_across_databases_commits_in_both_at_once() {
         .expect("transaction");
 
     assert!(outcome.committed);
-    assert_eq!(summary(&outcome), ["done 200", "done 201", "done 201"]);
+    assert_eq!(
+        summary(&outcome),
+        ["done Replaced", "done Created", "done Created"]
+    );
     let lease = store
         .read_item(OTHER_DATABASE, CONTAINER, &pk("l"), "lease")
         .expect("lease");
@@ -171,12 +174,12 @@ fn a_failing_operation_in_one_database_commits_nothing_in_either() {
         (
             "a stale etag on the last operation",
             vec![output("o1"), output("o2"), lease_replace("\"stale\"")],
-            vec!["not applied", "not applied", "failed 412"],
+            vec!["not applied", "not applied", "failed PreconditionFailed"],
         ),
         (
             "a stale etag on the first operation",
             vec![lease_replace("\"stale\""), output("o1")],
-            vec!["failed 412", "not applied"],
+            vec!["failed PreconditionFailed", "not applied"],
         ),
         (
             "a create of an existing item",
@@ -188,7 +191,7 @@ fn a_failing_operation_in_one_database_commits_nothing_in_either() {
                     ItemWrite::create(json!({"id": "lease", "pk": "l"})),
                 ),
             ],
-            vec!["not applied", "failed 409"],
+            vec!["not applied", "failed ItemExists"],
         ),
         (
             "a missing database",
@@ -200,7 +203,7 @@ fn a_failing_operation_in_one_database_commits_nothing_in_either() {
                     ItemWrite::upsert(json!({"id": "x", "pk": "a"})),
                 ),
             ],
-            vec!["not applied", "failed 404"],
+            vec!["not applied", "failed DatabaseNotFound"],
         ),
         (
             "a missing container",
@@ -212,7 +215,7 @@ fn a_failing_operation_in_one_database_commits_nothing_in_either() {
                     ItemWrite::upsert(json!({"id": "x", "pk": "a"})),
                 ),
             ],
-            vec!["not applied", "failed 404"],
+            vec!["not applied", "failed ContainerNotFound"],
         ),
         (
             "an item without an id",
@@ -220,7 +223,7 @@ fn a_failing_operation_in_one_database_commits_nothing_in_either() {
                 lease_replace(&existing.etag),
                 operation(DATABASE, CONTAINER, ItemWrite::upsert(json!({"pk": "a"}))),
             ],
-            vec!["not applied", "failed 400"],
+            vec!["not applied", "failed BadRequest"],
         ),
     ];
     for (what, operations, expected) in cases {

@@ -1,0 +1,423 @@
+//! The single writer: it gathers concurrent requests into groups and commits each group as
+//! one atomic, durable batch (group commit), assigning LSNs in commit order.
+//!
+//! Architecture invariant: only this thread writes to storage, so LSNs are assigned and
+//! become visible strictly in order, and every read-modify-write (ETag checks, the conflict on
+//! a duplicate create) sees the latest state.
+//!
+//! This module is the group-commit loop: it takes requests from the queue, applies each group
+//! to one [`Txn`], commits it, publishes the catalog and wakes waiting readers, and answers
+//! every request. The work itself lives in the submodules: `prepare` (caller-side
+//! validation), `item_ops`, `catalog_ops`, `maintenance` (TTL, retention, purges) and
+//! `splits`.
+
+mod catalog_ops;
+mod item_ops;
+mod maintenance;
+mod prepare;
+mod splits;
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Instant;
+
+use tokio::sync::oneshot;
+
+use self::catalog_ops::{
+    create_container, create_database, delete_container, delete_database, replace_container,
+    replace_database_throughput,
+};
+use self::item_ops::apply_op;
+use self::prepare::PreparedOp;
+use self::splits::split_range;
+use crate::catalog::{ContainerDefinition, ContainerProperties, DatabaseProperties, RangeRecord};
+use crate::error::{Result, StoreError};
+use crate::item::{OperationResult, TransactionOutcome, WriteOutcome};
+use crate::shared::{FeedWatermark, Shared};
+use crate::txn::Txn;
+
+/// Most requests in one commit group.
+const MAX_GROUP_REQUESTS: usize = 1024;
+
+type Reply<T> = oneshot::Sender<Result<T>>;
+
+/// One operation of a transaction, with the container it targets.
+#[derive(Debug)]
+pub(crate) struct TransactionOp {
+    pub database: String,
+    pub container: String,
+    /// The container's id when the operation was prepared: if the container was deleted
+    /// (and maybe created again) since, the operation fails.
+    pub cid: u32,
+    pub op: PreparedOp,
+}
+
+/// A request to the committer.
+pub(crate) enum Request {
+    Write {
+        database: String,
+        container: String,
+        cid: u32,
+        op: PreparedOp,
+        reply: Reply<WriteOutcome>,
+    },
+    /// Independent item operations on one container, applied in order in one commit group;
+    /// each succeeds or fails on its own (a bulk request). Operations that failed to
+    /// prepare carry their error and are skipped.
+    Bulk {
+        database: String,
+        container: String,
+        cid: u32,
+        ops: Vec<Result<PreparedOp>>,
+        reply: Reply<Vec<Result<WriteOutcome>>>,
+    },
+    /// Operations on any containers of any databases, committed all or none.
+    Transaction {
+        ops: Vec<TransactionOp>,
+        reply: Reply<TransactionOutcome>,
+    },
+    CreateDatabase {
+        id: String,
+        throughput: Option<u64>,
+        reply: Reply<DatabaseProperties>,
+    },
+    ReplaceDatabaseThroughput {
+        id: String,
+        throughput: u64,
+        reply: Reply<DatabaseProperties>,
+    },
+    DeleteDatabase {
+        id: String,
+        reply: Reply<()>,
+    },
+    CreateContainer {
+        database: String,
+        definition: ContainerDefinition,
+        initial_ranges: u32,
+        reply: Reply<ContainerProperties>,
+    },
+    ReplaceContainer {
+        database: String,
+        definition: ContainerDefinition,
+        reply: Reply<ContainerProperties>,
+    },
+    DeleteContainer {
+        database: String,
+        id: String,
+        reply: Reply<()>,
+    },
+    SplitRange {
+        database: String,
+        container: String,
+        range_id: u32,
+        reply: Reply<Vec<RangeRecord>>,
+    },
+}
+
+impl Request {
+    /// Requests that scan committed data run alone, after the previous group committed.
+    fn is_exclusive(&self) -> bool {
+        matches!(
+            self,
+            Request::SplitRange { .. } | Request::ReplaceContainer { .. }
+        )
+    }
+}
+
+/// Runs the committer until every sender is dropped.
+pub(crate) fn run(shared: Arc<Shared>, requests: Receiver<Request>) {
+    let mut committer = Committer {
+        shared,
+        last_maintenance: Instant::now(),
+    };
+    let mut pending: Option<Request> = None;
+    loop {
+        let first = match pending.take() {
+            Some(request) => request,
+            None => match requests.recv_timeout(committer.shared.maintenance_interval) {
+                Ok(request) => request,
+                Err(RecvTimeoutError::Timeout) => {
+                    committer.maintain();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            },
+        };
+        let mut group = vec![first];
+        if !group[0].is_exclusive() {
+            while group.len() < MAX_GROUP_REQUESTS {
+                match requests.try_recv() {
+                    Ok(request) if request.is_exclusive() => {
+                        pending = Some(request);
+                        break;
+                    }
+                    Ok(request) => group.push(request),
+                    Err(_) => break,
+                }
+            }
+        }
+        committer.process(group);
+        if committer.last_maintenance.elapsed() >= committer.shared.maintenance_interval {
+            committer.maintain();
+        }
+    }
+}
+
+struct Committer {
+    shared: Arc<Shared>,
+    last_maintenance: Instant,
+}
+
+/// A reply waiting for its group to commit.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one short-lived value per request in a group; boxing would add an allocation per write"
+)]
+enum Pending {
+    Write(Reply<WriteOutcome>, Result<WriteOutcome>),
+    Bulk(Reply<Vec<Result<WriteOutcome>>>, Vec<Result<WriteOutcome>>),
+    Transaction(Reply<TransactionOutcome>, Result<TransactionOutcome>),
+    Database(Reply<DatabaseProperties>, Result<DatabaseProperties>),
+    Container(Reply<ContainerProperties>, Result<ContainerProperties>),
+    Unit(Reply<()>, Result<()>),
+    Ranges(Reply<Vec<RangeRecord>>, Result<Vec<RangeRecord>>),
+}
+
+impl Pending {
+    fn send(self, commit_error: Option<&str>) {
+        fn deliver<T>(reply: Reply<T>, result: Result<T>, commit_error: Option<&str>) {
+            let result = match (result, commit_error) {
+                (Ok(_), Some(error)) => Err(StoreError::Poisoned(error.to_owned())),
+                (result, _) => result,
+            };
+            // The caller may have given up waiting; nothing to do then.
+            let _ = reply.send(result);
+        }
+        match self {
+            Pending::Write(r, v) => deliver(r, v, commit_error),
+            Pending::Bulk(reply, results) => {
+                let results = results
+                    .into_iter()
+                    .map(|result| match (result, commit_error) {
+                        (Ok(_), Some(error)) => Err(StoreError::Poisoned(error.to_owned())),
+                        (result, _) => result,
+                    })
+                    .collect();
+                // The caller may have given up waiting; nothing to do then.
+                let _ = reply.send(Ok(results));
+            }
+            Pending::Transaction(r, v) => deliver(r, v, commit_error),
+            Pending::Database(r, v) => deliver(r, v, commit_error),
+            Pending::Container(r, v) => deliver(r, v, commit_error),
+            Pending::Unit(r, v) => deliver(r, v, commit_error),
+            Pending::Ranges(r, v) => deliver(r, v, commit_error),
+        }
+    }
+}
+
+impl Committer {
+    fn process(&self, group: Vec<Request>) {
+        if let Some(reason) = self.shared.poisoned.lock().clone() {
+            for request in group {
+                reject(request, &reason);
+            }
+            return;
+        }
+        let shared = Arc::clone(&self.shared);
+        let catalog = (*shared.catalog()).clone();
+        let mut txn = Txn::new(shared.backend.as_ref(), catalog, shared.now_s());
+        let mut replies = Vec::with_capacity(group.len());
+        for request in group {
+            replies.push(self.apply(&mut txn, request));
+        }
+        let error = self.commit(txn);
+        for reply in replies {
+            reply.send(error.as_deref());
+        }
+    }
+
+    /// Commits a group; on failure poisons the store and returns the reason.
+    fn commit(&self, txn: Txn<'_>) -> Option<String> {
+        if txn.is_empty() {
+            return None;
+        }
+        let (mutations, catalog, touched) = txn.finish();
+        let auto_split = self.shared.split_threshold_bytes;
+        match self
+            .shared
+            .backend
+            .commit(mutations, self.shared.durability)
+        {
+            Ok(()) => {
+                let catalog = Arc::new(catalog);
+                *self.shared.catalog.write() = Arc::clone(&catalog);
+                let watches = self.shared.watches.lock();
+                for (cid, high_lsn) in touched {
+                    if let Some(sender) = watches.get(&cid) {
+                        // A split touches its container without a new LSN: the ranges
+                        // version is what wakes the readers of the split range.
+                        let ranges_version = catalog.containers.get(&cid).map_or_else(
+                            || sender.borrow().ranges_version,
+                            |c| c.feed.ranges_version,
+                        );
+                        sender.send_replace(FeedWatermark {
+                            high_lsn,
+                            ranges_version,
+                        });
+                    }
+                }
+                drop(watches);
+                if auto_split.is_some() {
+                    self.split_oversized_ranges();
+                }
+                None
+            }
+            Err(error) => {
+                let reason = error.to_string();
+                tracing::error!(%reason, "commit failed; the store stops accepting writes");
+                *self.shared.poisoned.lock() = Some(reason.clone());
+                Some(reason)
+            }
+        }
+    }
+
+    fn apply(&self, txn: &mut Txn<'_>, request: Request) -> Pending {
+        match request {
+            Request::Write {
+                database,
+                container,
+                cid,
+                op,
+                reply,
+            } => {
+                // No savepoint: `apply_op` stages nothing before its last check passed.
+                Pending::Write(reply, apply_op(txn, &database, &container, cid, op))
+            }
+            Request::Bulk {
+                database,
+                container,
+                cid,
+                ops,
+                reply,
+            } => {
+                // In request order; a failed operation stages nothing (as for `Write`), so
+                // the others are unaffected.
+                let results = ops
+                    .into_iter()
+                    .map(|op| op.and_then(|op| apply_op(txn, &database, &container, cid, op)))
+                    .collect();
+                Pending::Bulk(reply, results)
+            }
+            Request::Transaction { ops, reply } => {
+                let savepoint = txn.savepoint();
+                let n_ops = ops.len();
+                let mut results = Vec::with_capacity(n_ops);
+                let mut failed = false;
+                for TransactionOp {
+                    database,
+                    container,
+                    cid,
+                    op,
+                } in ops
+                {
+                    if failed {
+                        results.push(OperationResult::NotApplied);
+                        continue;
+                    }
+                    match apply_op(txn, &database, &container, cid, op) {
+                        Ok(outcome) => results.push(OperationResult::Done(outcome)),
+                        Err(error) => {
+                            failed = true;
+                            results.push(OperationResult::Failed(error));
+                        }
+                    }
+                }
+                if !failed {
+                    txn.release(savepoint);
+                } else {
+                    txn.rollback(savepoint);
+                    for result in &mut results {
+                        if matches!(result, OperationResult::Done(_)) {
+                            *result = OperationResult::NotApplied;
+                        }
+                    }
+                }
+                debug_assert_eq!(results.len(), n_ops);
+                Pending::Transaction(
+                    reply,
+                    Ok(TransactionOutcome {
+                        committed: !failed,
+                        results,
+                    }),
+                )
+            }
+            Request::CreateDatabase {
+                id,
+                throughput,
+                reply,
+            } => Pending::Database(reply, create_database(txn, id, throughput)),
+            Request::ReplaceDatabaseThroughput {
+                id,
+                throughput,
+                reply,
+            } => Pending::Database(reply, replace_database_throughput(txn, &id, throughput)),
+            Request::DeleteDatabase { id, reply } => {
+                Pending::Unit(reply, delete_database(txn, &id))
+            }
+            Request::CreateContainer {
+                database,
+                definition,
+                initial_ranges,
+                reply,
+            } => Pending::Container(
+                reply,
+                create_container(txn, &database, definition, initial_ranges),
+            ),
+            Request::ReplaceContainer {
+                database,
+                definition,
+                reply,
+            } => {
+                let savepoint = txn.savepoint();
+                let result = replace_container(txn, &database, definition);
+                match result {
+                    Ok(_) => txn.release(savepoint),
+                    Err(_) => txn.rollback(savepoint),
+                }
+                Pending::Container(reply, result)
+            }
+            Request::DeleteContainer {
+                database,
+                id,
+                reply,
+            } => Pending::Unit(reply, delete_container(txn, &database, &id)),
+            Request::SplitRange {
+                database,
+                container,
+                range_id,
+                reply,
+            } => Pending::Ranges(reply, split_range(txn, &database, &container, range_id)),
+        }
+    }
+}
+
+fn reject(request: Request, reason: &str) {
+    fn fail<T>(reply: Reply<T>, reason: &str) {
+        // A caller that stopped waiting is not an error.
+        let _ = reply.send(Err(StoreError::Poisoned(reason.to_owned())));
+    }
+    match request {
+        Request::Write { reply, .. } => fail(reply, reason),
+        Request::Bulk { reply, .. } => fail(reply, reason),
+        Request::Transaction { reply, .. } => fail(reply, reason),
+        Request::CreateDatabase { reply, .. }
+        | Request::ReplaceDatabaseThroughput { reply, .. } => fail(reply, reason),
+        Request::DeleteDatabase { reply, .. } | Request::DeleteContainer { reply, .. } => {
+            fail(reply, reason)
+        }
+        Request::CreateContainer { reply, .. } | Request::ReplaceContainer { reply, .. } => {
+            fail(reply, reason)
+        }
+        Request::SplitRange { reply, .. } => fail(reply, reason),
+    }
+}
