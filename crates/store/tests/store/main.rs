@@ -8,7 +8,9 @@
 //! - `ttl`: the background sweeper logs expiries.
 //! - `data_dir_lock`: one data directory has one open store; a second open is `Locked`.
 //! - `transactions`: a transaction across databases commits all or nothing, within its limits.
+//! - `bulk`: `write_items` applies independent operations in order, in one commit.
 
+mod bulk;
 mod crash;
 mod data_dir_lock;
 mod fsync_failure;
