@@ -4,6 +4,8 @@
 //! [`prepare_item`]; the committer only splices the system properties into the prepared text
 //! with [`finish_body`].
 
+use std::fmt::Write as _;
+
 use serde_json::{Map, Value};
 use tributary_partition_key::{PartitionKey, PartitionKeyDefinition};
 
@@ -130,15 +132,27 @@ pub(crate) fn finish_body(user_json: &str, system: &SystemProperties<'_>) -> Str
     body.push_str(",\"_etag\":");
     push_json_string(&mut body, system.etag);
     body.push_str(",\"_attachments\":\"attachments/\",\"_ts\":");
-    body.push_str(&system.ts.to_string());
-    body.push_str(",\"_lsn\":");
-    body.push_str(&system.lsn.to_string());
-    body.push('}');
+    // Writing to a String cannot fail.
+    let _ = write!(body, "{},\"_lsn\":{}}}", system.ts, system.lsn);
     body
 }
 
+/// Appends `text` as a JSON string. System properties are ASCII without control characters
+/// (base64, hex, `/`, `-` and the etag's quotes), so only `"` and `\` need escaping; anything
+/// else goes through serde_json.
 fn push_json_string(out: &mut String, text: &str) {
-    out.push_str(&serde_json::to_string(text).expect("strings serialize"));
+    if !text.bytes().all(|b| b.is_ascii() && !b.is_ascii_control()) {
+        out.push_str(&serde_json::to_string(text).expect("strings serialize"));
+        return;
+    }
+    out.push('"');
+    for c in text.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
 }
 
 /// Removes the system properties from a stored body, giving the client's own JSON object.
@@ -207,8 +221,8 @@ mod tests {
         let body = finish_body(
             &prepared.user_json,
             &SystemProperties {
-                rid: "r",
-                self_link: "s",
+                rid: "r\\",
+                self_link: "s\u{e9}\n",
                 etag: "\"e\"",
                 ts: 5,
                 lsn: 9,
@@ -216,6 +230,9 @@ mod tests {
         );
         let value: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(value["_etag"], "\"e\"");
+        assert_eq!(value["_rid"], "r\\");
+        assert_eq!(value["_self"], "s\u{e9}\n");
+        assert_eq!(value["_ts"], 5);
         assert_eq!(value["_lsn"], 9);
         assert_eq!(value["id"], "a");
     }

@@ -211,7 +211,11 @@ impl Backend for FjallBackend {
             Durability::Fsync => fjall::PersistMode::SyncData,
             Durability::Relaxed => fjall::PersistMode::Buffer,
         };
-        let mut batch = self.database.batch().durability(Some(mode));
+        // Sized up front: growing the batch item by item reallocated it several times per
+        // commit.
+        let mut batch =
+            fjall::OwnedWriteBatch::with_capacity(self.database.clone(), mutations.len())
+                .durability(Some(mode));
         for (space, key, value) in mutations {
             match value {
                 Some(value) => batch.insert(self.keyspace(space), key, value),
