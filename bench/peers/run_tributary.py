@@ -18,9 +18,10 @@ Writer:   plain HTTP/1.1 over one keep-alive `http.client` connection, master-ke
           `x-ms-cosmos-is-batch-request: true`, `x-ms-cosmos-batch-atomic: false`
           (bulk: the 100 docs have up to 100 different customerIds, so no
           transactional batch; every operation carries its `partitionKey`, as the
-          SDKs send it; each operation is its own write, the server applies one
-          key's operations in order and different keys concurrently, so they reach
-          the group committer together or in a few groups; NOT atomic). HTTP 200 =
+          SDKs send it; `Prefer: return=minimal`, so the results carry no bodies).
+          The server hands the whole request to the group committer as one group,
+          in request order: one commit, one fsync, the feed in the order sent; each
+          operation still succeeds or fails on its own (NOT atomic). HTTP 200 =
           every operation succeeded; anything else fails the run.
 Feed:     `GET .../docs` with `A-IM: Incremental Feed`,
           `x-ms-documentdb-partitionkeyrangeid: 0`, `x-ms-max-item-count: 1000`,
@@ -288,7 +289,7 @@ class TributaryWriter(W.Writer):
 
     def write_batch(self, docs):
         # every operation names its partition key, as the SDKs' bulk does (the Node SDK
-        # sends it as a JSON string holding the array); the server orders operations per key
+        # sends it as a JSON string holding the array)
         parts = []
         for _, dj in docs:
             parts.append('{"operationType":"Create","partitionKey":' + json.dumps(_partition_key(dj))
@@ -297,7 +298,7 @@ class TributaryWriter(W.Writer):
         status, _, data = self.c.request(
             "POST", COLL_PATH, "docs", COLL_LINK, body,
             {"x-ms-cosmos-is-batch-request": "true", "x-ms-cosmos-batch-atomic": "false",
-             "x-ms-cosmos-batch-continue-on-error": "true"})
+             "x-ms-cosmos-batch-continue-on-error": "true", "Prefer": "return=minimal"})
         # 200 = every operation succeeded (207 if any failed): no need to decode the body
         _expect(status, data, (200,), f"bulk of {len(docs)} starting at {docs[0][0]}")
         return None

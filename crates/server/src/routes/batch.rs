@@ -28,15 +28,18 @@ struct BatchOperation {
     write: ItemWrite,
 }
 
-fn parse_operation(index: usize, value: &Value) -> Result<BatchOperation, ApiError> {
-    let object = value.as_object().ok_or_else(|| {
-        ApiError::bad_request(format!("batch operation {index} must be a JSON object"))
-    })?;
+/// Parses one operation, taking its item body out of `value` (no copy of the item).
+fn parse_operation(index: usize, value: Value) -> Result<BatchOperation, ApiError> {
+    let Value::Object(mut object) = value else {
+        return Err(ApiError::bad_request(format!(
+            "batch operation {index} must be a JSON object"
+        )));
+    };
+    let body = object.remove("resourceBody");
     let text = |key: &str| object.get(key).and_then(Value::as_str).map(str::to_owned);
     let kind_name = text("operationType").ok_or_else(|| {
         ApiError::bad_request(format!("batch operation {index} needs an 'operationType'"))
     })?;
-    let body = object.get("resourceBody").cloned();
     let kind = match kind_name.to_ascii_lowercase().as_str() {
         "create" => WriteKind::Create,
         "upsert" => WriteKind::Upsert,
@@ -44,13 +47,13 @@ fn parse_operation(index: usize, value: &Value) -> Result<BatchOperation, ApiErr
         "delete" => WriteKind::Delete,
         "read" => WriteKind::Read,
         "patch" => {
-            let patch_body = body.clone().ok_or_else(|| {
+            let patch_body = body.as_ref().ok_or_else(|| {
                 ApiError::bad_request(format!(
                     "batch patch operation {index} needs a 'resourceBody'"
                 ))
             })?;
             WriteKind::Patch(
-                PatchRequest::from_json(&patch_body)
+                PatchRequest::from_json(patch_body)
                     .map_err(|e| ApiError::bad_request(format!("batch operation {index}: {e}")))?,
             )
         }
@@ -188,10 +191,11 @@ pub(crate) async fn batch(
             ),
         ));
     }
-    let body = request.json()?;
-    let operations = body
-        .as_array()
-        .ok_or_else(|| ApiError::bad_request("a batch body must be a JSON array of operations"))?;
+    let Value::Array(operations) = request.json()? else {
+        return Err(ApiError::bad_request(
+            "a batch body must be a JSON array of operations",
+        ));
+    };
     if operations.is_empty() {
         return Err(ApiError::bad_request("Batch request has no operations."));
     }
@@ -202,7 +206,7 @@ pub(crate) async fn batch(
         )));
     }
     let operations = operations
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(index, value)| parse_operation(index, value))
         .collect::<Result<Vec<_>, _>>()?;
@@ -280,10 +284,11 @@ pub(crate) async fn cross_container_transaction(
     database: &str,
     container: &str,
 ) -> Result<Reply, ApiError> {
-    let body = request.json()?;
-    let operations = body.as_array().ok_or_else(|| {
-        ApiError::bad_request("a transaction body must be a JSON array of operations")
-    })?;
+    let Value::Array(operations) = request.json()? else {
+        return Err(ApiError::bad_request(
+            "a transaction body must be a JSON array of operations",
+        ));
+    };
     if operations.is_empty() {
         return Err(ApiError::bad_request("the transaction has no operations"));
     }
@@ -295,7 +300,7 @@ pub(crate) async fn cross_container_transaction(
         )));
     }
     let mut parsed = Vec::with_capacity(operations.len());
-    for (index, value) in operations.iter().enumerate() {
+    for (index, value) in operations.into_iter().enumerate() {
         let target = |key: &str, default: &str| -> Result<String, ApiError> {
             match value.get(key) {
                 None | Some(Value::Null) => Ok(default.to_owned()),
@@ -305,9 +310,13 @@ pub(crate) async fn cross_container_transaction(
                 ))),
             }
         };
+        let (database, container) = (
+            target("database", database)?,
+            target("container", container)?,
+        );
         parsed.push(CrossDatabaseOperation {
-            database: target("database", database)?,
-            container: target("container", container)?,
+            database,
+            container,
             write: parse_operation(index, value)?.write,
         });
     }
