@@ -473,6 +473,20 @@ pub(crate) fn item_rid(database_seq: u32, cid: u32, created_lsn: u64) -> String 
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// An item's `_self`: `dbs/{database rid}/colls/{container rid}/docs/{item rid}/`.
+pub(crate) fn item_self_link(database_seq: u32, cid: u32, item_rid: &str) -> String {
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let mut link = String::with_capacity(48 + item_rid.len());
+    link.push_str("dbs/");
+    engine.encode_string(database_seq.to_be_bytes(), &mut link);
+    link.push_str("/colls/");
+    engine.encode_string(container_rid_bytes(database_seq, cid), &mut link);
+    link.push_str("/docs/");
+    link.push_str(item_rid);
+    link.push('/');
+    link
+}
+
 /// An item's `_etag` for the version written at `lsn` (quoted, unique per container).
 pub(crate) fn item_etag(cid: u32, lsn: u64) -> String {
     format!(
@@ -535,6 +549,19 @@ pub(crate) fn v2_split_point(range: &RangeRecord) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_items_self_link_names_its_database_container_and_rid() {
+        let rid = item_rid(7, 3, 42);
+        assert_eq!(
+            item_self_link(7, 3, &rid),
+            format!(
+                "dbs/{}/colls/{}/docs/{rid}/",
+                database_rid(7),
+                container_rid(7, 3)
+            )
+        );
+    }
 
     fn range(min: &str, max: &str) -> RangeRecord {
         RangeRecord {

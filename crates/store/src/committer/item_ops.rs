@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tributary_partition_key::PartitionKey;
 
 use super::prepare::{PreparedKind, PreparedOp};
-use crate::catalog::{ContainerRecord, container_rid, database_rid, item_etag, item_rid};
+use crate::catalog::{ContainerRecord, item_etag, item_rid, item_self_link};
 use crate::document::{
     PreparedItem, SystemProperties, expiry_second, finish_body, prepare_item,
     strip_system_properties,
@@ -15,8 +15,8 @@ use crate::document::{
 use crate::error::{Result, StoreError};
 use crate::item::{Item, Precondition, WriteOutcome, WriteStatus};
 use crate::records::{
-    ChangeLogRecord, DocPointer, FeedRecord, OperationType, doc_key, encode_ttl_value, log_key,
-    parse_doc_key, time_key, ttl_key,
+    ChangeLogRecord, DocPointer, FeedRecord, FeedRecordView, OperationType, doc_key,
+    encode_ttl_value, log_key, parse_doc_key, time_key, ttl_key,
 };
 use crate::storage::Space;
 use crate::txn::Txn;
@@ -257,12 +257,7 @@ pub(super) fn write_version(
     let new_version = match new_item {
         Some(item) => {
             let rid = item_rid(database_seq, cid, created_lsn);
-            let self_link = format!(
-                "dbs/{}/colls/{}/docs/{}/",
-                database_rid(database_seq),
-                container_rid(database_seq, cid),
-                rid
-            );
+            let self_link = item_self_link(database_seq, cid, &rid);
             let etag = item_etag(cid, lsn);
             let body = finish_body(
                 &item.user_json,
@@ -274,13 +269,13 @@ pub(super) fn write_version(
                     lsn,
                 },
             );
-            let record = FeedRecord {
+            let record = FeedRecordView {
                 ts,
                 ttl: item.ttl,
-                epk: epk.clone(),
-                id: id.clone(),
+                epk: &epk,
+                id: &id,
                 created_lsn,
-                body,
+                body: &body,
             };
             txn.put(Space::Feed, log_key(cid, segment, lsn), record.encode());
             txn.put(
@@ -300,7 +295,14 @@ pub(super) fn write_version(
                     encode_ttl_value(segment, key),
                 );
             }
-            Some(item_of(cid, &record, lsn))
+            // The body moves into the outcome; it is not copied again.
+            Some(Item {
+                id: id.clone(),
+                body,
+                etag,
+                lsn,
+                ts,
+            })
         }
         None => {
             txn.delete(Space::Docs, key.to_vec());
