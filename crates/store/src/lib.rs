@@ -569,13 +569,15 @@ impl Store {
     ) -> Result<Item> {
         let record = self.container(database, container)?;
         let epk = partition_key.effective_partition_key(&record.definition.partition_key)?;
-        let backend = self.shared.backend.as_ref();
+        // The pointer and the version it names are read from one snapshot: a replace that
+        // commits between the two reads deletes the version the pointer named.
+        let snapshot = self.shared.backend.snapshot();
         let missing = || StoreError::ItemNotFound(id.to_owned());
-        let pointer = backend
+        let pointer = snapshot
             .get(Space::Docs, &doc_key(record.cid, epk.as_str(), id))?
             .ok_or_else(missing)?;
         let pointer = DocPointer::decode(&pointer)?;
-        let value = backend
+        let value = snapshot
             .get(
                 Space::Feed,
                 &log_key(record.cid, pointer.segment, pointer.lsn),

@@ -101,10 +101,19 @@ pub(crate) trait Backend: Send + Sync {
         end: Bound<Vec<u8>>,
         reverse: bool,
     ) -> Box<dyn Iterator<Item = Result<KeyValue>> + 'a>;
+    /// A view of the committed data as it is now: reads through it all see this moment,
+    /// whatever commits in between.
+    fn snapshot(&self) -> Box<dyn Snapshot + '_>;
     /// Applies all mutations atomically, durably as `durability` says.
     fn commit(&self, mutations: Vec<Mutation>, durability: Durability) -> Result<()>;
     /// Makes everything durable before the store closes.
     fn shut_down(&self) -> Result<()>;
+}
+
+/// Reads of one moment of the committed data (see [`Backend::snapshot`]).
+pub(crate) trait Snapshot {
+    /// Reads one key as it was when the snapshot was taken.
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<StoredBytes>>;
 }
 
 /// Iterates committed keys in `[start, end)`.
@@ -187,6 +196,13 @@ impl Backend for FjallBackend {
         Ok(value.map(StoredBytes))
     }
 
+    fn snapshot(&self) -> Box<dyn Snapshot + '_> {
+        Box::new(FjallSnapshot {
+            backend: self,
+            snapshot: self.database.snapshot(),
+        })
+    }
+
     fn scan<'a>(
         &'a self,
         space: Space,
@@ -237,6 +253,23 @@ impl Backend for FjallBackend {
     }
 }
 
+/// A fjall snapshot over the backend's keyspaces.
+struct FjallSnapshot<'a> {
+    backend: &'a FjallBackend,
+    snapshot: fjall::Snapshot,
+}
+
+impl Snapshot for FjallSnapshot<'_> {
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<StoredBytes>> {
+        use fjall::Readable as _;
+        let value = self
+            .snapshot
+            .get(self.backend.keyspace(space), key)
+            .map_err(|error| StoreError::storage("cannot read a key", error))?;
+        Ok(value.map(StoredBytes))
+    }
+}
+
 /// A backend wrapper that fails chosen commits, as a failed `fsync` would: the data of a
 /// failed commit may or may not have reached the disk, and the caller is told it failed.
 #[cfg(feature = "fault-injection")]
@@ -259,6 +292,10 @@ impl Backend for FaultInjectingBackend {
         reverse: bool,
     ) -> Box<dyn Iterator<Item = Result<KeyValue>> + 'a> {
         self.inner.scan(space, start, end, reverse)
+    }
+
+    fn snapshot(&self) -> Box<dyn Snapshot + '_> {
+        self.inner.snapshot()
     }
 
     fn shut_down(&self) -> Result<()> {

@@ -9,12 +9,14 @@
 //! - `data_dir_lock`: one data directory has one open store; a second open is `Locked`.
 //! - `transactions`: a transaction across databases commits all or nothing, within its limits.
 //! - `bulk`: `write_items` applies independent operations in order, in one commit.
+//! - `snapshot_reads`: point reads racing replaces of the same items always find a version.
 
 mod bulk;
 mod crash;
 mod data_dir_lock;
 mod fsync_failure;
 mod model;
+mod snapshot_reads;
 mod splits;
 mod support;
 mod transactions;
