@@ -10,7 +10,7 @@ mod start_from;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -84,6 +84,13 @@ struct ServeArgs {
     /// its store: outputs in this store commit with the lease checkpoint (exactly once).
     #[arg(long)]
     functions: Option<PathBuf>,
+    /// Most connections open at once; one past the limit is answered 429 and closed.
+    #[arg(long, env = "TRIBUTARY_MAX_CONNECTIONS", default_value_t = tributary_server::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Seconds a connection may take to send a request's headers; a keep-alive connection
+    /// idle this long is closed too.
+    #[arg(long, env = "TRIBUTARY_HEADER_READ_TIMEOUT", default_value_t = tributary_server::DEFAULT_HEADER_READ_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    header_read_timeout: u64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -338,6 +345,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         key: args.key.clone(),
         tls,
         data_dir: data_dir.clone(),
+        max_connections: args.max_connections.max(1),
+        header_read_timeout: Duration::from_secs(args.header_read_timeout),
         ..ServerConfig::default()
     };
     let runtime = runtime()?;

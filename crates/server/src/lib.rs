@@ -53,6 +53,12 @@ pub use tls::{CERT_FILE, KEY_FILE, TlsSource};
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Largest request header section accepted (bytes), for HTTP/1.1.
 const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// The default [`ServerConfig::header_read_timeout`] (nginx's keep-alive default).
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(75);
+/// The default [`ServerConfig::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// What a connection past [`ServerConfig::max_connections`] is told to wait before retrying.
+const CONNECTION_LIMIT_RETRY_AFTER_MS: u32 = 1_000;
 
 /// Everything `tributary serve` can be told.
 #[derive(Clone, Debug)]
@@ -72,6 +78,13 @@ pub struct ServerConfig {
     pub account_name: String,
     /// How far a request's `x-ms-date` may be from the server's clock.
     pub max_clock_skew: Duration,
+    /// How long an HTTP/1.1 connection may take to send a request's headers, counted from
+    /// when the server starts waiting for them: a half-sent header and a keep-alive
+    /// connection idle for this long are both closed.
+    pub header_read_timeout: Duration,
+    /// Most connections open at once; a connection past the limit gets one `429` (with
+    /// `x-ms-retry-after-ms`) saying so and is closed.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -84,6 +97,8 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("tributary-data"),
             account_name: "tributary".to_owned(),
             max_clock_skew: auth::DEFAULT_MAX_CLOCK_SKEW,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -123,6 +138,8 @@ pub struct Server {
     tls: Option<tokio_rustls::TlsAcceptor>,
     state: Arc<AppState>,
     endpoint: String,
+    header_read_timeout: Duration,
+    max_connections: usize,
 }
 
 impl Server {
@@ -166,6 +183,8 @@ impl Server {
             tls,
             state,
             endpoint,
+            header_read_timeout: config.header_read_timeout,
+            max_connections: config.max_connections.max(1),
         })
     }
 
@@ -191,6 +210,7 @@ impl Server {
             .fallback(handle)
             .with_state(Arc::clone(&self.state));
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let connections = Arc::new(tokio::sync::Semaphore::new(self.max_connections));
         tokio::pin!(shutdown);
         loop {
             let (stream, peer) = tokio::select! {
@@ -207,38 +227,36 @@ impl Server {
             let service = TowerToHyperService::new(router.clone());
             let watcher = graceful.watcher();
             let tls = self.tls.clone();
+            // Taken before the connection's task starts, so a burst cannot overshoot.
+            let permit = Arc::clone(&connections).try_acquire_owned().ok();
+            let limits = ConnectionLimits {
+                header_read_timeout: self.header_read_timeout,
+                max_connections: self.max_connections,
+            };
             tokio::spawn(async move {
-                let mut builder =
-                    hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                builder.http1().max_buf_size(MAX_HEADER_BYTES.max(8192) * 4);
-                builder
-                    .http2()
-                    .max_header_list_size(MAX_HEADER_BYTES as u32);
                 let result = match tls {
-                    Some(acceptor) => match acceptor.accept(stream).await {
-                        Ok(stream) => {
-                            watcher
-                                .watch(
-                                    builder
-                                        .serve_connection(TokioIo::new(stream), service)
-                                        .into_owned(),
-                                )
-                                .await
+                    Some(acceptor) => {
+                        // The handshake is bounded like a request's headers.
+                        match tokio::time::timeout(
+                            limits.header_read_timeout,
+                            acceptor.accept(stream),
+                        )
+                        .await
+                        {
+                            Ok(Ok(stream)) => {
+                                serve_connection(stream, service, watcher, permit, limits).await
+                            }
+                            Ok(Err(error)) => {
+                                tracing::debug!(%peer, %error, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
                         }
-                        Err(error) => {
-                            tracing::debug!(%peer, %error, "TLS handshake failed");
-                            return;
-                        }
-                    },
-                    None => {
-                        watcher
-                            .watch(
-                                builder
-                                    .serve_connection(TokioIo::new(stream), service)
-                                    .into_owned(),
-                            )
-                            .await
                     }
+                    None => serve_connection(stream, service, watcher, permit, limits).await,
                 };
                 if let Err(error) = result {
                     tracing::debug!(%peer, %error, "connection ended with an error");
@@ -254,6 +272,83 @@ impl Server {
         }
         Ok(())
     }
+}
+
+/// The per-connection limits of a [`Server`].
+#[derive(Clone, Copy)]
+struct ConnectionLimits {
+    header_read_timeout: Duration,
+    max_connections: usize,
+}
+
+/// Serves one connection (HTTP/1.1 or HTTP/2). Without a `permit` (the server is at its
+/// connection limit) every request on it is answered `429` and the connection closes after
+/// the first answer (HTTP/1.1) or after the header-read timeout at most.
+async fn serve_connection<S>(
+    stream: S,
+    service: TowerToHyperService<axum::Router>,
+    watcher: hyper_util::server::graceful::Watcher,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    limits: ConnectionLimits,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(MAX_HEADER_BYTES.max(8192) * 4);
+    builder
+        .http2()
+        .max_header_list_size(MAX_HEADER_BYTES as u32);
+    let io = TokioIo::new(stream);
+    match permit {
+        Some(permit) => {
+            let result = watcher
+                .watch(builder.serve_connection(io, service).into_owned())
+                .await;
+            drop(permit);
+            result
+        }
+        None => {
+            tracing::warn!(
+                max_connections = limits.max_connections,
+                "connection refused: the server is at its connection limit"
+            );
+            builder.http1().keep_alive(false);
+            let refuse = hyper::service::service_fn(move |_request| async move {
+                Ok::<_, std::convert::Infallible>(over_connection_limit(limits.max_connections))
+            });
+            tokio::time::timeout(
+                limits.header_read_timeout,
+                builder.serve_connection(io, refuse),
+            )
+            .await
+            .unwrap_or(Ok(()))
+        }
+    }
+}
+
+/// The answer on a connection past the limit: `429` with the SDKs' retry-after header.
+fn over_connection_limit(max_connections: usize) -> Response {
+    let mut response = ApiError::new(
+        429,
+        format!(
+            "the server has reached its limit of {max_connections} open connections; retry shortly"
+        ),
+    )
+    .into_response();
+    response.headers_mut().insert(
+        headers::X_MS_RETRY_AFTER_MS,
+        HeaderValue::from(CONNECTION_LIMIT_RETRY_AFTER_MS),
+    );
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// Every request: read the body (bounded), check the signature, route, add common headers.

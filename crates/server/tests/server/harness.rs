@@ -36,16 +36,22 @@ pub struct TestServer {
 impl TestServer {
     /// Opens a fresh store and serves it over plain HTTP on a free loopback port.
     pub async fn start() -> TestServer {
+        TestServer::start_with(|_| {}).await
+    }
+
+    /// As [`TestServer::start`], with the configuration changed by `configure` first.
+    pub async fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> TestServer {
         let data_dir = tempfile::tempdir().expect("a temporary directory");
         let store = Arc::new(
             Store::open(data_dir.path(), StoreOptions::relaxed()).expect("the store opens"),
         );
-        let config = ServerConfig {
+        let mut config = ServerConfig {
             port: 0,
             tls: None,
             data_dir: data_dir.path().to_owned(),
             ..ServerConfig::default()
         };
+        configure(&mut config);
         let key = MasterKey::from_base64(&config.key).expect("the default key is valid");
         let server = Server::bind(config, Arc::clone(&store))
             .await

@@ -1,0 +1,111 @@
+//! Connection limits over real sockets: a half-sent header and an idle keep-alive connection
+//! are closed after the header-read timeout, and a connection past the connection limit is
+//! answered 429 (with `x-ms-retry-after-ms`) and closed, while the others keep working.
+//!
+//! Timeouts here are bounds, not measurements: a test waits up to [`CLOSE_BOUND`] for what
+//! should happen after a fraction of a second.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::harness::TestServer;
+
+/// The header-read timeout of the timeout tests.
+const SHORT_TIMEOUT: Duration = Duration::from_millis(300);
+/// How long a test waits for the server to close a connection.
+const CLOSE_BOUND: Duration = Duration::from_secs(20);
+
+/// Reads until the server closes the connection; returns what it sent. Panics if it stays
+/// open past [`CLOSE_BOUND`].
+async fn read_until_closed(stream: &mut TcpStream) -> String {
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(CLOSE_BOUND, async {
+        let mut buffer = [0u8; 4096];
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buffer[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "the server kept the connection open past {CLOSE_BOUND:?}"
+    );
+    String::from_utf8_lossy(&received).into_owned()
+}
+
+/// An unauthenticated `GET /` (the server answers it 401, which is enough to see it served).
+const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
+#[tokio::test]
+async fn a_half_sent_header_is_closed_after_the_header_read_timeout() {
+    let server = TestServer::start_with(|config| config.header_read_timeout = SHORT_TIMEOUT).await;
+    let mut stream = TcpStream::connect(server.addr).await.expect("connects");
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nx-ms-version: 2020-")
+        .await
+        .expect("sends half a header");
+    read_until_closed(&mut stream).await;
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_header_read_timeout() {
+    let server = TestServer::start_with(|config| config.header_read_timeout = SHORT_TIMEOUT).await;
+    let mut stream = TcpStream::connect(server.addr).await.expect("connects");
+    stream.write_all(REQUEST).await.expect("sends a request");
+    let answered = read_until_closed(&mut stream).await;
+    assert!(answered.starts_with("HTTP/1.1 401"), "{answered}");
+}
+
+#[tokio::test]
+async fn a_connection_past_the_limit_is_answered_429_and_the_others_keep_working() {
+    let server = TestServer::start_with(|config| config.max_connections = 2).await;
+    let mut first = TcpStream::connect(server.addr).await.expect("connects");
+    let mut second = TcpStream::connect(server.addr).await.expect("connects");
+    // Both hold a slot: each has been served a request.
+    for stream in [&mut first, &mut second] {
+        stream.write_all(REQUEST).await.expect("sends a request");
+        let mut buffer = [0u8; 1024];
+        let n = stream.read(&mut buffer).await.expect("an answer");
+        assert!(
+            buffer[..n].starts_with(b"HTTP/1.1 401"),
+            "{}",
+            String::from_utf8_lossy(&buffer[..n])
+        );
+    }
+    let mut third = TcpStream::connect(server.addr).await.expect("connects");
+    third.write_all(REQUEST).await.expect("sends a request");
+    let refused = read_until_closed(&mut third).await;
+    assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
+    let lower = refused.to_ascii_lowercase();
+    assert!(lower.contains("x-ms-retry-after-ms: 1000"), "{refused}");
+    assert!(refused.contains("limit of 2 open connections"), "{refused}");
+    // The connections within the limit still work.
+    first.write_all(REQUEST).await.expect("sends a request");
+    let mut buffer = [0u8; 1024];
+    let n = first.read(&mut buffer).await.expect("an answer");
+    assert!(buffer[..n].starts_with(b"HTTP/1.1 401"));
+    // A slot freed is a slot taken again.
+    drop(second);
+    let served_again = tokio::time::timeout(CLOSE_BOUND, async {
+        loop {
+            let mut stream = TcpStream::connect(server.addr).await.expect("connects");
+            stream.write_all(REQUEST).await.expect("sends a request");
+            let mut buffer = [0u8; 1024];
+            let n = stream.read(&mut buffer).await.unwrap_or(0);
+            if buffer[..n].starts_with(b"HTTP/1.1 401") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(
+        served_again.is_ok(),
+        "a freed slot was not given to a new connection"
+    );
+}
