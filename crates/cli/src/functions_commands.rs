@@ -121,9 +121,10 @@ fn open_store(dir: &std::path::Path) -> anyhow::Result<Store> {
         ));
     }
     Store::open(dir, StoreOptions::default()).map_err(|error| match error {
-        tributary_store::StoreError::Locked { .. } => anyhow!(
-            "the store in {} is in use by another process; run the app inside it with `tributary serve --functions APP_DIR`, or without --data-dir through its connection string",
-            dir.display()
+        tributary_store::StoreError::Locked { holder, .. } => anyhow!(
+            "the store in {} is in use by {}; run the app inside it with `tributary serve --functions APP_DIR`, or without --data-dir through its connection string",
+            dir.display(),
+            holder.as_deref().unwrap_or("another process")
         ),
         other => anyhow!("cannot open the store in {}: {other}", dir.display()),
     })

@@ -328,7 +328,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )
     .map_err(|error| match error {
         // The message names the directory; one line, no "cannot open" prefix repeating it.
-        StoreError::Locked { .. } => {
+        StoreError::Locked {
+            holder: Some(_), ..
+        } => anyhow!("{error}"),
+        StoreError::Locked { holder: None, .. } => {
             anyhow!("{error}; is another `tributary serve` running on it?")
         }
         other => anyhow!("cannot open the store in {}: {other}", data_dir.display()),

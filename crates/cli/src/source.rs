@@ -181,10 +181,13 @@ impl Source {
 /// The error for a store that does not open; a lock held by another process (a running
 /// `tributary serve`) gets its own message.
 fn open_error(data_dir: &Path, error: StoreError) -> anyhow::Error {
-    if matches!(error, StoreError::Locked { .. }) {
+    if let StoreError::Locked { holder, .. } = &error {
         return anyhow!(
-            "the store in {} is in use by another process (a running `tributary serve`?); use --connection-string to go through the server",
-            data_dir.display()
+            "the store in {} is in use by {}; use --connection-string to go through the server",
+            data_dir.display(),
+            holder
+                .as_deref()
+                .unwrap_or("another process (a running `tributary serve`?)")
         );
     }
     anyhow!("cannot open the store in {}: {error}", data_dir.display())

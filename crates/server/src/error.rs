@@ -127,6 +127,7 @@ mod tests {
             StoreError::Poisoned("injected".into()),
             StoreError::Locked {
                 path: "/data".into(),
+                holder: None,
             },
             StoreError::Corrupt("a bad record".into()),
             StoreError::ShutDown,

@@ -98,12 +98,16 @@ pub enum StoreError {
     /// The data directory is held by another process (another store is open on it, such as
     /// a running `tributary serve`): one directory has one store at a time.
     #[error(
-        "the data directory {} is in use by another process (it holds the directory's lock)",
-        path.display()
+        "the data directory {} is in use by {} (it holds the directory's lock)",
+        path.display(),
+        holder.as_deref().unwrap_or("another process")
     )]
     Locked {
         /// The data directory.
         path: PathBuf,
+        /// The process holding it, as it recorded itself when it opened the directory
+        /// (`process <pid> (<command line>)`), if it did.
+        holder: Option<String>,
     },
     /// Stored bytes failed to decode; this indicates corruption.
     #[error("corrupt record: {0}")]

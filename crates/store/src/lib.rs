@@ -231,7 +231,14 @@ impl Store {
     pub fn open(path: &Path, options: StoreOptions) -> Result<Store> {
         std::fs::create_dir_all(path)
             .map_err(|e| StoreError::storage(format!("cannot create {}", path.display()), e))?;
-        let backend = storage::open(path, &options)?;
+        let backend = storage::open(path, &options).map_err(|error| match error {
+            StoreError::Locked { path, .. } => StoreError::Locked {
+                holder: read_owner(&path),
+                path,
+            },
+            other => other,
+        })?;
+        write_owner(path);
         let catalog = load_catalog(backend.as_ref())?;
         let shared = Arc::new(Shared {
             backend,
@@ -908,6 +915,37 @@ fn load_catalog(backend: &dyn Backend) -> Result<Catalog> {
         catalog.containers.insert(record.cid, Arc::new(record));
     }
     Ok(catalog)
+}
+
+/// The file in a data directory where the process that holds it names itself.
+const OWNER_FILE: &str = "owner";
+/// Longest command line recorded in [`OWNER_FILE`].
+const MAX_OWNER_BYTES: usize = 256;
+
+/// Records this process as the data directory's holder (`process <pid> (<command line>)`),
+/// so that a second open can say who holds it. Failing to record it is not an error: the
+/// lock, not this file, keeps a second store out.
+fn write_owner(dir: &Path) {
+    let mut command: String = std::env::args().collect::<Vec<_>>().join(" ");
+    if command.len() > MAX_OWNER_BYTES {
+        let mut end = MAX_OWNER_BYTES;
+        while !command.is_char_boundary(end) {
+            end -= 1;
+        }
+        command.truncate(end);
+        command.push('…');
+    }
+    let owner = format!("process {} ({command})", std::process::id());
+    if let Err(error) = std::fs::write(dir.join(OWNER_FILE), owner) {
+        tracing::debug!(%error, "could not record the data directory's owner");
+    }
+}
+
+/// The holder recorded by [`write_owner`], if any.
+fn read_owner(dir: &Path) -> Option<String> {
+    let owner = std::fs::read_to_string(dir.join(OWNER_FILE)).ok()?;
+    let owner = owner.trim();
+    (!owner.is_empty()).then(|| owner.to_owned())
 }
 
 #[cfg(test)]

@@ -168,6 +168,7 @@ impl FjallBackend {
             .map_err(|error| match error {
                 fjall::Error::Locked => StoreError::Locked {
                     path: path.to_owned(),
+                    holder: None,
                 },
                 other => StoreError::storage("cannot open the database", other),
             })?;

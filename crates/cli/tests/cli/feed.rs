@@ -127,7 +127,10 @@ async fn a_store_in_use_by_a_server_points_to_the_connection_string() {
     ]);
     command.args([&flag, &dir]);
     let error = run(command).one_line_failure().to_owned();
-    assert!(error.contains("in use by another process"), "{error}");
+    assert!(
+        error.contains(&format!("in use by process {} (", std::process::id())),
+        "the line names the process holding the store: {error}"
+    );
     assert!(error.contains("--connection-string"), "{error}");
     close(held);
 }
@@ -140,7 +143,10 @@ async fn serve_on_a_store_in_use_says_so_in_one_line_naming_the_directory() {
     let mut command = tributary(&["serve", "--http", "--port", "0"]);
     command.args([&flag, &dir]);
     let error = run(command).one_line_failure().to_owned();
-    assert!(error.contains("in use by another process"), "{error}");
+    assert!(
+        error.contains(&format!("in use by process {} (", std::process::id())),
+        "the line names the process holding the store: {error}"
+    );
     assert!(
         error.contains(&dir),
         "the line names the directory: {error}"

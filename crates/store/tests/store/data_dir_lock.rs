@@ -16,7 +16,14 @@ fn a_second_open_of_a_data_directory_in_use_is_locked_and_names_it() {
         Err(error) => error,
     };
     match &error {
-        StoreError::Locked { path } => assert_eq!(path, dir.path()),
+        StoreError::Locked { path, holder } => {
+            assert_eq!(path, dir.path());
+            let holder = holder.as_deref().expect("the holder recorded itself");
+            assert!(
+                holder.starts_with(&format!("process {} (", std::process::id())),
+                "the holder is this process: {holder}"
+            );
+        }
         other => panic!("expected Locked, got {other:?}"),
     }
     let message = error.to_string();
@@ -24,7 +31,10 @@ fn a_second_open_of_a_data_directory_in_use_is_locked_and_names_it() {
         message.contains(&dir.path().display().to_string()),
         "the message names the directory: {message}"
     );
-    assert!(message.contains("in use by another process"), "{message}");
+    assert!(
+        message.contains(&format!("in use by process {}", std::process::id())),
+        "the message names the process: {message}"
+    );
 
     drop(first);
     // Released when the store is dropped (`open_store` retries while fjall lets it go).
