@@ -461,6 +461,44 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Bytes read from a damaged disk are refused as corrupt, never a panic: every
+        /// decoder on arbitrary input, and on each truncation and one-byte change of a valid
+        /// record.
+        #[test]
+        fn decoders_refuse_damaged_bytes_without_panicking(
+            bytes in proptest::collection::vec(any::<u8>(), 0..256),
+            cut in any::<prop::sample::Index>(),
+            flip in any::<prop::sample::Index>(),
+            value in any::<u8>(),
+        ) {
+            let decode_all = |bytes: &[u8]| {
+                let _ = DocPointer::decode(bytes);
+                let _ = FeedRecord::decode(bytes);
+                let _ = FeedRecordView::decode(bytes);
+                let _ = ChangeLogRecord::decode(bytes);
+                let _ = decode_ttl_value(bytes);
+                let _ = parse_doc_key(bytes);
+            };
+            decode_all(&bytes);
+            let valid = FeedRecord {
+                ts: 5,
+                ttl: Some(60),
+                epk: "0A1B".into(),
+                id: "item".into(),
+                created_lsn: 3,
+                body: r#"{"id":"item"}"#.into(),
+            }
+            .encode();
+            decode_all(&valid[..cut.index(valid.len() + 1)]);
+            let mut changed = valid.clone();
+            let at = flip.index(changed.len());
+            changed[at] = value;
+            decode_all(&changed);
+        }
+    }
 
     #[test]
     fn feed_record_round_trips() {
