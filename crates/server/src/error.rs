@@ -61,6 +61,7 @@ pub(crate) fn store_error_status(error: &StoreError) -> u16 {
         StoreError::Overloaded(_) => 429,
         StoreError::RangeGone { .. } => 410,
         StoreError::Poisoned(_)
+        | StoreError::CommitFailed(_)
         | StoreError::Storage { .. }
         | StoreError::Locked { .. }
         | StoreError::Corrupt(_)

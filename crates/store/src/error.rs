@@ -84,6 +84,13 @@ pub enum StoreError {
     /// writes; reopen it to recover.
     #[error("the store stopped accepting writes after a storage failure: {0}")]
     Poisoned(String),
+    /// The commit this operation was part of failed (a failed fsync, say): the operation may
+    /// or may not be stored — read it back before relying on either — and the store accepts
+    /// no more writes until it is reopened.
+    #[error(
+        "the commit of this operation failed ({0}): it may or may not have been stored; read it back before retrying. The store accepts no more writes until it is reopened"
+    )]
+    CommitFailed(String),
     /// The storage engine, or the file system under it, failed. The message says what the
     /// store was doing and includes the engine's message, so it reads as one line;
     /// [`std::error::Error::source`] gives the engine's error itself.

@@ -512,8 +512,9 @@ impl Store {
     /// # Errors
     /// [`StoreError::ItemExists`], [`StoreError::ItemNotFound`],
     /// [`StoreError::PreconditionFailed`], [`StoreError::BadRequest`] and
-    /// [`StoreError::DocumentTooLarge`] for invalid input, [`StoreError::Poisoned`] after a
-    /// storage failure.
+    /// [`StoreError::DocumentTooLarge`] for invalid input; [`StoreError::CommitFailed`] if
+    /// the commit it was part of failed (outcome unknown), [`StoreError::Poisoned`] after an
+    /// earlier storage failure.
     pub async fn write_item(
         &self,
         database: &str,

@@ -187,7 +187,7 @@ impl Pending {
     fn send(self, commit_error: Option<&str>) {
         fn deliver<T>(reply: Reply<T>, result: Result<T>, commit_error: Option<&str>) {
             let result = match (result, commit_error) {
-                (Ok(_), Some(error)) => Err(StoreError::Poisoned(error.to_owned())),
+                (Ok(_), Some(error)) => Err(StoreError::CommitFailed(error.to_owned())),
                 (result, _) => result,
             };
             // The caller may have given up waiting; nothing to do then.
@@ -199,7 +199,7 @@ impl Pending {
                 let results = results
                     .into_iter()
                     .map(|result| match (result, commit_error) {
-                        (Ok(_), Some(error)) => Err(StoreError::Poisoned(error.to_owned())),
+                        (Ok(_), Some(error)) => Err(StoreError::CommitFailed(error.to_owned())),
                         (result, _) => result,
                     })
                     .collect();

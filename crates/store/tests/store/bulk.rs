@@ -147,7 +147,7 @@ fn a_failed_commit_fails_every_operation_and_writes_all_or_nothing() {
             .collect();
         assert_eq!(
             variants,
-            ["Poisoned", "Poisoned", "BadRequest"],
+            ["CommitFailed", "CommitFailed", "BadRequest"],
             "{action:?}"
         );
         // A poisoned store takes no more bulks.

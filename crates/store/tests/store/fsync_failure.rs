@@ -1,5 +1,6 @@
-//! A failed commit (injected with [`FaultPlan`]) poisons the store: that write and every
-//! later one fail with [`StoreError::Poisoned`], reads keep working, and after reopening
+//! A failed commit (injected with [`FaultPlan`]) poisons the store: that write fails with
+//! [`StoreError::CommitFailed`] (outcome unknown), every later one with
+//! [`StoreError::Poisoned`], reads keep working, and after reopening
 //! without faults the feed is a gap-free prefix holding every acknowledged write.
 
 use std::collections::BTreeMap;
@@ -113,7 +114,12 @@ fn check_sequential(action: FaultAction, fail_at: usize) {
             CONTAINER,
             ItemWrite::create(item(fail_at)),
         ));
-        assert_poisoned(failed, &format!("{context}: the failing write"));
+        match failed {
+            Err(StoreError::CommitFailed(reason)) => {
+                assert!(reason.contains("injected"), "{context}: {reason}")
+            }
+            other => panic!("{context}: the failing write: expected CommitFailed, got {other:?}"),
+        }
         for n in fail_at + 1..=fail_at + N_WRITES_AFTER_FAILURE {
             let later =
                 runtime.block_on(store.write_item(DATABASE, CONTAINER, ItemWrite::create(item(n))));
@@ -259,7 +265,10 @@ fn failed_group_commit_refuses_every_later_write_from_every_task() {
                                     let item = outcome.item.expect("item");
                                     acknowledged.push((item.id, item.lsn));
                                 }
-                                Err(StoreError::Poisoned(_)) => poisoned = true,
+                                // The writes of the failed commit, then every later one.
+                                Err(StoreError::CommitFailed(_) | StoreError::Poisoned(_)) => {
+                                    poisoned = true
+                                }
                                 Err(other) => panic!("unexpected error {other}"),
                             }
                         }

@@ -167,6 +167,7 @@ pub fn error_variant(error: &StoreError) -> &'static str {
         StoreError::PreconditionFailed(_) => "PreconditionFailed",
         StoreError::BadRequest(_) => "BadRequest",
         StoreError::Poisoned(_) => "Poisoned",
+        StoreError::CommitFailed(_) => "CommitFailed",
         _ => "another error",
     }
 }
