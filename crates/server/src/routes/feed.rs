@@ -182,7 +182,7 @@ async fn read_page(
     wait: Duration,
 ) -> Result<FeedPage, ApiError> {
     Ok(if wait.is_zero() {
-        state.store.read_feed(database, container, request)?
+        crate::routes::off_worker(|| state.store.read_feed(database, container, request))?
     } else {
         state
             .store

@@ -88,12 +88,12 @@ pub(crate) async fn dispatch(
             Method::POST
                 if is_query || request.flag(headers::X_MS_COSMOS_IS_QUERY_PLAN_REQUEST)? =>
             {
-                query::query_items(state, request, database, container)
+                off_worker(|| query::query_items(state, request, database, container))
             }
             Method::POST => items::create(state, request, database, container).await,
             Method::GET => match request.header(headers::A_IM) {
                 Some(a_im) => feed::change_feed(state, request, a_im, database, container).await,
-                None => feed::read_feed(state, request, database, container),
+                None => off_worker(|| feed::read_feed(state, request, database, container)),
             },
             _ => Err(method_not_allowed(request)),
         },
@@ -151,4 +151,16 @@ fn query_reply(
     let texts: Vec<String> = results.iter().map(Value::to_string).collect();
     Ok(Reply::json(200, feed_body(rid, key, &texts))
         .header(X_MS_ITEM_COUNT, texts.len().to_string()))
+}
+
+/// Runs storage work that scans a container (a query, a read feed) without holding an async
+/// worker: on the multi-threaded runtime the worker hands its other tasks (point reads,
+/// writes, other connections) to another thread from tokio's bounded blocking pool for the
+/// duration, so a long scan does not stall them. On a single-threaded runtime (tests) the work
+/// runs in place.
+pub(crate) fn off_worker<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|handle| handle.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
 }
