@@ -195,7 +195,7 @@ pub(crate) fn read(
             continuation.lsn
         }
     };
-    if all_versions && after + 1 < container.feed.avad_trimmed_below {
+    if all_versions && after.saturating_add(1) < container.feed.avad_trimmed_below {
         return Err(StoreError::OutsideRetention(format!(
             "changes after LSN {after} are no longer retained; the oldest retained LSN is {}",
             container.feed.avad_trimmed_below

@@ -10,8 +10,10 @@
 //! - `transactions`: a transaction across databases commits all or nothing, within its limits.
 //! - `bulk`: `write_items` applies independent operations in order, in one commit.
 //! - `snapshot_reads`: point reads racing replaces of the same items always find a version.
+//! - `continuations`: any continuation token or LSN gives a page or an error, never a panic.
 
 mod bulk;
+mod continuations;
 mod crash;
 mod data_dir_lock;
 mod fsync_failure;
