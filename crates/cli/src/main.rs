@@ -85,7 +85,7 @@ struct ServeArgs {
     #[arg(long)]
     functions: Option<PathBuf>,
     /// Most connections open at once; one past the limit is answered 429 and closed.
-    #[arg(long, env = "TRIBUTARY_MAX_CONNECTIONS", default_value_t = tributary_server::DEFAULT_MAX_CONNECTIONS)]
+    #[arg(long, env = "TRIBUTARY_MAX_CONNECTIONS", default_value_t = tributary_server::DEFAULT_MAX_CONNECTIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     max_connections: usize,
     /// Seconds a connection may take to send a request's headers; a keep-alive connection
     /// idle this long is closed too.
@@ -348,7 +348,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         key: args.key.clone(),
         tls,
         data_dir: data_dir.clone(),
-        max_connections: args.max_connections.max(1),
+        max_connections: args.max_connections,
         header_read_timeout: Duration::from_secs(args.header_read_timeout),
         ..ServerConfig::default()
     };

@@ -11,17 +11,19 @@ use tributary_store::{
     StoreError, StoreOptions, WriteKind, WriteStatus,
 };
 
-use crate::support::{DATABASE, changes, drain_feed, error_variant, open_store, runtime};
+use crate::support::{
+    DATABASE, changes, create_container, drain_feed, error_variant, open_store, runtime,
+};
 
 const CONTAINER: &str = "bulk";
 
 fn set_up(runtime: &tokio::runtime::Runtime, store: &Store) {
-    runtime
-        .block_on(store.create_database(DATABASE))
-        .expect("database created");
-    runtime
-        .block_on(store.create_container(DATABASE, ContainerDefinition::new(CONTAINER, "/pk"), 4))
-        .expect("container created");
+    create_container(
+        runtime,
+        store,
+        ContainerDefinition::new(CONTAINER, "/pk"),
+        4,
+    );
 }
 
 fn feed_ids(store: &Store) -> Vec<String> {
@@ -34,15 +36,13 @@ fn feed_ids(store: &Store) -> Vec<String> {
         1000,
     )
     .expect("the feed reads");
-    let mut changes: Vec<Value> = changes(&pages)
+    // A container-wide read merges the 4 ranges by LSN: feed order is commit order.
+    changes(&pages)
         .iter()
-        .map(|change| serde_json::from_str(change).expect("changes are JSON"))
-        .collect();
-    // The container has 4 feed ranges: order the changes by LSN, the commit order.
-    changes.sort_by_key(|change| change["_lsn"].as_u64());
-    changes
-        .iter()
-        .map(|change| change["id"].as_str().expect("an id").to_owned())
+        .map(|change| {
+            let change: Value = serde_json::from_str(change).expect("changes are JSON");
+            change["id"].as_str().expect("an id").to_owned()
+        })
         .collect()
 }
 

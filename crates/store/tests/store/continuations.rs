@@ -9,7 +9,7 @@ use tributary_store::{
     StoreOptions,
 };
 
-use crate::support::{DATABASE, open_store, runtime};
+use crate::support::{DATABASE, create_container, open_store, runtime};
 
 const CONTAINER: &str = "positions";
 const MODES: [FeedMode; 2] = [FeedMode::LatestVersion, FeedMode::AllVersionsAndDeletes];
@@ -19,16 +19,11 @@ const MODES: [FeedMode; 2] = [FeedMode::LatestVersion, FeedMode::AllVersionsAndD
 fn store_with_token(dir: &std::path::Path) -> (Store, Value) {
     let runtime = runtime();
     let store = open_store(dir, StoreOptions::relaxed());
-    runtime
-        .block_on(store.create_database(DATABASE))
-        .expect("database created");
     let definition = ContainerDefinition {
         change_feed_retention_minutes: Some(60),
         ..ContainerDefinition::new(CONTAINER, "/pk")
     };
-    runtime
-        .block_on(store.create_container(DATABASE, definition, 1))
-        .expect("container created");
+    create_container(&runtime, &store, definition, 1);
     for n in 0..3 {
         let write = ItemWrite::upsert(json!({ "id": format!("i{n}"), "pk": "p" }));
         runtime

@@ -27,7 +27,9 @@ use tributary_store::{
     StoreOptions,
 };
 
-use crate::support::{DATABASE, change_lsn, changes, drain_feed, open_store, pk, runtime};
+use crate::support::{
+    DATABASE, change_lsn, changes, create_container, drain_feed, open_store, pk, runtime,
+};
 
 /// Set in the child's environment: the store directory it writes to.
 const CHILD_DIR_ENV: &str = "TRIBUTARY_CRASH_CHILD";
@@ -217,17 +219,11 @@ fn acknowledged_writes_survive_sigkill_and_the_feed_stays_a_gap_free_prefix() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     {
         let store = open_store(dir.path(), StoreOptions::default());
-        let runtime = runtime();
-        runtime
-            .block_on(store.create_database(DATABASE))
-            .expect("database created");
         let definition = ContainerDefinition {
             change_feed_retention_minutes: Some(60),
             ..ContainerDefinition::new(CONTAINER, "/pk")
         };
-        runtime
-            .block_on(store.create_container(DATABASE, definition, 2))
-            .expect("container created");
+        create_container(&runtime(), &store, definition, 2);
     }
     let mut acknowledged = Acknowledged::new();
     let mut high_lsn = 0;

@@ -13,7 +13,7 @@ use tributary_store::{
     StoreError, StoreOptions,
 };
 
-use crate::support::{DATABASE, changes, drain_feed, open_store, pk, runtime};
+use crate::support::{DATABASE, changes, create_container, drain_feed, open_store, pk, runtime};
 
 const CONTAINER: &str = "faults";
 /// Commits before the first item write: the database and the container.
@@ -36,16 +36,11 @@ fn item(n: usize) -> Value {
 
 /// Creates the database and container on a store whose plan has not fired yet.
 fn set_up(runtime: &tokio::runtime::Runtime, store: &Store) {
-    runtime
-        .block_on(store.create_database(DATABASE))
-        .expect("database created");
     let definition = ContainerDefinition {
         change_feed_retention_minutes: Some(60),
         ..ContainerDefinition::new(CONTAINER, "/pk")
     };
-    runtime
-        .block_on(store.create_container(DATABASE, definition, 1))
-        .expect("container created");
+    create_container(runtime, store, definition, 1);
 }
 
 fn assert_poisoned<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tributary_store::{ContainerDefinition, ItemWrite, Store, StoreOptions};
 
-use crate::support::{DATABASE, open_store, pk, runtime};
+use crate::support::{DATABASE, create_container, open_store, pk, runtime};
 
 const CONTAINER: &str = "hot";
 /// Items replaced and read over and over.
@@ -21,12 +21,12 @@ fn reads_racing_replaces_of_the_same_items_always_find_a_version() {
     let dir = tempfile::tempdir().expect("temp dir");
     let runtime = runtime();
     let store = Arc::new(open_store(dir.path(), StoreOptions::relaxed()));
-    runtime
-        .block_on(store.create_database(DATABASE))
-        .expect("database created");
-    runtime
-        .block_on(store.create_container(DATABASE, ContainerDefinition::new(CONTAINER, "/pk"), 1))
-        .expect("container created");
+    create_container(
+        &runtime,
+        &store,
+        ContainerDefinition::new(CONTAINER, "/pk"),
+        1,
+    );
     let upsert = |store: &Store, n: usize, version: u64| {
         let write =
             ItemWrite::upsert(json!({ "id": format!("item-{n}"), "pk": "p", "version": version }));

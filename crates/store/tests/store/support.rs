@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tributary_partition_key::PartitionKey;
 use tributary_store::{
-    Clock, FeedMode, FeedPage, FeedRequest, FeedScope, FeedStart, ManualClock, Store, StoreError,
-    StoreOptions,
+    Clock, ContainerDefinition, FeedMode, FeedPage, FeedRequest, FeedScope, FeedStart, ManualClock,
+    Store, StoreError, StoreOptions,
 };
 
 /// The database every test uses.
@@ -52,6 +52,22 @@ pub fn open_store(dir: &Path, options: StoreOptions) -> Store {
             Err(error) => panic!("cannot open the store in {}: {error}", dir.display()),
         }
     }
+}
+
+/// Creates database [`DATABASE`] and `definition`'s container in it, with `n_ranges` feed
+/// ranges.
+pub fn create_container(
+    runtime: &tokio::runtime::Runtime,
+    store: &Store,
+    definition: ContainerDefinition,
+    n_ranges: u32,
+) {
+    runtime
+        .block_on(store.create_database(DATABASE))
+        .expect("database created");
+    runtime
+        .block_on(store.create_container(DATABASE, definition, n_ranges))
+        .expect("container created");
 }
 
 /// A current-thread runtime for driving the store's async API from a test.
