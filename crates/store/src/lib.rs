@@ -77,7 +77,7 @@ pub use storage::Durability;
 pub use tributary_patch::{PatchOperation, PatchRequest};
 
 use catalog::{Catalog, ContainerRecord, Counters, DatabaseRecord};
-use committer::{Request, TransactionOp};
+use committer::{Gate, Request, TransactionOp};
 use document::expiry_second;
 use records::{DocPointer, FeedRecord, FeedRecordView, container_prefix, doc_key, log_key};
 use shared::{FeedWatermark, Shared};
@@ -211,6 +211,7 @@ impl FaultPlan {
 /// An open store. Cheap to share behind an `Arc`; all methods take `&self`.
 pub struct Store {
     shared: Arc<Shared>,
+    gate: Arc<Gate>,
     requests: Mutex<Option<SyncSender<Request>>>,
     committer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -251,15 +252,17 @@ impl Store {
             clock: options.clock,
         });
         let (sender, receiver) = sync_channel(MAX_QUEUED_REQUESTS);
+        let gate = Arc::new(Gate::new(Arc::clone(&shared)));
         let committer = {
-            let shared = Arc::clone(&shared);
+            let gate = Arc::clone(&gate);
             std::thread::Builder::new()
                 .name("tributary-committer".into())
-                .spawn(move || committer::run(shared, receiver))
+                .spawn(move || committer::run(gate, receiver))
                 .map_err(|e| StoreError::storage("cannot start the committer thread", e))?
         };
         Ok(Store {
             shared,
+            gate,
             requests: Mutex::new(Some(sender)),
             committer: Mutex::new(Some(committer)),
         })
@@ -267,6 +270,7 @@ impl Store {
 
     /// Stops the committer after the requests already queued, and syncs everything.
     pub fn close(&self) {
+        self.gate.close();
         self.requests.lock().take();
         if let Some(handle) = self.committer.lock().take() {
             // A panic in the committer has already been reported by the panic hook.
@@ -279,15 +283,23 @@ impl Store {
         }
     }
 
+    /// Hands a request to the committer and waits for its answer. When the committer is idle
+    /// the request is committed right here, on the caller's thread (blocking it for the
+    /// commit, `fsync` included, as a point read blocks it for its reads); otherwise it
+    /// queues for the committer thread's next group.
     async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Request) -> Result<T> {
         let (reply, response) = oneshot::channel();
         let request = make(reply);
-        {
+        if let Some(request) = self.gate.commit_if_idle(request) {
             let requests = self.requests.lock();
             let sender = requests.as_ref().ok_or(StoreError::ShutDown)?;
-            sender.try_send(request).map_err(|error| match error {
-                TrySendError::Full(_) => StoreError::Overloaded(MAX_QUEUED_REQUESTS),
-                TrySendError::Disconnected(_) => StoreError::ShutDown,
+            self.gate.enqueued();
+            sender.try_send(request).map_err(|error| {
+                self.gate.dequeued();
+                match error {
+                    TrySendError::Full(_) => StoreError::Overloaded(MAX_QUEUED_REQUESTS),
+                    TrySendError::Disconnected(_) => StoreError::ShutDown,
+                }
             })?;
         }
         response.await.map_err(|_| StoreError::ShutDown)?

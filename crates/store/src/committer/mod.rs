@@ -7,7 +7,10 @@
 //!
 //! This module is the group-commit loop: it takes requests from the queue, applies each group
 //! to one [`Txn`], commits it, publishes the catalog and wakes waiting readers, and answers
-//! every request. The work itself lives in the submodules: `prepare` (caller-side
+//! every request. The committer's state sits behind a [`Gate`]: a caller that finds it idle
+//! (nothing queued, nobody committing) commits its own request on its own thread, saving the
+//! two thread hand-offs of the queue; otherwise it queues for the committer thread, which
+//! gathers everything queued into the next group. The work itself lives in the submodules: `prepare` (caller-side
 //! validation), `item_ops`, `catalog_ops`, `maintenance` (TTL, retention, purges) and
 //! `splits`.
 
@@ -18,9 +21,11 @@ mod prepare;
 mod splits;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Instant;
 
+use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use self::catalog_ops::{
@@ -124,40 +129,100 @@ impl Request {
     }
 }
 
-/// Runs the committer until every sender is dropped.
-pub(crate) fn run(shared: Arc<Shared>, requests: Receiver<Request>) {
-    let mut committer = Committer {
-        shared,
-        last_maintenance: Instant::now(),
-    };
+/// Who commits next: the committer's state, taken by the committer thread or by a caller
+/// that found it idle, and the number of requests queued for the thread.
+pub(crate) struct Gate {
+    committer: Mutex<Committer>,
+    /// Requests sent to the queue and not yet taken by the committer thread. A caller commits
+    /// on its own thread only when this is zero, so it never overtakes queued requests.
+    queued: AtomicUsize,
+}
+
+impl Gate {
+    pub(crate) fn new(shared: Arc<Shared>) -> Gate {
+        Gate {
+            committer: Mutex::new(Committer {
+                shared,
+                last_maintenance: Instant::now(),
+                closed: false,
+            }),
+            queued: AtomicUsize::new(0),
+        }
+    }
+
+    /// Commits `request` alone on the calling thread if nothing is queued and nobody is
+    /// committing; gives it back otherwise (or after [`Gate::close`]), for the queue.
+    pub(crate) fn commit_if_idle(&self, request: Request) -> Option<Request> {
+        if self.queued.load(Ordering::Acquire) != 0 {
+            return Some(request);
+        }
+        let Some(committer) = self.committer.try_lock() else {
+            return Some(request);
+        };
+        if committer.closed {
+            return Some(request);
+        }
+        committer.process(vec![request]);
+        None
+    }
+
+    /// Counts a request about to be sent to the queue.
+    pub(crate) fn enqueued(&self) {
+        self.queued.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Uncounts a request that could not be sent, or that the committer thread took.
+    pub(crate) fn dequeued(&self) {
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Waits for a commit in progress on a caller's thread and stops callers from starting
+    /// more: after it, only the committer thread commits (what is still queued).
+    pub(crate) fn close(&self) {
+        self.committer.lock().closed = true;
+    }
+}
+
+/// Runs the committer thread until every sender is dropped.
+pub(crate) fn run(gate: Arc<Gate>, requests: Receiver<Request>) {
+    let maintenance_interval = gate.committer.lock().shared.maintenance_interval;
     let mut pending: Option<Request> = None;
     loop {
         let first = match pending.take() {
             Some(request) => request,
-            None => match requests.recv_timeout(committer.shared.maintenance_interval) {
-                Ok(request) => request,
+            None => match requests.recv_timeout(maintenance_interval) {
+                Ok(request) => {
+                    gate.dequeued();
+                    request
+                }
                 Err(RecvTimeoutError::Timeout) => {
-                    committer.maintain();
+                    gate.committer.lock().maintain();
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
             },
         };
+        // Taken before gathering, so what queued while a caller was committing joins this
+        // group.
+        let mut committer = gate.committer.lock();
         let mut group = vec![first];
         if !group[0].is_exclusive() {
             while group.len() < MAX_GROUP_REQUESTS {
                 match requests.try_recv() {
-                    Ok(request) if request.is_exclusive() => {
-                        pending = Some(request);
-                        break;
+                    Ok(request) => {
+                        gate.dequeued();
+                        if request.is_exclusive() {
+                            pending = Some(request);
+                            break;
+                        }
+                        group.push(request);
                     }
-                    Ok(request) => group.push(request),
                     Err(_) => break,
                 }
             }
         }
         committer.process(group);
-        if committer.last_maintenance.elapsed() >= committer.shared.maintenance_interval {
+        if committer.last_maintenance.elapsed() >= maintenance_interval {
             committer.maintain();
         }
     }
@@ -166,6 +231,8 @@ pub(crate) fn run(shared: Arc<Shared>, requests: Receiver<Request>) {
 struct Committer {
     shared: Arc<Shared>,
     last_maintenance: Instant,
+    /// Set by [`Gate::close`]: callers no longer commit on their own threads.
+    closed: bool,
 }
 
 /// A reply waiting for its group to commit.

@@ -10,9 +10,12 @@
 //! - `transactions`: a transaction across databases commits all or nothing, within its limits.
 //! - `bulk`: `write_items` applies independent operations in order, in one commit.
 //! - `snapshot_reads`: point reads racing replaces of the same items always find a version.
+//! - `commit_paths`: writes committed on the caller's thread and by the committer thread mix
+//!   into one gap-free feed; writes racing `close` are committed or refused, never lost.
 //! - `continuations`: any continuation token or LSN gives a page or an error, never a panic.
 
 mod bulk;
+mod commit_paths;
 mod continuations;
 mod crash;
 mod data_dir_lock;
