@@ -278,6 +278,10 @@ pub(crate) struct FeedState {
     pub avad_trimmed_below: u64,
     /// The first LSN that was written while the all-versions log was on.
     pub avad_since_lsn: u64,
+    /// The time index holds one entry per bucket below this second (maintenance thins it);
+    /// one per second with writes from it on. 0 in catalogs written before thinning.
+    #[serde(default)]
+    pub time_index_coarse_before: u64,
 }
 
 /// A container as the catalog keeps it.

@@ -164,7 +164,7 @@ pub(crate) fn read(
         FeedStart::Now => high_lsn,
         FeedStart::AfterLsn(lsn) => *lsn,
         FeedStart::PointInTime(ms) => {
-            let first = first_lsn_at_or_after(backend, container.cid, ms / 1000)?;
+            let first = first_lsn_at_or_after(backend, container, ms / 1000, now_s)?;
             first.map_or(high_lsn, |lsn| lsn - 1)
         }
         FeedStart::Continuation(token) => {
@@ -283,16 +283,41 @@ pub(crate) fn read(
     })
 }
 
-/// The first LSN committed at or after second `at`, if any, from the time index: where a
-/// point-in-time start begins, and (for the committer) where all-versions retention keeps from.
+/// The time index keeps one entry per second with writes for this long...
+pub(crate) const TIME_INDEX_FINE_SECONDS: u64 = 24 * 3600;
+/// ...and one per bucket of this many seconds (its first second with a write) before that.
+pub(crate) const TIME_INDEX_BUCKET_SECONDS: u64 = 60;
+
+/// The LSN a read from second `at` starts at, if any write is at or after it, from the time
+/// index: where a point-in-time start begins, and (for the committer) where all-versions
+/// retention keeps from.
+///
+/// Exact for the last [`TIME_INDEX_FINE_SECONDS`]: the first LSN committed at or after `at`.
+/// Before that the index may have been thinned to the first second of each bucket
+/// ([`TIME_INDEX_BUCKET_SECONDS`]), so the answer rounds down to the first LSN of `at`'s
+/// bucket when that bucket has a write at or before `at`: a read may start up to a bucket
+/// early, never late (no change at or after `at` is skipped).
 pub(crate) fn first_lsn_at_or_after(
     backend: &dyn Backend,
-    cid: u32,
+    container: &ContainerRecord,
     at: u64,
+    now_s: u64,
 ) -> Result<Option<u64>> {
-    let start = time_key(cid, at);
-    let end = container_prefix(cid + 1);
-    let first = scan(backend, Space::Time, &start, &end).next();
+    let cid = container.cid;
+    let maybe_thinned = at < container.feed.time_index_coarse_before
+        || at < now_s.saturating_sub(TIME_INDEX_FINE_SECONDS);
+    let start = if maybe_thinned {
+        at / TIME_INDEX_BUCKET_SECONDS * TIME_INDEX_BUCKET_SECONDS
+    } else {
+        at
+    };
+    let first = scan(
+        backend,
+        Space::Time,
+        &time_key(cid, start),
+        &container_prefix(cid + 1),
+    )
+    .next();
     match first {
         Some(entry) => {
             let (_, value) = entry?;

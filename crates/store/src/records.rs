@@ -101,6 +101,19 @@ pub(crate) fn time_key(cid: u32, second: u64) -> Vec<u8> {
     key
 }
 
+/// The second of a time index key.
+///
+/// # Errors
+/// [`StoreError::Corrupt`] if the key is not 12 bytes.
+pub(crate) fn time_key_second(key: &[u8]) -> Result<u64> {
+    let bytes: [u8; 8] = key
+        .get(4..12)
+        .filter(|_| key.len() == 12)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| StoreError::Corrupt("time index key is not 12 bytes".into()))?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
 /// Key of a catalog record for a database.
 pub(crate) fn database_meta_key(id: &str) -> Vec<u8> {
     let mut key = b"db\0".to_vec();

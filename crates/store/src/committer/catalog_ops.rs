@@ -136,6 +136,7 @@ pub(super) fn create_container(
             last_ts: 0,
             avad_trimmed_below: 0,
             avad_since_lsn: 0,
+            time_index_coarse_before: 0,
         },
         definition,
     };

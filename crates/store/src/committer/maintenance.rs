@@ -1,6 +1,6 @@
 //! Background maintenance, run by the committer when it is idle (and between groups once the
-//! interval has passed): TTL expiry, all-versions retention trimming, and purging the data of
-//! deleted containers. Each pass is bounded and committed as its own group.
+//! interval has passed): TTL expiry, all-versions retention trimming, thinning the time index,
+//! and purging the data of deleted containers. Each pass is bounded and committed as its own group.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,10 +13,10 @@ use super::item_ops::{load_existing, write_version};
 use crate::catalog::ContainerRecord;
 use crate::document::expiry_second;
 use crate::error::{Result, StoreError};
-use crate::feed::first_lsn_at_or_after;
+use crate::feed::{TIME_INDEX_BUCKET_SECONDS, TIME_INDEX_FINE_SECONDS, first_lsn_at_or_after};
 use crate::records::{
     FeedRecord, OperationType, container_prefix, decode_ttl_value, encode_ttl_value, log_key,
-    ttl_key, ttl_key_lsn,
+    time_key, time_key_second, ttl_key, ttl_key_lsn,
 };
 use crate::storage::Space;
 use crate::txn::Txn;
@@ -46,6 +46,7 @@ impl Committer {
             for cid in cids {
                 expire_items(&mut txn, cid)?;
                 trim_all_versions(&mut txn, cid)?;
+                coarsen_time_index(&mut txn, cid)?;
             }
             purge_deleted_containers(&mut txn)?;
             Ok(())
@@ -83,18 +84,8 @@ fn purge_deleted_containers(txn: &mut Txn<'_>) -> Result<()> {
             Space::Ttl,
             Space::Time,
         ] {
-            let keys: Vec<Vec<u8>> = txn
-                .backend_scan(space, &container_prefix(cid), &container_prefix(cid + 1))
-                .take(budget + 1)
-                .map(|entry| entry.map(|(key, _)| key.to_vec()))
-                .collect::<Result<_>>()?;
-            if keys.len() > budget {
-                done = false;
-            }
-            for key in keys.into_iter().take(budget) {
-                txn.delete(space, key);
-                budget -= 1;
-            }
+            let (start, end) = (container_prefix(cid), container_prefix(cid + 1));
+            done &= delete_keys_in(txn, space, &start, &end, &mut budget)?;
             if budget == 0 {
                 return Ok(());
             }
@@ -103,6 +94,71 @@ fn purge_deleted_containers(txn: &mut Txn<'_>) -> Result<()> {
             txn.delete(Space::Meta, purge_key);
         }
     }
+    Ok(())
+}
+
+/// Deletes the committed keys of `space` in `[start, end)`, at most `budget` of them (which
+/// it lowers by as many); whether none is left.
+fn delete_keys_in(
+    txn: &mut Txn<'_>,
+    space: Space,
+    start: &[u8],
+    end: &[u8],
+    budget: &mut usize,
+) -> Result<bool> {
+    let keys: Vec<Vec<u8>> = txn
+        .backend_scan(space, start, end)
+        .take(*budget + 1)
+        .map(|entry| entry.map(|(key, _)| key.to_vec()))
+        .collect::<Result<_>>()?;
+    let complete = keys.len() <= *budget;
+    for key in keys.into_iter().take(*budget) {
+        txn.delete(space, key);
+        *budget -= 1;
+    }
+    Ok(complete)
+}
+
+/// Thins the time index of seconds older than [`TIME_INDEX_FINE_SECONDS`] to one entry per
+/// [`TIME_INDEX_BUCKET_SECONDS`] (the first second with a write in each bucket), so the index
+/// grows by at most one key per minute of writes instead of one per second. Whole buckets
+/// only, at most [`MAX_PURGE_KEYS_PER_PASS`] keys read per pass; progress is kept in the
+/// container's `time_index_coarse_before`.
+fn coarsen_time_index(txn: &mut Txn<'_>, cid: u32) -> Result<()> {
+    let Some(container) = txn.catalog.containers.get(&cid).cloned() else {
+        return Ok(());
+    };
+    let target = txn.now_s.saturating_sub(TIME_INDEX_FINE_SECONDS) / TIME_INDEX_BUCKET_SECONDS
+        * TIME_INDEX_BUCKET_SECONDS;
+    let from = container.feed.time_index_coarse_before;
+    if target <= from {
+        return Ok(());
+    }
+    let mut entries: Vec<(u64, Vec<u8>)> = txn
+        .backend_scan(Space::Time, &time_key(cid, from), &time_key(cid, target))
+        .take(MAX_PURGE_KEYS_PER_PASS + 1)
+        .map(|entry| {
+            let (key, _) = entry?;
+            Ok((time_key_second(&key)?, key.to_vec()))
+        })
+        .collect::<Result<_>>()?;
+    let mut coarse_before = target;
+    if entries.len() > MAX_PURGE_KEYS_PER_PASS {
+        // The last bucket read may go on past what was read: leave it for the next pass.
+        let last = entries.last().map_or(from, |(second, _)| *second);
+        coarse_before = last / TIME_INDEX_BUCKET_SECONDS * TIME_INDEX_BUCKET_SECONDS;
+        entries.retain(|(second, _)| *second < coarse_before);
+    }
+    let mut bucket_seen = None;
+    for (second, key) in entries {
+        let bucket = second / TIME_INDEX_BUCKET_SECONDS;
+        if bucket_seen == Some(bucket) {
+            txn.delete(Space::Time, key);
+        } else {
+            bucket_seen = Some(bucket);
+        }
+    }
+    txn.container_mut(cid).feed.time_index_coarse_before = coarse_before;
     Ok(())
 }
 
@@ -186,8 +242,8 @@ fn trim_all_versions(txn: &mut Txn<'_>, cid: u32) -> Result<()> {
     };
     let horizon_s = txn.now_s.saturating_sub(minutes * 60);
     // The first LSN committed at or after the horizon; everything below it is out.
-    let keep_from =
-        first_lsn_at_or_after(txn.backend(), cid, horizon_s)?.unwrap_or(container.feed.next_lsn);
+    let keep_from = first_lsn_at_or_after(txn.backend(), &container, horizon_s, txn.now_s)?
+        .unwrap_or(container.feed.next_lsn);
     if keep_from <= container.feed.avad_trimmed_below {
         return Ok(());
     }
@@ -196,18 +252,7 @@ fn trim_all_versions(txn: &mut Txn<'_>, cid: u32) -> Result<()> {
     for range in &container.feed.ranges {
         let start = log_key(cid, range.id, 0);
         let end = log_key(cid, range.id, keep_from);
-        let keys: Vec<Vec<u8>> = txn
-            .backend_scan(Space::Avad, &start, &end)
-            .take(budget + 1)
-            .map(|entry| entry.map(|(key, _)| key.to_vec()))
-            .collect::<Result<_>>()?;
-        if keys.len() > budget {
-            complete = false;
-        }
-        for key in keys.into_iter().take(budget) {
-            txn.delete(Space::Avad, key);
-            budget -= 1;
-        }
+        complete &= delete_keys_in(txn, Space::Avad, &start, &end, &mut budget)?;
         if budget == 0 {
             complete = false;
             break;
@@ -217,4 +262,122 @@ fn trim_all_versions(txn: &mut Txn<'_>, cid: u32) -> Result<()> {
         txn.container_mut(cid).feed.avad_trimmed_below = keep_from;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use serde_json::{Value, json};
+
+    use crate::clock::{Clock, ManualClock};
+    use crate::feed::{TIME_INDEX_BUCKET_SECONDS, TIME_INDEX_FINE_SECONDS};
+    use crate::records::container_prefix;
+    use crate::storage::{Space, scan};
+    use crate::{
+        ContainerDefinition, FeedMode, FeedRequest, FeedScope, FeedStart, ItemWrite, Store,
+        StoreOptions,
+    };
+
+    /// A start second that is not on a bucket boundary.
+    const T0: u64 = 1_700_000_000;
+    const WRITES: u64 = 200;
+
+    fn time_index_len(store: &Store, cid: u32) -> usize {
+        scan(
+            store.shared.backend.as_ref(),
+            Space::Time,
+            &container_prefix(cid),
+            &container_prefix(cid + 1),
+        )
+        .count()
+    }
+
+    /// The `_ts` of every change a point-in-time read from `at` returns.
+    fn timestamps_from(store: &Store, at: u64) -> Vec<u64> {
+        let request = FeedRequest {
+            scope: FeedScope::Container,
+            start: FeedStart::PointInTime(at * 1000),
+            mode: FeedMode::LatestVersion,
+            max_items: 1000,
+        };
+        let page = store.read_feed("db", "c", &request).expect("feed page");
+        page.changes
+            .iter()
+            .map(|change| {
+                let value: Value = serde_json::from_str(change).expect("JSON");
+                value["_ts"].as_u64().expect("_ts")
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_time_index_is_thinned_to_a_bucket_past_a_day_and_starts_are_never_late() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let clock = Arc::new(ManualClock::new(T0 * 1000));
+        let store = Store::open(
+            dir.path(),
+            StoreOptions {
+                clock: Arc::clone(&clock) as Arc<dyn Clock>,
+                maintenance_interval: Duration::from_secs(3600),
+                ..StoreOptions::relaxed()
+            },
+        )
+        .expect("store");
+        store.create_database("db").await.expect("database");
+        store
+            .create_container("db", ContainerDefinition::new("c", "/pk"), 2)
+            .await
+            .expect("container");
+        let cid = store.container("db", "c").expect("container").cid;
+        for i in 0..WRITES {
+            let item = json!({"id": format!("i{i}"), "pk": format!("k{}", i % 5)});
+            store
+                .write_item("db", "c", ItemWrite::upsert(item))
+                .await
+                .expect("write");
+            clock.advance_ms(1000);
+        }
+        let written: Vec<u64> = (T0..T0 + WRITES).collect();
+        assert_eq!(time_index_len(&store, cid), WRITES as usize);
+        // Within the day: a start is exact.
+        for at in T0 - 2..T0 + WRITES + 2 {
+            let expected: Vec<u64> = written.iter().copied().filter(|ts| *ts >= at).collect();
+            assert_eq!(timestamps_from(&store, at), expected, "exact start at {at}");
+        }
+
+        clock.advance_ms((TIME_INDEX_FINE_SECONDS + 120) * 1000);
+        store.gate.committer.lock().maintain();
+        let buckets: std::collections::BTreeSet<u64> = written
+            .iter()
+            .map(|ts| ts / TIME_INDEX_BUCKET_SECONDS)
+            .collect();
+        assert_eq!(
+            time_index_len(&store, cid),
+            buckets.len(),
+            "one key per bucket"
+        );
+        store.gate.committer.lock().maintain();
+        assert_eq!(
+            time_index_len(&store, cid),
+            buckets.len(),
+            "thinning is idempotent"
+        );
+
+        // Past the day: a start may round down to its bucket's first write, never later.
+        for at in T0 - 2..T0 + WRITES + 2 {
+            let got = timestamps_from(&store, at);
+            let bucket_start = at / TIME_INDEX_BUCKET_SECONDS * TIME_INDEX_BUCKET_SECONDS;
+            let expected: Vec<u64> = written
+                .iter()
+                .copied()
+                .filter(|ts| *ts >= at.min(bucket_start.max(T0)))
+                .collect();
+            assert_eq!(
+                got, expected,
+                "a start at {at} begins at its bucket's first write"
+            );
+        }
+    }
 }
