@@ -151,6 +151,9 @@ pub(crate) fn open(path: &Path, options: &crate::StoreOptions) -> Result<Box<dyn
     Ok(Box::new(engine))
 }
 
+/// How long closing waits for the memtables to be flushed.
+const SHUT_DOWN_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The production backend: one fjall database with one keyspace per [`Space`].
 struct FjallBackend {
     database: fjall::Database,
@@ -245,12 +248,35 @@ impl Backend for FjallBackend {
     }
 
     fn shut_down(&self) -> Result<()> {
-        // Flushing memtables here would shorten the next open's journal replay, but fjall's
-        // `rotate_memtable_and_wait` can wait forever once the flush workers are idle, so
-        // only the journal is synced.
         self.database
             .persist(fjall::PersistMode::SyncAll)
-            .map_err(|error| StoreError::storage("cannot sync the journal", error))
+            .map_err(|error| StoreError::storage("cannot sync the journal", error))?;
+        // Flush the memtables to tables so that the next open does not replay the journal.
+        // The journal is already synced: if flushing fails or takes too long, the next open
+        // replays it as after a crash. fjall's own `rotate_memtable_and_wait` can wait
+        // forever once its flush workers are idle, hence this bounded wait.
+        for keyspace in &self.keyspaces {
+            if let Err(error) = keyspace.rotate_memtable() {
+                tracing::warn!(%error, "cannot flush a memtable at close; the next open replays the journal");
+                return Ok(());
+            }
+        }
+        let started = std::time::Instant::now();
+        while self
+            .keyspaces
+            .iter()
+            .any(|keyspace| keyspace.sealed_memtable_count() > 0)
+        {
+            if started.elapsed() >= SHUT_DOWN_FLUSH_LIMIT {
+                tracing::warn!(
+                    limit_s = SHUT_DOWN_FLUSH_LIMIT.as_secs(),
+                    "memtables not flushed in time at close; the next open replays the journal"
+                );
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        Ok(())
     }
 }
 
@@ -319,5 +345,42 @@ impl Backend for FaultInjectingBackend {
                 std::io::Error::other("injected write failure"),
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clean_shut_down_leaves_the_data_in_tables_so_the_next_open_replays_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            let backend = FjallBackend::open(dir.path()).expect("open");
+            let mutations = (0..1000u32)
+                .map(|i| (Space::Feed, i.to_be_bytes().to_vec(), Some(vec![7; 100])))
+                .collect();
+            backend
+                .commit(mutations, Durability::Relaxed)
+                .expect("commit");
+            assert_eq!(
+                backend.keyspace(Space::Feed).table_count(),
+                0,
+                "still in memory"
+            );
+            backend.shut_down().expect("shut down");
+        }
+        let backend = FjallBackend::open(dir.path()).expect("reopen");
+        let feed = backend.keyspace(Space::Feed);
+        assert!(feed.table_count() >= 1, "the memtable was flushed at close");
+        assert_eq!(feed.sealed_memtable_count(), 0);
+        assert!(
+            feed.approximate_len() >= 1000
+                && backend
+                    .get(Space::Feed, &999u32.to_be_bytes())
+                    .expect("get")
+                    .is_some(),
+            "every key is there"
+        );
     }
 }
