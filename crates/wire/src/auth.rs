@@ -75,7 +75,8 @@ const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// An account master key, decoded and ready to sign with.
+/// An account master key (read-write or read-only), decoded and ready to
+/// sign with.
 ///
 /// Its `Debug` output shows the key's length, never its bytes.
 #[derive(Clone)]
@@ -137,6 +138,146 @@ impl fmt::Debug for MasterKey {
         formatter
             .debug_struct("MasterKey")
             .field("n_key_bytes", &self.n_key_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One of the four keys of a Cosmos DB account.
+///
+/// An account has two read-write keys and two read-only keys, so that each
+/// pair can be rotated one key at a time: clients move to the secondary key,
+/// the primary is regenerated, and clients move back. A read-only key signs
+/// requests exactly as a read-write key does; what it may do is up to the
+/// server (see [`KeyKind::is_read_only`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyKind {
+    /// The primary read-write key (`primaryMasterKey`).
+    Primary,
+    /// The secondary read-write key (`secondaryMasterKey`).
+    Secondary,
+    /// The primary read-only key (`primaryReadonlyMasterKey`).
+    PrimaryReadOnly,
+    /// The secondary read-only key (`secondaryReadonlyMasterKey`).
+    SecondaryReadOnly,
+}
+
+impl KeyKind {
+    /// The four kinds, in the order [`verify_keys`] tries them.
+    pub const ALL: [KeyKind; 4] = [
+        KeyKind::Primary,
+        KeyKind::Secondary,
+        KeyKind::PrimaryReadOnly,
+        KeyKind::SecondaryReadOnly,
+    ];
+
+    /// Whether requests signed with this key may only read.
+    pub fn is_read_only(self) -> bool {
+        matches!(self, KeyKind::PrimaryReadOnly | KeyKind::SecondaryReadOnly)
+    }
+
+    /// The key's name in Azure's APIs and in `az cosmosdb keys list`:
+    /// `primaryMasterKey`, `secondaryMasterKey`, `primaryReadonlyMasterKey`,
+    /// `secondaryReadonlyMasterKey`.
+    pub fn azure_name(self) -> &'static str {
+        match self {
+            KeyKind::Primary => "primaryMasterKey",
+            KeyKind::Secondary => "secondaryMasterKey",
+            KeyKind::PrimaryReadOnly => "primaryReadonlyMasterKey",
+            KeyKind::SecondaryReadOnly => "secondaryReadonlyMasterKey",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            KeyKind::Primary => 0,
+            KeyKind::Secondary => 1,
+            KeyKind::PrimaryReadOnly => 2,
+            KeyKind::SecondaryReadOnly => 3,
+        }
+    }
+}
+
+impl fmt::Display for KeyKind {
+    /// `primary read-write key`, `secondary read-only key`, ...
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            KeyKind::Primary => "primary read-write key",
+            KeyKind::Secondary => "secondary read-write key",
+            KeyKind::PrimaryReadOnly => "primary read-only key",
+            KeyKind::SecondaryReadOnly => "secondary read-only key",
+        })
+    }
+}
+
+/// The keys an account accepts: at least one read-write key, and up to all
+/// four [`KeyKind`]s.
+///
+/// Its `Debug` output shows which keys are set, never their bytes.
+///
+/// ```
+/// use tributary_wire::auth::{EMULATOR_KEY, KeyKind, KeySet, MasterKey};
+/// let keys = KeySet::new([
+///     (KeyKind::Primary, MasterKey::from_base64(EMULATOR_KEY)?),
+///     (KeyKind::PrimaryReadOnly, MasterKey::from_base64("cmVhZCBvbmx5")?),
+/// ])?;
+/// assert_eq!(keys.kinds().collect::<Vec<_>>(), [KeyKind::Primary, KeyKind::PrimaryReadOnly]);
+/// // Read-only keys alone are refused.
+/// assert!(KeySet::new([(KeyKind::SecondaryReadOnly, MasterKey::from_base64("cmVhZCBvbmx5")?)]).is_err());
+/// # Ok::<(), tributary_wire::auth::AuthError>(())
+/// ```
+#[derive(Clone)]
+pub struct KeySet {
+    /// Indexed by [`KeyKind::index`].
+    keys: [Option<MasterKey>; 4],
+}
+
+impl KeySet {
+    /// The set of the given keys; a kind given twice keeps the last key.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::NoReadWriteKey`] if neither [`KeyKind::Primary`] nor
+    /// [`KeyKind::Secondary`] is among them.
+    pub fn new(keys: impl IntoIterator<Item = (KeyKind, MasterKey)>) -> Result<Self, AuthError> {
+        let mut set = KeySet {
+            keys: [None, None, None, None],
+        };
+        for (kind, key) in keys {
+            set.keys[kind.index()] = Some(key);
+        }
+        if set.kinds().all(KeyKind::is_read_only) {
+            return Err(AuthError::NoReadWriteKey);
+        }
+        Ok(set)
+    }
+
+    /// The key of this kind, if set.
+    pub fn get(&self, kind: KeyKind) -> Option<&MasterKey> {
+        self.keys[kind.index()].as_ref()
+    }
+
+    /// The kinds that are set, in [`KeyKind::ALL`] order.
+    pub fn kinds(&self) -> impl Iterator<Item = KeyKind> + '_ {
+        KeyKind::ALL
+            .into_iter()
+            .filter(|kind| self.get(*kind).is_some())
+    }
+}
+
+impl From<MasterKey> for KeySet {
+    /// A set of one key, the primary read-write key.
+    fn from(primary: MasterKey) -> Self {
+        KeySet {
+            keys: [Some(primary), None, None, None],
+        }
+    }
+}
+
+impl fmt::Debug for KeySet {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("KeySet")
+            .field("kinds", &self.kinds().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
@@ -311,6 +452,8 @@ pub fn resource_of_path(path: &str) -> Result<ResourceAddress, AuthError> {
 /// header is present, well formed and a master token; a date is present and
 /// parses; the signature matches; the date is close enough to `now`.
 ///
+/// [`verify_keys`] does the same for an account with several keys.
+///
 /// # Errors
 ///
 /// One [`AuthError`] variant per failure; [`AuthError::http_status`] gives
@@ -329,6 +472,94 @@ pub fn verify(
     now: SystemTime,
     max_skew: Duration,
 ) -> Result<(), AuthError> {
+    verify_signed_by(
+        std::iter::once(((), key)),
+        verb,
+        address,
+        authorization,
+        x_ms_date,
+        date,
+        now,
+        max_skew,
+    )
+}
+
+/// [`verify`] for an account with several keys: the request passes if any
+/// key of `keys` signed it, and the answer is which one.
+///
+/// Keys are tried in [`KeyKind::ALL`] order, so a request signed with the
+/// primary key costs one HMAC, as with [`verify`]. A signature that no key
+/// matches is [`AuthError::SignatureMismatch`], whatever the number of keys.
+/// What a read-only key may do is the caller's decision.
+///
+/// ```
+/// use std::time::SystemTime;
+/// use tributary_wire::auth::{self, KeyKind, KeySet, MasterKey, EMULATOR_KEY};
+/// let read_only = MasterKey::from_base64("cmVhZCBvbmx5")?;
+/// let keys = KeySet::new([
+///     (KeyKind::Primary, MasterKey::from_base64(EMULATOR_KEY)?),
+///     (KeyKind::PrimaryReadOnly, read_only.clone()),
+/// ])?;
+/// let now = SystemTime::now();
+/// let date = tributary_wire::headers::format_http_date(now);
+/// let token = auth::authorization_header(&read_only, "GET", "dbs", "dbs/db1", &date);
+/// let address = auth::resource_of_path("/dbs/db1")?;
+/// let signer = auth::verify_keys(
+///     &keys, "GET", &address, Some(&token), Some(&date), None, now, auth::DEFAULT_MAX_CLOCK_SKEW,
+/// )?;
+/// assert_eq!(signer, KeyKind::PrimaryReadOnly);
+/// assert!(signer.is_read_only());
+/// # Ok::<(), tributary_wire::auth::AuthError>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`verify`].
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per request fact; a struct would only rename them"
+)]
+pub fn verify_keys(
+    keys: &KeySet,
+    verb: &str,
+    address: &ResourceAddress,
+    authorization: Option<&str>,
+    x_ms_date: Option<&str>,
+    date: Option<&str>,
+    now: SystemTime,
+    max_skew: Duration,
+) -> Result<KeyKind, AuthError> {
+    let signers = KeyKind::ALL
+        .into_iter()
+        .filter_map(|kind| keys.get(kind).map(|key| (kind, key)));
+    verify_signed_by(
+        signers,
+        verb,
+        address,
+        authorization,
+        x_ms_date,
+        date,
+        now,
+        max_skew,
+    )
+}
+
+/// The checks of [`verify`], with a signature accepted from any of `signers`;
+/// returns the label of the one that signed.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per request fact; a struct would only rename them"
+)]
+fn verify_signed_by<'k, Label: Copy>(
+    signers: impl Iterator<Item = (Label, &'k MasterKey)> + Clone,
+    verb: &str,
+    address: &ResourceAddress,
+    authorization: Option<&str>,
+    x_ms_date: Option<&str>,
+    date: Option<&str>,
+    now: SystemTime,
+    max_skew: Duration,
+) -> Result<Label, AuthError> {
     let authorization = authorization.ok_or(AuthError::MissingAuthorization)?;
     let signature = parse_master_token(authorization)?;
 
@@ -348,26 +579,27 @@ pub fn verify(
 
     let lowercased_link = address.resource_link.to_lowercase();
     let other_link = (lowercased_link != address.resource_link).then_some(lowercased_link.as_str());
-    let is_signed = match BASE64.decode(&signature) {
+    // Each form of the payload once, tried against every key: the SDKs' form
+    // comes first, so a request signed with the first key costs one HMAC.
+    let signer = match BASE64.decode(&signature) {
         Ok(signature_bytes) => std::iter::once(address.resource_link.as_str())
             .chain(other_link)
-            .any(|link| {
+            .flat_map(|link| {
                 std::iter::once(sdk_date_lines)
                     .chain(other_date_lines)
-                    .any(|(fourth, fifth)| {
-                        let payload = payload_with_date_lines(
-                            verb,
-                            &address.resource_type,
-                            link,
-                            fourth,
-                            fifth,
-                        );
-                        key.is_signature_of(&payload, &signature_bytes)
-                    })
+                    .map(move |(fourth, fifth)| (link, fourth, fifth))
+            })
+            .find_map(|(link, fourth, fifth)| {
+                let payload =
+                    payload_with_date_lines(verb, &address.resource_type, link, fourth, fifth);
+                signers
+                    .clone()
+                    .find(|(_, key)| key.is_signature_of(&payload, &signature_bytes))
+                    .map(|(label, _)| label)
             }),
-        Err(_) => false,
+        Err(_) => None,
     };
-    if !is_signed {
+    let Some(signer) = signer else {
         let (fourth, fifth) = sdk_date_lines;
         return Err(AuthError::SignatureMismatch {
             payload: payload_with_date_lines(
@@ -378,7 +610,7 @@ pub fn verify(
                 fifth,
             ),
         });
-    }
+    };
 
     let skew = match now.duration_since(signed_at) {
         Ok(behind) => behind,
@@ -391,7 +623,7 @@ pub fn verify(
             max_skew_secs: max_skew.as_secs(),
         });
     }
-    Ok(())
+    Ok(signer)
 }
 
 /// Decodes the `authorization` header and returns the signature of a master
@@ -483,6 +715,12 @@ pub enum AuthError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A [`KeySet`] was given read-only keys only: an account needs a
+    /// read-write key.
+    #[error(
+        "no read-write key: an account needs a primary or secondary read-write key (primaryMasterKey or secondaryMasterKey) besides any read-only keys"
+    )]
+    NoReadWriteKey,
     /// The request path cannot be turned into a resource address.
     #[error("the request path '{path}' is invalid: {reason}")]
     InvalidPath {
@@ -538,8 +776,8 @@ pub enum AuthError {
         /// The largest distance allowed, in seconds.
         max_skew_secs: u64,
     },
-    /// The signature is not the HMAC of the payload under the server's key
-    /// (Cosmos answers 401).
+    /// The signature is not the HMAC of the payload under the server's key,
+    /// nor under any of its keys (Cosmos answers 401).
     #[error(
         "The input authorization token can't serve the request. The wrong key is being used or the expected payload is not built as per the protocol. Server used the following payload to sign: '{}'",
         escape_line_feeds(.payload)
@@ -553,10 +791,10 @@ pub enum AuthError {
 impl AuthError {
     /// The HTTP status Cosmos DB answers with for this error: 403 for a date
     /// out of range, 400 for a path that cannot be parsed, 500 for a bad
-    /// server key, and 401 for everything else.
+    /// server key or key set, and 401 for everything else.
     pub fn http_status(&self) -> u16 {
         match self {
-            AuthError::InvalidMasterKey { .. } => 500,
+            AuthError::InvalidMasterKey { .. } | AuthError::NoReadWriteKey => 500,
             AuthError::InvalidPath { .. } => 400,
             AuthError::DateOutOfRange { .. } => 403,
             AuthError::MissingAuthorization

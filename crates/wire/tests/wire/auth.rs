@@ -4,8 +4,8 @@ use std::time::{Duration, SystemTime};
 
 use proptest::prelude::*;
 use tributary_wire::auth::{
-    AuthError, DEFAULT_MAX_CLOCK_SKEW, EMULATOR_KEY, MasterKey, ResourceAddress,
-    authorization_header, resource_of_path, string_to_sign, verify,
+    AuthError, DEFAULT_MAX_CLOCK_SKEW, EMULATOR_KEY, KeyKind, KeySet, MasterKey, ResourceAddress,
+    authorization_header, resource_of_path, string_to_sign, verify, verify_keys,
 };
 use tributary_wire::headers::parse_http_date;
 
@@ -512,6 +512,116 @@ fn master_key_rejects_non_base64_and_empty_keys() {
 fn master_key_debug_output_hides_the_key() {
     let shown = format!("{:?}", emulator_key());
     assert_eq!(shown, "MasterKey { n_key_bytes: 64, .. }");
+}
+
+/// Four distinct keys, one per kind, as 64 bytes each (the length of Azure's keys).
+fn four_keys() -> Vec<(KeyKind, MasterKey)> {
+    KeyKind::ALL
+        .into_iter()
+        .zip([b'p', b's', b'r', b'o'])
+        .map(|(kind, byte)| {
+            let text =
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [byte; 64]);
+            (kind, MasterKey::from_base64(&text).expect("valid base64"))
+        })
+        .collect()
+}
+
+/// Verifies against `keys` with `x-ms-date: DATE` and the clock at `now`.
+fn verify_keys_at(
+    keys: &KeySet,
+    authorization: &str,
+    now: SystemTime,
+) -> Result<KeyKind, AuthError> {
+    verify_keys(
+        keys,
+        "POST",
+        &address("docs", "dbs/db1/colls/c1"),
+        Some(authorization),
+        Some(DATE),
+        None,
+        now,
+        DEFAULT_MAX_CLOCK_SKEW,
+    )
+}
+
+#[test]
+fn verify_keys_names_the_key_that_signed() {
+    let keys = KeySet::new(four_keys()).expect("a read-write key is among them");
+    for (kind, key) in four_keys() {
+        let token = authorization_header(&key, "POST", "docs", "dbs/db1/colls/c1", DATE);
+        assert_eq!(verify_keys_at(&keys, &token, signed_at()), Ok(kind));
+        assert_eq!(
+            kind.is_read_only(),
+            matches!(kind, KeyKind::PrimaryReadOnly | KeyKind::SecondaryReadOnly)
+        );
+    }
+}
+
+#[test]
+fn verify_keys_refuses_keys_not_in_the_set_and_still_checks_the_date() {
+    let all = four_keys();
+    // The set without the secondary read-write key: a request it signed no longer passes.
+    let keys = KeySet::new(
+        all.iter()
+            .filter(|(kind, _)| *kind != KeyKind::Secondary)
+            .cloned(),
+    )
+    .expect("the primary is a read-write key");
+    let secondary = &all[1].1;
+    let token = authorization_header(secondary, "POST", "docs", "dbs/db1/colls/c1", DATE);
+    let error = verify_keys_at(&keys, &token, signed_at()).expect_err("not in the set");
+    assert!(
+        matches!(&error, AuthError::SignatureMismatch { payload } if payload.starts_with("post\ndocs\ndbs/db1/colls/c1\n")),
+        "{error:?}"
+    );
+    assert_eq!(error.http_status(), 401);
+    // A read-only key's signature on a stale date is refused for the date, as any other.
+    let read_only = &all[2].1;
+    let token = authorization_header(read_only, "POST", "docs", "dbs/db1/colls/c1", DATE);
+    let error = verify_keys_at(&keys, &token, signed_at() + Duration::from_secs(3600))
+        .expect_err("an hour late");
+    assert_eq!(error.http_status(), 403, "{error}");
+}
+
+#[test]
+fn a_key_set_needs_a_read_write_key() {
+    let all = four_keys();
+    let read_only: Vec<_> = all
+        .iter()
+        .filter(|(kind, _)| kind.is_read_only())
+        .cloned()
+        .collect();
+    assert_eq!(
+        KeySet::new(read_only.clone()).unwrap_err(),
+        AuthError::NoReadWriteKey
+    );
+    assert_eq!(KeySet::new([]).unwrap_err(), AuthError::NoReadWriteKey);
+    // The secondary alone is enough (the primary may be mid-rotation).
+    let secondary_only = KeySet::new([all[1].clone()]).expect("a read-write key");
+    assert_eq!(
+        secondary_only.kinds().collect::<Vec<_>>(),
+        [KeyKind::Secondary]
+    );
+    let from_one_key = KeySet::from(emulator_key());
+    assert_eq!(from_one_key.kinds().collect::<Vec<_>>(), [KeyKind::Primary]);
+}
+
+#[test]
+fn key_set_debug_output_names_kinds_and_hides_the_keys() {
+    let keys = KeySet::new(four_keys()).expect("valid");
+    assert_eq!(
+        format!("{keys:?}"),
+        "KeySet { kinds: [Primary, Secondary, PrimaryReadOnly, SecondaryReadOnly], .. }"
+    );
+    assert_eq!(
+        KeyKind::PrimaryReadOnly.to_string(),
+        "primary read-only key"
+    );
+    assert_eq!(
+        KeyKind::SecondaryReadOnly.azure_name(),
+        "secondaryReadonlyMasterKey"
+    );
 }
 
 proptest! {
