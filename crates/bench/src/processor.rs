@@ -56,7 +56,7 @@ use tributary_processor::{
     Change, ChangeFeed, ChangeFeedProcessorBuilder, HandlerError, LeaseContainer, MAX_MAX_ITEMS,
     StartFrom,
 };
-use tributary_server::{Server, ServerConfig};
+use tributary_server::{AccountKeys, Server, ServerConfig};
 use tributary_store::{
     ContainerDefinition, Durability, ItemWrite, MAX_FEED_RANGES, MAX_TRANSACTION_OPERATIONS,
     OperationResult, Store, StoreOptions, TransactionOperation,
@@ -512,7 +512,7 @@ async fn start_server(
     let config = ServerConfig {
         addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
         port: 0,
-        key: EMULATOR_KEY.to_owned(),
+        keys: AccountKeys::emulator(),
         tls: None,
         data_dir: dir.path().to_owned(),
         ..ServerConfig::default()

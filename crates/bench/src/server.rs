@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use serde_json::value::RawValue;
 use tokio::task::JoinSet;
-use tributary_server::{Server, ServerConfig};
+use tributary_server::{AccountKeys, Server, ServerConfig};
 use tributary_store::{Durability, MAX_FEED_RANGES, MAX_PAGE_ITEMS, Store, StoreOptions};
 use tributary_wire::auth::{EMULATOR_KEY, MasterKey};
 use tributary_wire::headers;
@@ -270,7 +270,7 @@ pub async fn run_server_bench(
     let config = ServerConfig {
         addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
         port: 0,
-        key: EMULATOR_KEY.to_owned(),
+        keys: AccountKeys::emulator(),
         tls: None,
         data_dir: dir.path().to_owned(),
         ..ServerConfig::default()

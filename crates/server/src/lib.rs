@@ -6,6 +6,10 @@
 //! partition key ranges, offers, and the change feed in both modes, with master-key
 //! authentication on every request, over HTTP/1.1 and HTTP/2, with or without TLS.
 //!
+//! An account has Azure's four keys ([`AccountKeys`]): primary and secondary read-write keys,
+//! and primary and secondary read-only keys, whose requests may only read (anything else is
+//! answered 403). The keys can be swapped while the server runs ([`KeyRing::reload_file`]).
+//!
 //! What it is not: a multi-region service (one write region, Session consistency), nor a
 //! resource-token or Entra ID (AAD) authority (master keys only), nor a store of stored
 //! procedures, triggers, UDFs, users or permissions.
@@ -24,6 +28,7 @@
 //! ```
 
 mod error;
+mod keys;
 mod request;
 mod rid;
 mod routes;
@@ -43,10 +48,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tributary_store::Store;
-use tributary_wire::auth::{self, MasterKey};
+use tributary_wire::auth::{self, KeyKind};
 use tributary_wire::headers;
 
 pub use error::ApiError;
+pub use keys::{AccountKeys, GENERATED_KEY_BYTES, KeyRing, KeysError};
 pub use tls::{CERT_FILE, KEY_FILE, TlsSource};
 
 /// How long in-flight requests may take to finish after a shutdown signal.
@@ -67,8 +73,9 @@ pub struct ServerConfig {
     pub addr: IpAddr,
     /// Port to listen on (`0` picks a free one).
     pub port: u16,
-    /// The account master key, base64.
-    pub key: String,
+    /// The account's keys: at least one read-write key. The keys in force can be replaced
+    /// while the server runs, through [`Server::key_ring`].
+    pub keys: AccountKeys,
     /// `None` serves plain HTTP.
     pub tls: Option<TlsSource>,
     /// The store's directory (also where a generated certificate is kept).
@@ -92,7 +99,7 @@ impl Default for ServerConfig {
         ServerConfig {
             addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 8081,
-            key: auth::EMULATOR_KEY.to_owned(),
+            keys: AccountKeys::emulator(),
             tls: Some(TlsSource::SelfSigned),
             data_dir: PathBuf::from("tributary-data"),
             account_name: "tributary".to_owned(),
@@ -115,9 +122,9 @@ pub enum ServeError {
         /// Why.
         source: std::io::Error,
     },
-    /// The master key is not valid base64.
-    #[error("invalid master key: {0}")]
-    Key(String),
+    /// A key is not valid base64, or there is no read-write key.
+    #[error("invalid account keys: {0}")]
+    Keys(#[from] KeysError),
     /// The certificate could not be made or loaded.
     #[error("TLS: {0}")]
     Tls(String),
@@ -126,7 +133,7 @@ pub enum ServeError {
 /// What every request handler can reach.
 pub(crate) struct AppState {
     store: Arc<Store>,
-    key: MasterKey,
+    keys: KeyRing,
     scheme: &'static str,
     account_name: String,
     max_clock_skew: Duration,
@@ -146,10 +153,9 @@ impl Server {
     /// Opens the listening socket and prepares TLS.
     ///
     /// # Errors
-    /// [`ServeError::Bind`], [`ServeError::Key`], [`ServeError::Tls`].
+    /// [`ServeError::Bind`], [`ServeError::Keys`], [`ServeError::Tls`].
     pub async fn bind(config: ServerConfig, store: Arc<Store>) -> Result<Server, ServeError> {
-        let key =
-            MasterKey::from_base64(&config.key).map_err(|e| ServeError::Key(e.to_string()))?;
+        let keys = KeyRing::new(config.keys.key_set()?);
         let tls = match &config.tls {
             Some(source) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(
                 source,
@@ -173,7 +179,7 @@ impl Server {
         let endpoint = format!("{scheme}://{host}:{}/", local.port());
         let state = Arc::new(AppState {
             store,
-            key,
+            keys,
             scheme,
             account_name: config.account_name,
             max_clock_skew: config.max_clock_skew,
@@ -186,6 +192,11 @@ impl Server {
             header_read_timeout: config.header_read_timeout,
             max_connections: config.max_connections.max(1),
         })
+    }
+
+    /// The keys the server accepts, to replace while it runs.
+    pub fn key_ring(&self) -> KeyRing {
+        self.state.keys.clone()
     }
 
     /// The URL clients connect to, e.g. `https://localhost:8081/`.
@@ -397,8 +408,8 @@ async fn serve(
         auth::resource_of_path(path)?
     };
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-    auth::verify(
-        &state.key,
+    let signer = auth::verify_keys(
+        &state.keys.current(),
         parts.method.as_str(),
         &address,
         header(headers::AUTHORIZATION),
@@ -407,6 +418,9 @@ async fn serve(
         SystemTime::now(),
         state.max_clock_skew,
     )?;
+    if signer.is_read_only() && !routes::is_read(&parts.method, &segments, &parts.headers)? {
+        return Err(read_only_key_refusal(signer, &parts.method, &segments));
+    }
     let body = axum::body::to_bytes(Body::new(body), request::MAX_REQUEST_BODY_BYTES)
         .await
         .map_err(|_| {
@@ -442,6 +456,22 @@ async fn serve(
     }
     context.segments = segments;
     routes::dispatch(state, &context).await
+}
+
+/// The 403 for a write signed with a read-only key.
+fn read_only_key_refusal(
+    signer: KeyKind,
+    method: &axum::http::Method,
+    segments: &[String],
+) -> ApiError {
+    ApiError::new(
+        403,
+        format!(
+            "The request was signed with the {signer} ({}), and read-only keys cannot write: {method} /{} changes data or settings. A read-only key may read resources (GET), run queries and read the change feed; sign this request with a read-write key (primaryMasterKey or secondaryMasterKey).",
+            signer.azure_name(),
+            segments.join("/"),
+        ),
+    )
 }
 
 /// Splits a path into URL-decoded segments, ignoring leading and trailing slashes.

@@ -46,14 +46,7 @@ impl RequestContext {
 
     /// A boolean header (`True`/`true`/`False`/`false`); absent = false.
     pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
-        match self.header(name) {
-            None => Ok(false),
-            Some(value) => headers::parse_bool_header(value).ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "header '{name}' must be true or false, not '{value}'"
-                ))
-            }),
-        }
+        flag(&self.headers, name)
     }
 
     /// The body parsed as JSON text, or decoded from Cosmos binary JSON (first byte `0x80`,
@@ -94,6 +87,22 @@ impl RequestContext {
                 .map(|n| n.unwrap_or(default))
                 .map_err(|e| ApiError::bad_request(e.to_string())),
         }
+    }
+}
+
+/// A boolean header of `headers` (`True`/`true`/`False`/`false`); absent = false.
+pub(crate) fn flag(headers: &HeaderMap, name: &str) -> Result<bool, ApiError> {
+    let value = headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    match value {
+        None => Ok(false),
+        Some(value) => headers::parse_bool_header(value).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "header '{name}' must be true or false, not '{value}'"
+            ))
+        }),
     }
 }
 

@@ -9,13 +9,13 @@ pub(crate) mod items;
 pub(crate) mod query;
 pub(crate) mod resources;
 
-use axum::http::Method;
+use axum::http::{HeaderMap, Method};
 use serde_json::Value;
 use tributary_wire::headers;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::request::{Reply, RequestContext, X_MS_ITEM_COUNT, feed_body};
+use crate::request::{Reply, RequestContext, X_MS_ITEM_COUNT, feed_body, flag};
 
 fn method_not_allowed(request: &RequestContext) -> ApiError {
     ApiError::new(
@@ -35,10 +35,7 @@ pub(crate) async fn dispatch(
 ) -> Result<Reply, ApiError> {
     let segments: Vec<&str> = request.segments.iter().map(String::as_str).collect();
     let method = &request.method;
-    let is_query = request.flag(headers::X_MS_DOCUMENTDB_ISQUERY)?
-        || request
-            .header(headers::CONTENT_TYPE)
-            .is_some_and(|t| t.starts_with(headers::values::CONTENT_TYPE_QUERY_JSON));
+    let is_query = is_query(&request.headers)?;
     match segments.as_slice() {
         [] if method == Method::GET => Ok(resources::account(state, request)),
         ["dbs"] if method == Method::POST && is_query => {
@@ -138,6 +135,53 @@ pub(crate) async fn dispatch(
             request.segments.join("/")
         ))),
     }
+}
+
+/// Whether a POST is a query: `x-ms-documentdb-isquery: true`, or a query body
+/// (`application/query+json`).
+fn is_query(request_headers: &HeaderMap) -> Result<bool, ApiError> {
+    let query_content_type = request_headers
+        .get(headers::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| {
+            t.trim()
+                .starts_with(headers::values::CONTENT_TYPE_QUERY_JSON)
+        });
+    Ok(flag(request_headers, headers::X_MS_DOCUMENTDB_ISQUERY)? || query_content_type)
+}
+
+/// Whether [`dispatch`] serves this request without changing anything: what a read-only key
+/// may send. That is a GET or HEAD of anything, and the POSTs that `dispatch` answers as
+/// queries: of databases, containers, items (and the query plans of item queries), conflicts
+/// and offers. Every other request writes: creates, upserts, replaces, patches, deletes,
+/// batches, bulk, Tributary transactions, partition key deletes, and offer and container
+/// replacements. `segments` are the path's decoded segments, by name or by resource id.
+///
+/// The POST cases mirror `dispatch`'s match arms and their order (a batch or transaction
+/// flag wins over a query flag); a POST this does not list counts as a write.
+pub(crate) fn is_read(
+    method: &Method,
+    segments: &[String],
+    request_headers: &HeaderMap,
+) -> Result<bool, ApiError> {
+    if method == Method::GET || method == Method::HEAD {
+        return Ok(true);
+    }
+    if method != Method::POST {
+        return Ok(false);
+    }
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    Ok(match segments.as_slice() {
+        ["dbs"] | ["dbs", _, "colls"] => is_query(request_headers)?,
+        ["dbs", _, "colls", _, "docs"] => {
+            !flag(request_headers, headers::X_TRIBUTARY_TRANSACTION)?
+                && !flag(request_headers, headers::X_MS_COSMOS_IS_BATCH_REQUEST)?
+                && (is_query(request_headers)?
+                    || flag(request_headers, headers::X_MS_COSMOS_IS_QUERY_PLAN_REQUEST)?)
+        }
+        ["dbs", _, "colls", _, "conflicts"] | ["offers"] => true,
+        _ => false,
+    })
 }
 
 /// Runs a query over a list of resources and answers with the matches.

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Method};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::sync::oneshot;
-use tributary_server::{Server, ServerConfig};
+use tributary_server::{KeyRing, Server, ServerConfig};
 use tributary_store::{Store, StoreOptions};
 use tributary_wire::auth::{self, MasterKey};
 use tributary_wire::headers;
@@ -28,6 +28,10 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// The endpoint the server reports, e.g. `http://localhost:41234/`.
     pub endpoint: String,
+    /// The keys the server accepts, to swap while it runs.
+    pub key_ring: KeyRing,
+    /// What requests are signed with unless told otherwise: the configuration's read-write
+    /// key.
     key: MasterKey,
     shutdown: Option<oneshot::Sender<()>>,
     _data_dir: tempfile::TempDir,
@@ -52,12 +56,17 @@ impl TestServer {
             ..ServerConfig::default()
         };
         configure(&mut config);
-        let key = MasterKey::from_base64(&config.key).expect("the default key is valid");
+        let key = config
+            .keys
+            .read_write_key()
+            .map(|text| MasterKey::from_base64(text).expect("the read-write key is valid"))
+            .expect("the configuration has a read-write key");
         let server = Server::bind(config, Arc::clone(&store))
             .await
             .expect("the server binds a free port");
         let addr = server.local_addr().expect("a bound socket has an address");
         let endpoint = server.endpoint().to_owned();
+        let key_ring = server.key_ring();
         let (shutdown, stopped) = oneshot::channel::<()>();
         tokio::spawn(server.run(async {
             let _ = stopped.await;
@@ -66,6 +75,7 @@ impl TestServer {
             store,
             addr,
             endpoint,
+            key_ring,
             key,
             shutdown: Some(shutdown),
             _data_dir: data_dir,

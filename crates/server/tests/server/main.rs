@@ -13,6 +13,7 @@ mod bulk;
 mod feed_filter;
 mod harness;
 mod input;
+mod keys;
 mod limits;
 mod long_poll;
 mod sdk;
