@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
 use clap::{Parser, Subcommand, ValueEnum};
-use tributary_server::{Server, ServerConfig, TlsSource};
+use tributary_server::{AccountKeys, KeysError, Server, ServerConfig, TlsSource};
 use tributary_store::{Durability, Store, StoreError, StoreOptions};
+use tributary_wire::auth::KeyKind;
 
 /// mimalloc instead of the system allocator: the request path allocates a lot of small,
 /// short-lived buffers, where glibc's malloc showed up as ~14% of the server's CPU. Built
@@ -51,6 +52,22 @@ enum Command {
     Functions(functions_commands::FunctionsArgs),
     /// List, replay or purge the items functions dead-lettered.
     Deadletter(functions_commands::DeadLetterArgs),
+    /// Make account keys for `serve --keys-file`.
+    Keys(KeysArgs),
+}
+
+#[derive(clap::Args)]
+struct KeysArgs {
+    #[command(subcommand)]
+    command: KeysCommand,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print a fresh keys file: four keys of 64 random bytes each, in base64, under the names
+    /// `az cosmosdb keys list` uses (primaryMasterKey, secondaryMasterKey,
+    /// primaryReadonlyMasterKey, secondaryReadonlyMasterKey).
+    Generate,
 }
 
 #[derive(clap::Args)]
@@ -61,9 +78,27 @@ struct ServeArgs {
     /// Port to listen on (0 picks a free port).
     #[arg(long, env = "TRIBUTARY_PORT", default_value_t = 8081)]
     port: u16,
-    /// Account master key (base64). Defaults to the Cosmos DB emulator's well-known key.
-    #[arg(long, env = "TRIBUTARY_KEY", default_value = tributary_wire::auth::EMULATOR_KEY, hide_default_value = true)]
-    key: String,
+    /// Primary read-write key of the account (base64). Defaults to the Cosmos DB emulator's
+    /// well-known key.
+    #[arg(long, env = "TRIBUTARY_KEY", hide_env_values = true)]
+    key: Option<String>,
+    /// Secondary read-write key (base64): clients can move to it while the primary changes.
+    #[arg(long, env = "TRIBUTARY_SECONDARY_KEY", hide_env_values = true)]
+    secondary_key: Option<String>,
+    /// Primary read-only key (base64): requests signed with it may read, query and read the
+    /// change feed; anything that writes is answered 403.
+    #[arg(long, env = "TRIBUTARY_READONLY_KEY", hide_env_values = true)]
+    readonly_key: Option<String>,
+    /// Secondary read-only key (base64).
+    #[arg(long, env = "TRIBUTARY_SECONDARY_READONLY_KEY", hide_env_values = true)]
+    secondary_readonly_key: Option<String>,
+    /// The account's keys from a JSON file instead of the key flags, as `az cosmosdb keys
+    /// list` (or `tributary keys generate`) prints them: primaryMasterKey, secondaryMasterKey,
+    /// primaryReadonlyMasterKey, secondaryReadonlyMasterKey, any of them absent but one
+    /// read-write key. SIGHUP re-reads it, so keys rotate without a restart (a file that is
+    /// refused leaves the keys as they were); replace it by renaming a new file over it.
+    #[arg(long, env = "TRIBUTARY_KEYS_FILE")]
+    keys_file: Option<PathBuf>,
     /// Directory of the store (and of the generated TLS certificate).
     #[arg(long, env = "TRIBUTARY_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -273,9 +308,11 @@ fn main() {
         Command::Serve(_) | Command::Bench(_) | Command::Functions(_) => {
             "info,fjall=warn,lsm_tree=warn"
         }
-        Command::Feed(_) | Command::Leases(_) | Command::Estimate(_) | Command::Deadletter(_) => {
-            "warn"
-        }
+        Command::Feed(_)
+        | Command::Leases(_)
+        | Command::Estimate(_)
+        | Command::Deadletter(_)
+        | Command::Keys(_) => "warn",
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -301,6 +338,7 @@ fn main() {
         Command::Deadletter(args) => {
             runtime().and_then(|r| r.block_on(functions_commands::run_dead_letters(args)))
         }
+        Command::Keys(args) => keys(args),
     };
     if let Err(error) = result {
         eprintln!("tributary: {error:#}");
@@ -315,8 +353,94 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
+/// `tributary keys ...`.
+fn keys(args: KeysArgs) -> anyhow::Result<()> {
+    match args.command {
+        KeysCommand::Generate => {
+            let keys = AccountKeys::generate()?;
+            println!("{}", serde_json::to_string_pretty(&keys)?);
+        }
+    }
+    Ok(())
+}
+
+/// The account's keys from `serve`'s flags or keys file, checked.
+fn serve_keys(args: &ServeArgs) -> anyhow::Result<AccountKeys> {
+    let flags = [
+        (&args.key, "--key (TRIBUTARY_KEY)"),
+        (
+            &args.secondary_key,
+            "--secondary-key (TRIBUTARY_SECONDARY_KEY)",
+        ),
+        (
+            &args.readonly_key,
+            "--readonly-key (TRIBUTARY_READONLY_KEY)",
+        ),
+        (
+            &args.secondary_readonly_key,
+            "--secondary-readonly-key (TRIBUTARY_SECONDARY_READONLY_KEY)",
+        ),
+    ];
+    if let Some(path) = &args.keys_file {
+        let given: Vec<&str> = flags
+            .iter()
+            .filter(|(value, _)| value.is_some())
+            .map(|(_, flag)| *flag)
+            .collect();
+        if !given.is_empty() {
+            return Err(anyhow!(
+                "--keys-file holds all the keys, so it cannot be combined with {}; drop one or the other",
+                given.join(", ")
+            ));
+        }
+        return Ok(AccountKeys::read_file(path)?);
+    }
+    let keys = AccountKeys {
+        primary_master_key: Some(
+            args.key
+                .clone()
+                .unwrap_or_else(|| tributary_wire::auth::EMULATOR_KEY.to_owned()),
+        ),
+        secondary_master_key: args.secondary_key.clone(),
+        primary_readonly_master_key: args.readonly_key.clone(),
+        secondary_readonly_master_key: args.secondary_readonly_key.clone(),
+    };
+    match keys.key_set() {
+        Ok(_) => Ok(keys),
+        Err(KeysError::InvalidKey { kind, reason }) => {
+            let flag = match kind {
+                KeyKind::Primary => "--key",
+                KeyKind::Secondary => "--secondary-key",
+                KeyKind::PrimaryReadOnly => "--readonly-key",
+                KeyKind::SecondaryReadOnly => "--secondary-readonly-key",
+            };
+            Err(anyhow!("{flag} is not a valid key: {reason}"))
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// On SIGHUP, re-reads the keys file into the running server's keys (Unix only); each
+/// reload logs one line, whether the keys changed or the file was refused.
+#[cfg(unix)]
+fn reload_keys_on_hangup(
+    key_ring: tributary_server::KeyRing,
+    keys_file: PathBuf,
+) -> anyhow::Result<()> {
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot listen for SIGHUP, which reloads the keys file")?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            // The outcome is logged by reload_file; the server goes on either way.
+            let _ = key_ring.reload_file(&keys_file);
+        }
+    });
+    Ok(())
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
+    let keys = serve_keys(&args)?;
     let data_dir = args.data_dir.unwrap_or_else(source::default_data_dir);
     let durability = args.durability.durability();
     let store = Store::open(
@@ -345,7 +469,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = ServerConfig {
         addr: args.addr,
         port: args.port,
-        key: args.key.clone(),
+        keys: keys.clone(),
         tls,
         data_dir: data_dir.clone(),
         max_connections: args.max_connections,
@@ -355,17 +479,33 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let runtime = runtime()?;
     runtime.block_on(async {
         let server = Server::bind(config, Arc::clone(&store)).await?;
+        // Listening before the banner: whoever waits for it may send SIGHUP at once.
+        #[cfg(unix)]
+        if let Some(keys_file) = &args.keys_file {
+            reload_keys_on_hangup(server.key_ring(), keys_file.clone())?;
+        }
         let endpoint = server.endpoint().to_owned();
+        let key = keys
+            .read_write_key()
+            .expect("checked keys have a read-write key");
         println!(
             "Tributary {} serves the Cosmos DB NoSQL API",
             env!("CARGO_PKG_VERSION")
         );
         println!("endpoint: {endpoint}");
-        println!("key: {}", args.key);
-        println!(
-            "connection string: AccountEndpoint={endpoint};AccountKey={};",
-            args.key
-        );
+        println!("key: {key}");
+        println!("connection string: AccountEndpoint={endpoint};AccountKey={key};");
+        if let Some(read_only_key) = keys.read_only_key() {
+            println!("read-only key: {read_only_key}");
+        }
+        if let Some(keys_file) = &args.keys_file {
+            let reload = if cfg!(unix) {
+                " (SIGHUP re-reads it)"
+            } else {
+                ""
+            };
+            println!("keys file: {}{reload}", keys_file.display());
+        }
         println!("data dir: {}", data_dir.display());
         let host = match &args.functions {
             Some(app_dir) => {

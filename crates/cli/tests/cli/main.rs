@@ -3,6 +3,7 @@
 
 mod feed;
 mod harness;
+mod keys;
 mod leases;
 #[cfg(unix)]
 mod processor_processes;

@@ -37,7 +37,11 @@ impl TestServer {
             data_dir: data_dir.path().to_owned(),
             ..ServerConfig::default()
         };
-        let key = config.key.clone();
+        let key = config
+            .keys
+            .read_write_key()
+            .expect("the default keys have a read-write key")
+            .to_owned();
         let server = Server::bind(config, Arc::clone(&store))
             .await
             .expect("the server binds a free port");
