@@ -11,7 +11,8 @@
 #   harness      tests of this script's own machinery (scripts/lib/test_harness.py)
 #   node-env     npm ci in tests/sdk/node (reused while package-lock.json is unchanged)
 #   servers      three `tributary serve` processes on free ports with throwaway data dirs:
-#                HTTPS and --http for the scenario tests, HTTPS for the SDK's own suite
+#                HTTPS and --http for the scenario tests (the --http one also has a read-only
+#                key, from `tributary keys generate`), HTTPS for the SDK's own suite
 #   python-https, python-http   the Python scenario tests against each server
 #   node-https, node-http       the Node scenario tests against each server
 #   sdk-suite    the azure-cosmos sdist's own tests (tests/sdk/python-suite/run.sh)
@@ -135,12 +136,15 @@ stage_node_env() {
 }
 
 stage_servers() {
+    local readonly_key
+    readonly_key=$("$binary" keys generate | python3 -c 'import json, sys; print(json.load(sys.stdin)["primaryReadonlyMasterKey"])')
     start_server https "$run_dir" "$binary"
-    start_server http "$run_dir" "$binary" --http
+    start_server http "$run_dir" "$binary" --http --readonly-key "$readonly_key"
     start_server suite "$run_dir" "$binary"
 }
 
-# python_scenarios SERVER: the scenario tests against one of the servers.
+# python_scenarios SERVER: the scenario tests against one of the servers (the read-only key
+# tests skip against a server without one).
 python_scenarios() {
     local server=$1
     local -a extra=()
@@ -148,6 +152,7 @@ python_scenarios() {
     cd tests/sdk/python
     TRIBUTARY_ENDPOINT=$(server_endpoint "$server" "$run_dir") \
         TRIBUTARY_KEY=$(server_key "$server" "$run_dir") \
+        TRIBUTARY_READONLY_KEY=$(server_readonly_key "$server" "$run_dir") \
         TRIBUTARY_EXAMPLE_BIN="$example_binary" \
         "$venv/bin/python" -m pytest \
         --timeout "$python_timeout_s" --tb=short \

@@ -6,6 +6,7 @@
 #   <run dir>/<name>.log       everything the server printed
 #   <run dir>/<name>.endpoint  the URL from its `endpoint: <url>` line
 #   <run dir>/<name>.key       the key from its `key: <key>` line
+#   <run dir>/<name>.readonly-key  the key from its `read-only key: <key>` line (empty if none)
 #   <run dir>/<name>-data/     its --data-dir
 # Keeping state in files lets stages that run in subshells find the servers, and lets the
 # EXIT trap stop exactly the processes this script started.
@@ -49,10 +50,11 @@ wait_for_port() {
     done
 }
 
-# printed_value LOG LABEL: the first whitespace-free word after "LABEL: " in the log, if any.
-# Succeeds with no output when the label was not printed (yet), also under `set -e -o pipefail`.
+# printed_value LOG LABEL: the first whitespace-free word after "LABEL: " at the start of a line
+# of the log, if any (so `key` is not read from a `read-only key: ...` line). Succeeds with no
+# output when the label was not printed (yet), also under `set -e -o pipefail`.
 printed_value() {
-    { grep -oE "(^|[[:space:]])$2: [^[:space:]]+" "$1" 2>/dev/null || true; } | head -n 1 | sed -E "s/^[[:space:]]*$2: //"
+    { grep -oE "^$2: [^[:space:]]+" "$1" 2>/dev/null || true; } | head -n 1 | sed -E "s/^$2: //"
 }
 
 # start_server NAME RUN_DIR BINARY [EXTRA SERVE ARGS...]
@@ -62,7 +64,7 @@ start_server() {
     local name=$1 run_dir=$2 binary=$3
     shift 3
     local log="$run_dir/$name.log" data_dir="$run_dir/$name-data"
-    local attempt port pid endpoint key deadline
+    local attempt port pid endpoint key readonly_key deadline
     mkdir -p "$data_dir"
     for ((attempt = 1; attempt <= SERVER_START_ATTEMPTS; attempt++)); do
         port=$(free_port)
@@ -81,8 +83,10 @@ start_server() {
         done
         if [[ -n $endpoint ]] && process_alive "$pid" && port_is_open 127.0.0.1 "$port"; then
             key=$(printed_value "$log" key)
+            readonly_key=$(printed_value "$log" "read-only key")
             echo "$endpoint" >"$run_dir/$name.endpoint"
             echo "${key:-}" >"$run_dir/$name.key"
+            echo "${readonly_key:-}" >"$run_dir/$name.readonly-key"
             echo "server $name: pid $pid, $endpoint (log: $log)"
             return 0
         fi
@@ -93,12 +97,16 @@ start_server() {
     return 1
 }
 
-# server_endpoint NAME RUN_DIR / server_key NAME RUN_DIR: what the server printed.
+# server_endpoint NAME RUN_DIR / server_key NAME RUN_DIR / server_readonly_key NAME RUN_DIR:
+# what the server printed (the read-only key is empty for a server that has none).
 server_endpoint() {
     cat "$2/$1.endpoint"
 }
 server_key() {
     cat "$2/$1.key"
+}
+server_readonly_key() {
+    cat "$2/$1.readonly-key"
 }
 
 # stop_server NAME RUN_DIR: SIGTERM, then SIGKILL after SERVER_STOP_TIMEOUT_S.

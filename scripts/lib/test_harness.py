@@ -40,6 +40,9 @@ FAKE_SERVER = textwrap.dedent(
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     print("2026-01-01T00:00:00Z INFO listening", flush=True)
     print(f"endpoint: {{scheme}}://127.0.0.1:{{port}}/", flush=True)
+    # Before the `key:` line (the real server prints it after): the key must not be read from it.
+    if "--readonly-key" in args:
+        print("read-only key: " + args[args.index("--readonly-key") + 1], flush=True)
     print("key: c2VjcmV0+a2V5/w==", flush=True)
     endpoint = f"{{scheme}}://127.0.0.1:{{port}}/"
     print(f"connection string: AccountEndpoint={{endpoint}};AccountKey=c2VjcmV0+a2V5/w==;", flush=True)
@@ -106,6 +109,7 @@ def test_start_server_records_endpoint_key_and_pid(run_dir: Path, fake_binary: P
     endpoint = (run_dir / "plain.endpoint").read_text().strip()
     assert endpoint.startswith("http://127.0.0.1:")
     assert (run_dir / "plain.key").read_text().strip() == "c2VjcmV0+a2V5/w=="
+    assert (run_dir / "plain.readonly-key").read_text().strip() == ""
     port = int(endpoint.rsplit(":", 1)[1].strip("/"))
     pid = int((run_dir / "plain.pid").read_text())
     assert accepts_connections(port)
@@ -116,6 +120,16 @@ def test_start_server_records_endpoint_key_and_pid(run_dir: Path, fake_binary: P
     assert stopped.returncode == 0, stopped.stderr
     assert wait_for_exit(pid), "the server outlived stop_server"
     assert not (run_dir / "plain.pid").exists()
+
+
+def test_start_server_records_the_read_only_key_apart_from_the_key(run_dir: Path, fake_binary: Path) -> None:
+
+    started = bash(f"start_server limited {run_dir} {fake_binary} --http --readonly-key cmVhZA==")
+
+    assert started.returncode == 0, started.stderr
+    assert (run_dir / "limited.key").read_text().strip() == "c2VjcmV0+a2V5/w=="
+    assert (run_dir / "limited.readonly-key").read_text().strip() == "cmVhZA=="
+    assert bash(f"server_readonly_key limited {run_dir}").stdout.strip() == "cmVhZA=="
 
 
 def test_start_server_gives_up_after_three_failed_attempts(run_dir: Path, fake_binary: Path) -> None:

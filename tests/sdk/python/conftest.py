@@ -3,7 +3,9 @@
 Configured by the environment:
 
 * ``TRIBUTARY_ENDPOINT`` (required), e.g. ``https://127.0.0.1:8081/`` or ``http://127.0.0.1:8082/``;
-* ``TRIBUTARY_KEY`` (optional), the master key; the emulator key when unset.
+* ``TRIBUTARY_KEY`` (optional), the master key; the emulator key when unset;
+* ``TRIBUTARY_READONLY_KEY`` (optional), a read-only key of the account; the tests that need
+  one skip without it.
 """
 
 from typing import Callable, Iterator
@@ -24,6 +26,15 @@ def endpoint() -> str:
 def key() -> str:
     """The account master key."""
     return cosmos_support.key_from_env()
+
+
+@pytest.fixture(scope="session")
+def readonly_key() -> str:
+    """The account's read-only key; skips the test when the server under test has none."""
+    key = cosmos_support.readonly_key_from_env()
+    if key is None:
+        pytest.skip("TRIBUTARY_READONLY_KEY is not set: the server under test has no read-only key")
+    return key
 
 
 @pytest.fixture(scope="session")

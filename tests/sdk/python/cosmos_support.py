@@ -33,6 +33,11 @@ def key_from_env() -> str:
     return os.environ.get("TRIBUTARY_KEY", "").strip() or EMULATOR_KEY
 
 
+def readonly_key_from_env() -> Optional[str]:
+    """The account's read-only key, from ``TRIBUTARY_READONLY_KEY``; ``None`` when unset."""
+    return os.environ.get("TRIBUTARY_READONLY_KEY", "").strip() or None
+
+
 def connection_string(endpoint: str, key: str) -> str:
     """A Cosmos DB connection string in the form the SDK and the emulator documentation use."""
     return f"AccountEndpoint={endpoint};AccountKey={key};"
