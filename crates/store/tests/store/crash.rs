@@ -3,14 +3,20 @@
 //! The parent test re-executes this test binary, filtered to
 //! [`crash_child_writes_until_killed`], with [`CHILD_DIR_ENV`] naming the store directory. The
 //! child opens the store with the default options (fsync before acknowledging), writes from
-//! many concurrent tasks (creates, replaces of its own items, transactional batches), and
-//! prints one line per acknowledged write. The parent kills it after a random delay, reopens
+//! many concurrent tasks (creates, replaces of its own items, transactional batches, bulk
+//! requests), and prints one line per acknowledged write. Beside them a chaos task splits the
+//! container's feed ranges, writes items that the TTL sweeper (running every 20 ms) expires,
+//! creates and deletes containers, and changes a database's throughput, so kills also land in
+//! those. The parent kills it after a random delay, reopens
 //! the directory and checks that every acknowledged write survived and that the feed is a
 //! gap-free, duplicate-free prefix that agrees with point reads. The next round writes on the
 //! same directory, so recovery after recovery is exercised too.
 //!
 //! The delays come from a seeded generator: the seed is printed, and `TRIBUTARY_CRASH_SEED`
-//! replays it (process scheduling still varies between runs).
+//! replays it (process scheduling still varies between runs). `TRIBUTARY_CRASH_ROUNDS` sets
+//! the number of rounds (default 20; the long campaign of `docs/crash-campaign.md` runs
+//! 1,000); every [`ROUNDS_PER_DIRECTORY`] rounds start on a fresh directory, so a long run's
+//! checks do not grow without bound.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
@@ -24,7 +30,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tributary_store::{
     ContainerDefinition, FeedMode, FeedScope, FeedStart, ItemWrite, OperationResult, Store,
-    StoreOptions,
+    StoreError, StoreOptions,
 };
 
 use crate::support::{
@@ -37,6 +43,8 @@ const CHILD_DIR_ENV: &str = "TRIBUTARY_CRASH_CHILD";
 const CHILD_ROUND_ENV: &str = "TRIBUTARY_CRASH_ROUND";
 /// Replays a run's kill delays.
 const SEED_ENV: &str = "TRIBUTARY_CRASH_SEED";
+/// Sets the number of rounds.
+const ROUNDS_ENV: &str = "TRIBUTARY_CRASH_ROUNDS";
 /// The child's test, as the test harness names it.
 const CHILD_TEST: &str = "crash::crash_child_writes_until_killed";
 /// Printed by the child once the store is open.
@@ -48,7 +56,18 @@ const ACK_PREFIX: &str = "ACK\t";
 const SIGKILL: i32 = 9;
 
 const CONTAINER: &str = "crash";
-const N_ROUNDS: u64 = 20;
+/// Items written by the chaos task expire here one second after their write.
+const TTL_CONTAINER: &str = "crash-ttl";
+/// A database with shared throughput that the chaos task keeps changing.
+const THROUGHPUT_DATABASE: &str = "crash-throughput";
+/// Rounds when [`ROUNDS_ENV`] is not set.
+const DEFAULT_ROUNDS: u64 = 20;
+/// Rounds on one directory before the next starts on a fresh one.
+const ROUNDS_PER_DIRECTORY: u64 = 50;
+/// Operations in one bulk request.
+const BULK_SIZE: u64 = 40;
+/// The chaos task stops splitting a container at this many current ranges.
+const MAX_CHAOS_RANGES: usize = 32;
 /// Concurrent writing tasks in the child.
 const N_WRITERS: u64 = 8;
 /// Partition key values single writes spread over.
@@ -93,7 +112,11 @@ fn acknowledge(pk: &str, item: &tributary_store::Item) {
 }
 
 async fn write_until_killed(dir: &Path, round: u64) {
-    let store = Arc::new(open_store(dir, StoreOptions::default()));
+    let options = StoreOptions {
+        maintenance_interval: Duration::from_millis(20),
+        ..StoreOptions::default()
+    };
+    let store = Arc::new(open_store(dir, options));
     {
         let mut out = std::io::stdout().lock();
         // The test harness has printed "test <name> ... " without a line end; start a new line.
@@ -169,8 +192,100 @@ async fn write_until_killed(dir: &Path, round: u64) {
             }
         }));
     }
+    writers.push(tokio::spawn(bulk_until(Arc::clone(&store), round, started)));
+    writers.push(tokio::spawn(chaos_until(
+        Arc::clone(&store),
+        round,
+        started,
+    )));
     for writer in writers {
         writer.await.expect("writers do not panic");
+    }
+}
+
+/// Bulk requests of fresh creates over several partition keys, each operation acknowledged.
+async fn bulk_until(store: Arc<Store>, round: u64, started: Instant) {
+    let mut n = 0u64;
+    while started.elapsed() < CHILD_LIFETIME {
+        n += 1;
+        let bodies: Vec<Value> = (0..BULK_SIZE)
+            .map(|k| json!({"id": format!("r{round}-bulk{n}-{k}"), "pk": format!("bulk-{}", k % 7), "v": 0}))
+            .collect();
+        let writes = bodies.iter().cloned().map(ItemWrite::create).collect();
+        let results = store
+            .write_items(DATABASE, CONTAINER, writes)
+            .await
+            .expect("a bulk request is taken");
+        for (body, result) in bodies.iter().zip(results) {
+            let outcome = result.expect("a fresh create in a bulk succeeds");
+            acknowledge(
+                body["pk"].as_str().expect("pk"),
+                outcome.item.as_ref().expect("a create returns the item"),
+            );
+        }
+    }
+}
+
+/// Splits, TTL expiries, container churn and throughput changes, so kills land in them too.
+async fn chaos_until(store: Arc<Store>, round: u64, started: Instant) {
+    let mut m = 0u64;
+    while started.elapsed() < CHILD_LIFETIME {
+        m += 1;
+        match m % 4 {
+            0 => {
+                let container = store
+                    .read_container(DATABASE, CONTAINER)
+                    .expect("the container is there");
+                let current: Vec<u32> = container
+                    .feed_ranges
+                    .iter()
+                    .filter(|range| range.children.is_empty())
+                    .map(|range| range.id)
+                    .collect();
+                if current.len() < MAX_CHAOS_RANGES {
+                    let range = current[(m as usize / 4) % current.len()];
+                    match store.split_range(DATABASE, CONTAINER, range).await {
+                        // A range too small to split at a median is refused.
+                        Ok(_) | Err(StoreError::BadRequest(_)) => {}
+                        Err(error) => panic!("splitting range {range}: {error}"),
+                    }
+                }
+            }
+            1 => {
+                for k in 0..5 {
+                    let body = json!({"id": format!("r{round}-ttl{m}-{k}"), "pk": format!("t{k}")});
+                    store
+                        .write_item(DATABASE, TTL_CONTAINER, ItemWrite::upsert(body))
+                        .await
+                        .expect("an upsert into the TTL container succeeds");
+                }
+            }
+            2 => {
+                let id = format!("churn-{round}-{m}");
+                store
+                    .create_container(DATABASE, ContainerDefinition::new(&id, "/pk"), 2)
+                    .await
+                    .expect("a fresh container is created");
+                for k in 0..3 {
+                    let body = json!({"id": format!("i{k}"), "pk": "p"});
+                    store
+                        .write_item(DATABASE, &id, ItemWrite::create(body))
+                        .await
+                        .expect("a create in a fresh container succeeds");
+                }
+                store
+                    .delete_container(DATABASE, &id)
+                    .await
+                    .expect("the container is deleted");
+            }
+            _ => {
+                store
+                    .replace_database_throughput(THROUGHPUT_DATABASE, 400 + (m % 10) * 100)
+                    .await
+                    .expect("the throughput changes");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 
@@ -216,6 +331,25 @@ fn acknowledged_writes_survive_sigkill_and_the_feed_stays_a_gap_free_prefix() {
         .unwrap_or(0x7269_6275_7461_7279);
     eprintln!("crash test seed {seed} (set {SEED_ENV}={seed} to replay)");
     let mut random = SplitMix(seed);
+    let rounds = std::env::var(ROUNDS_ENV)
+        .ok()
+        .and_then(|rounds| rounds.parse().ok())
+        .unwrap_or(DEFAULT_ROUNDS);
+    let mut total_acknowledged = 0;
+    let mut round = 0;
+    while round < rounds {
+        let last = rounds.min(round + ROUNDS_PER_DIRECTORY);
+        total_acknowledged += crash_rounds_on_a_fresh_directory(&mut random, round..last);
+        round = last;
+    }
+    assert!(
+        total_acknowledged as u64 >= rounds,
+        "the children acknowledged too few writes ({total_acknowledged}) for the test to mean anything"
+    );
+}
+
+/// Runs `rounds` on one fresh directory; returns how many items were acknowledged.
+fn crash_rounds_on_a_fresh_directory(random: &mut SplitMix, rounds: std::ops::Range<u64>) -> usize {
     let dir = tempfile::tempdir().expect("a temporary directory");
     {
         let store = open_store(dir.path(), StoreOptions::default());
@@ -223,11 +357,23 @@ fn acknowledged_writes_survive_sigkill_and_the_feed_stays_a_gap_free_prefix() {
             change_feed_retention_minutes: Some(60),
             ..ContainerDefinition::new(CONTAINER, "/pk")
         };
-        create_container(&runtime(), &store, definition, 2);
+        let runtime = runtime();
+        create_container(&runtime, &store, definition, 2);
+        let ttl = ContainerDefinition {
+            default_ttl: Some(1),
+            change_feed_retention_minutes: Some(60),
+            ..ContainerDefinition::new(TTL_CONTAINER, "/pk")
+        };
+        runtime
+            .block_on(store.create_container(DATABASE, ttl, 1))
+            .expect("TTL container");
+        runtime
+            .block_on(store.create_database_with_throughput(THROUGHPUT_DATABASE, Some(400)))
+            .expect("throughput database");
     }
     let mut acknowledged = Acknowledged::new();
     let mut high_lsn = 0;
-    for round in 0..N_ROUNDS {
+    for round in rounds {
         // One round in five is killed without waiting for the store to open, so that some
         // kills land in recovery.
         let during_startup = random.below(5) == 0;
@@ -259,13 +405,79 @@ fn acknowledged_writes_survive_sigkill_and_the_feed_stays_a_gap_free_prefix() {
                 " from ready"
             }
         );
-        let store = open_store(dir.path(), StoreOptions::default());
+        // No background maintenance while checking: the TTL sweeper would add changes
+        // between the reads the checks compare.
+        let options = StoreOptions {
+            maintenance_interval: Duration::from_secs(3600),
+            ..StoreOptions::default()
+        };
+        let store = open_store(dir.path(), options);
         high_lsn = check_recovered(&store, &acknowledged, high_lsn, round);
+        check_chaos_survivors(&store, round);
     }
+    acknowledged.len()
+}
+
+/// After the chaos task: the TTL container's all-versions feed (writes and expiries) is one
+/// change per LSN, every container left (a churn container whose delete the kill cut off)
+/// reads, and the throughput database holds one of the values the task set.
+fn check_chaos_survivors(store: &Store, round: u64) {
+    let ttl = store
+        .read_container(DATABASE, TTL_CONTAINER)
+        .expect("the TTL container survives");
+    let pages = drain_feed(
+        store,
+        TTL_CONTAINER,
+        &FeedScope::Container,
+        FeedStart::Beginning,
+        FeedMode::AllVersionsAndDeletes,
+        500,
+    )
+    .expect("the TTL container's all-versions feed reads");
+    for (expected_lsn, change) in (1..).zip(changes(&pages)) {
+        assert_eq!(
+            change_lsn(FeedMode::AllVersionsAndDeletes, &change),
+            expected_lsn,
+            "round {round}: TTL container LSN gap or reorder"
+        );
+    }
+    assert_eq!(
+        changes(&pages).len() as u64,
+        ttl.high_lsn,
+        "round {round}: one TTL container change per LSN"
+    );
+    let containers = store.list_containers(DATABASE).expect("containers list");
+    let ranges = store
+        .read_container(DATABASE, CONTAINER)
+        .expect("the container survives")
+        .feed_ranges
+        .iter()
+        .filter(|range| range.children.is_empty())
+        .count();
+    eprintln!(
+        "round {round}: recovered with {ranges} feed ranges, {} containers, {} TTL container changes",
+        containers.len(),
+        ttl.high_lsn
+    );
+    for container in containers {
+        let id = &container.definition.id;
+        drain_feed(
+            store,
+            id,
+            &FeedScope::Container,
+            FeedStart::Beginning,
+            FeedMode::LatestVersion,
+            500,
+        )
+        .unwrap_or_else(|e| panic!("round {round}: container {id} does not read: {e}"));
+    }
+    let throughput = store
+        .read_database(THROUGHPUT_DATABASE)
+        .expect("the throughput database survives")
+        .throughput;
     assert!(
-        acknowledged.len() as u64 >= N_ROUNDS,
-        "the children acknowledged too few writes ({}) for the test to mean anything",
-        acknowledged.len()
+        matches!(throughput, Some(t) if (400..=1300).contains(&t) && t % 100 == 0),
+        "round {round}: throughput {throughput:?} is not one the task set"
     );
 }
 
