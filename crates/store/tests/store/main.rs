@@ -1,7 +1,8 @@
 //! Integration tests of `tributary-store`: one binary, one module per area.
 //!
 //! - `model`: random operation sequences checked against an in-memory model.
-//! - `crash`: a writer process killed with `SIGKILL`, then recovery checked.
+//! - `crash`: a writer process (writers, bulk requests, splits, TTL sweeps, container churn,
+//!   throughput changes) killed with `SIGKILL`, then recovery checked.
 //! - `fsync_failure`: injected commit failures poison the store; reopening recovers a prefix.
 //! - `waiting_readers`: `read_feed_wait` is woken by commits and times out when idle.
 //! - `splits`: feed positions taken before a split resume on the children.
