@@ -116,8 +116,8 @@ pub enum StoreError {
         /// (`process <pid> (<command line>)`), if it did.
         holder: Option<String>,
     },
-    /// Stored bytes failed to decode; this indicates corruption.
-    #[error("corrupt record: {0}")]
+    /// Stored bytes failed to decode or a journal failed its check: the data changed on disk.
+    #[error("corrupt data: {0}")]
     Corrupt(String),
     /// The store is shutting down.
     #[error("the store is shut down")]

@@ -173,6 +173,7 @@ impl FjallBackend {
                     path: path.to_owned(),
                     holder: None,
                 },
+                fjall::Error::JournalRecovery(reason) => damaged_journal(path, &reason),
                 other => StoreError::storage("cannot open the database", other),
             })?;
         let keyspaces = Space::ALL
@@ -189,6 +190,33 @@ impl FjallBackend {
     fn keyspace(&self, space: Space) -> &fjall::Keyspace {
         &self.keyspaces[space.index()]
     }
+}
+
+/// The error for a journal that fails recovery: which files, why, and what to do. A torn
+/// batch at the end (a crash mid-write) is not this: fjall drops it on its own.
+fn damaged_journal(path: &Path, reason: &fjall::JournalRecoveryError) -> StoreError {
+    let mut journals: Vec<String> = std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .filter_map(|entry| entry.ok())
+                .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "jnl"))
+                .map(|entry| entry.path().display().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    journals.sort();
+    StoreError::Corrupt(format!(
+        "the journal in {} is damaged ({reason:?}: a batch of writes fails its check; a write \
+         torn by a crash is recovered on its own, so these bytes changed on disk). Journal \
+         files: {}. Tributary cannot replay it: restore the data directory from a backup, or \
+         keep a copy of it for investigation; the directory was left as it was",
+        path.display(),
+        if journals.is_empty() {
+            "none found".to_owned()
+        } else {
+            journals.join(", ")
+        }
+    ))
 }
 
 impl Backend for FjallBackend {
@@ -381,6 +409,36 @@ mod tests {
                     .expect("get")
                     .is_some(),
             "every key is there"
+        );
+    }
+
+    #[test]
+    fn a_damaged_journal_is_a_corrupt_error_naming_the_directory_and_its_journal_files() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            let backend = FjallBackend::open(dir.path()).expect("open");
+            let mutations = (0..1000u32)
+                .map(|i| (Space::Feed, i.to_be_bytes().to_vec(), Some(vec![7; 100])))
+                .collect();
+            backend
+                .commit(mutations, Durability::Fsync)
+                .expect("commit");
+            // Dropped without `shut_down`, as by a crash: the next open replays the journal.
+        }
+        let journal = dir.path().join("0.jnl");
+        let mut bytes = std::fs::read(&journal).expect("the journal is there");
+        bytes[5_000] ^= 0xff;
+        std::fs::write(&journal, bytes).expect("write the damaged journal");
+        let error = FjallBackend::open(dir.path())
+            .err()
+            .expect("a damaged journal does not open");
+        let message = error.to_string();
+        assert!(matches!(error, StoreError::Corrupt(_)), "{message}");
+        assert!(message.contains("is damaged"), "{message}");
+        assert!(message.contains("0.jnl"), "{message}");
+        assert!(
+            message.contains("restore the data directory from a backup"),
+            "{message}"
         );
     }
 }
