@@ -126,6 +126,10 @@ struct ServeArgs {
     /// idle this long is closed too.
     #[arg(long, env = "TRIBUTARY_HEADER_READ_TIMEOUT", default_value_t = tributary_server::DEFAULT_HEADER_READ_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     header_read_timeout: u64,
+    /// Seconds a request may take from its headers to its answer (body upload included);
+    /// past it the answer is 408. Long-poll feed reads wait at most half of it.
+    #[arg(long, env = "TRIBUTARY_REQUEST_TIMEOUT", default_value_t = tributary_server::DEFAULT_REQUEST_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    request_timeout: u64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -474,6 +478,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         data_dir: data_dir.clone(),
         max_connections: args.max_connections,
         header_read_timeout: Duration::from_secs(args.header_read_timeout),
+        request_timeout: Duration::from_secs(args.request_timeout),
         ..ServerConfig::default()
     };
     let runtime = runtime()?;

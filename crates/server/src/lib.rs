@@ -61,6 +61,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// The default [`ServerConfig::header_read_timeout`] (nginx's keep-alive default).
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(75);
+/// The default [`ServerConfig::request_timeout`]: above the longest long-poll wait
+/// ([`headers::MAX_TRIBUTARY_WAIT`], 60 s).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(90);
 /// The default [`ServerConfig::max_connections`].
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// What a connection past [`ServerConfig::max_connections`] is told to wait before retrying.
@@ -89,6 +92,10 @@ pub struct ServerConfig {
     /// when the server starts waiting for them: a half-sent header and a keep-alive
     /// connection idle for this long are both closed.
     pub header_read_timeout: Duration,
+    /// The longest a request may take from its headers to its answer, body upload included;
+    /// past it the answer is 408 (for a write: outcome unknown). A long-poll feed read waits
+    /// at most half of it.
+    pub request_timeout: Duration,
     /// Most connections open at once; a connection past the limit gets one `429` (with
     /// `x-ms-retry-after-ms`) saying so and is closed.
     pub max_connections: usize,
@@ -105,6 +112,7 @@ impl Default for ServerConfig {
             account_name: "tributary".to_owned(),
             max_clock_skew: auth::DEFAULT_MAX_CLOCK_SKEW,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
@@ -137,6 +145,7 @@ pub(crate) struct AppState {
     scheme: &'static str,
     account_name: String,
     max_clock_skew: Duration,
+    request_timeout: Duration,
 }
 
 /// A bound server, ready to run.
@@ -183,6 +192,7 @@ impl Server {
             scheme,
             account_name: config.account_name,
             max_clock_skew: config.max_clock_skew,
+            request_timeout: config.request_timeout,
         });
         Ok(Server {
             listener,
@@ -362,6 +372,22 @@ fn over_connection_limit(max_connections: usize) -> Response {
     response
 }
 
+/// The 408 for a request past [`ServerConfig::request_timeout`].
+fn request_timed_out(limit: Duration, method: &axum::http::Method) -> ApiError {
+    let outcome = if method == axum::http::Method::GET || method == axum::http::Method::HEAD {
+        ""
+    } else {
+        " If it was a write that had reached the store, it may have been applied: read before retrying."
+    };
+    ApiError::new(
+        408,
+        format!(
+            "the request did not complete within the server's request timeout of {} s (a request body sent too slowly, or work that took too long).{outcome}",
+            limit.as_secs_f64()
+        ),
+    )
+}
+
 /// Every request: read the body (bounded), check the signature, route, add common headers.
 async fn handle(State(state): State<Arc<AppState>>, request: axum::extract::Request) -> Response {
     let activity_id = request
@@ -373,10 +399,12 @@ async fn handle(State(state): State<Arc<AppState>>, request: axum::extract::Requ
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let started = std::time::Instant::now();
-    let mut response = match serve(&state, request).await {
-        Ok(reply) => reply.into_response(),
-        Err(error) => error.into_response(),
-    };
+    let mut response =
+        match tokio::time::timeout(state.request_timeout, serve(&state, request)).await {
+            Ok(Ok(reply)) => reply.into_response(),
+            Ok(Err(error)) => error.into_response(),
+            Err(_) => request_timed_out(state.request_timeout, &method).into_response(),
+        };
     let status = response.status().as_u16();
     tracing::debug!(%method, %path, status, elapsed_us = started.elapsed().as_micros() as u64, "request");
     let response_headers = response.headers_mut();

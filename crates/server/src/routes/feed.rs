@@ -118,7 +118,8 @@ pub(crate) async fn change_feed(
                 headers::MAX_TRIBUTARY_WAIT.as_millis()
             ))
         })?)
-        .min(headers::MAX_TRIBUTARY_WAIT),
+        .min(headers::MAX_TRIBUTARY_WAIT)
+        .min(state.request_timeout / 2),
         None => Duration::ZERO,
     };
     let filter = feed_filter(request)?;

@@ -109,3 +109,54 @@ async fn a_connection_past_the_limit_is_answered_429_and_the_others_keep_working
         "a freed slot was not given to a new connection"
     );
 }
+
+/// A signed `POST` that announces a 1,000-byte body and sends 10 bytes of it.
+fn slow_body_request(server: &TestServer) -> Vec<u8> {
+    let key = tributary_wire::auth::MasterKey::from_base64(tributary_wire::auth::EMULATOR_KEY)
+        .expect("the emulator key");
+    let date = tributary_wire::headers::format_http_date(std::time::SystemTime::now());
+    let authorization = tributary_wire::auth::authorization_header(&key, "POST", "dbs", "", &date);
+    let mut request = format!(
+        "POST /dbs HTTP/1.1\r\nHost: localhost:{}\r\nx-ms-version: 2020-07-15\r\nx-ms-date: {date}\r\nauthorization: {authorization}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n",
+        server.addr.port()
+    )
+    .into_bytes();
+    request.extend_from_slice(b"{\"id\": \"sl");
+    request
+}
+
+#[tokio::test]
+async fn a_request_body_sent_too_slowly_is_answered_408_after_the_request_timeout() {
+    let server = TestServer::start_with(|config| {
+        config.request_timeout = SHORT_TIMEOUT;
+        // Only the request timeout is under test.
+        config.header_read_timeout = CLOSE_BOUND * 2;
+    })
+    .await;
+    let mut stream = TcpStream::connect(server.addr).await.expect("connects");
+    stream
+        .write_all(&slow_body_request(&server))
+        .await
+        .expect("sends the headers and a tenth of the body");
+    let mut received = Vec::new();
+    let answered = tokio::time::timeout(CLOSE_BOUND, async {
+        let mut buffer = [0u8; 4096];
+        while !String::from_utf8_lossy(&received).contains("request timeout") {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buffer[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(answered.is_ok(), "no answer within {CLOSE_BOUND:?}");
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("may have been applied"), "{text}");
+    // The database was not created: the request never reached the store.
+    let read = server
+        .request(axum::http::Method::GET, "/dbs/sl")
+        .send()
+        .await;
+    assert_eq!(read.status, 404);
+}
