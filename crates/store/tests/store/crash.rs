@@ -63,7 +63,7 @@ const THROUGHPUT_DATABASE: &str = "crash-throughput";
 /// Rounds when [`ROUNDS_ENV`] is not set.
 const DEFAULT_ROUNDS: u64 = 20;
 /// Rounds on one directory before the next starts on a fresh one.
-const ROUNDS_PER_DIRECTORY: u64 = 50;
+const ROUNDS_PER_DIRECTORY: u64 = 10;
 /// Operations in one bulk request.
 const BULK_SIZE: u64 = 40;
 /// The chaos task stops splitting a container at this many current ranges.
