@@ -339,17 +339,58 @@ impl ContainerRecord {
 
     /// Asserts the range invariants: current ranges tile `["", "FF")` without overlap.
     pub(crate) fn check_ranges(&self) {
+        if let Err(fault) = self.ranges_fault() {
+            panic!("{fault}");
+        }
+    }
+
+    /// The first broken range invariant, if any: the current ranges must tile `["", "FF")`
+    /// without overlap, or [`ContainerRecord::range_for_epk_mut`] finds no range for a key.
+    fn ranges_fault(&self) -> std::result::Result<(), String> {
         let mut current: Vec<&RangeRecord> =
             self.feed.ranges.iter().filter(|r| r.is_current()).collect();
         current.sort_by(|a, b| a.min.cmp(&b.min));
-        assert_eq!(current.first().map(|r| r.min.as_str()), Some(""));
-        assert_eq!(current.last().map(|r| r.max.as_str()), Some("FF"));
-        for pair in current.windows(2) {
-            assert_eq!(
-                pair[0].max, pair[1].min,
-                "feed ranges must tile the EPK space"
-            );
+        if current.first().map(|r| r.min.as_str()) != Some("") {
+            return Err("no current feed range starts at the lowest EPK".into());
         }
+        if current.last().map(|r| r.max.as_str()) != Some("FF") {
+            return Err("no current feed range ends at the highest EPK".into());
+        }
+        for pair in current.windows(2) {
+            if pair[0].max != pair[1].min {
+                return Err(format!(
+                    "feed ranges must tile the EPK space, but range {} ends at '{}' and range {} starts at '{}'",
+                    pair[0].id, pair[0].max, pair[1].id, pair[1].min
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a container record as stored in the meta keyspace (JSON), and checks what the
+    /// store relies on without looking again: the definition's own rules, an LSN counter
+    /// that starts at 1, and current ranges that tile the EPK space.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] naming the fault: damaged bytes are refused, never a panic.
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self> {
+        let corrupt = |fault: String| StoreError::Corrupt(format!("container record: {fault}"));
+        let record: ContainerRecord =
+            serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+        record
+            .definition
+            .validate()
+            .map_err(|e| corrupt(e.to_string()))?;
+        record
+            .definition
+            .partition_key
+            .validate()
+            .map_err(|e| corrupt(e.to_string()))?;
+        if record.feed.next_lsn == 0 {
+            return Err(corrupt("the next LSN is 0, but LSNs start at 1".into()));
+        }
+        record.ranges_fault().map_err(corrupt)?;
+        Ok(record)
     }
 }
 

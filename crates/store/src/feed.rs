@@ -107,25 +107,37 @@ impl FeedPage {
 }
 
 /// The content of a continuation token.
-#[derive(Debug, Serialize, Deserialize)]
-struct Continuation {
-    v: u32,
-    rid: String,
-    mode: FeedMode,
-    min: String,
-    max: String,
-    lsn: u64,
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Continuation {
+    /// Format version ([`CONTINUATION_VERSION`]).
+    pub(crate) v: u32,
+    /// The container's resource id.
+    pub(crate) rid: String,
+    /// The mode the token was taken in.
+    pub(crate) mode: FeedMode,
+    /// The EPK span read: inclusive lower bound.
+    pub(crate) min: String,
+    /// Exclusive upper bound.
+    pub(crate) max: String,
+    /// The position: the read goes on after this LSN.
+    pub(crate) lsn: u64,
 }
 
-const CONTINUATION_VERSION: u32 = 1;
+/// The continuation format this release writes and reads.
+pub(crate) const CONTINUATION_VERSION: u32 = 1;
 
 impl Continuation {
-    fn encode(&self) -> String {
+    /// The token: base64url (no padding) of the JSON.
+    pub(crate) fn encode(&self) -> String {
         let json = serde_json::to_vec(self).expect("continuations serialize");
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
     }
 
-    fn decode(token: &str) -> Result<Self> {
+    /// Reads a token made by [`Continuation::encode`].
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidContinuation`] saying what is wrong with it.
+    pub(crate) fn decode(token: &str) -> Result<Self> {
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(token.trim())
             .map_err(|_| StoreError::InvalidContinuation("the token is not base64url".into()))?;

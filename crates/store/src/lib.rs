@@ -43,6 +43,8 @@ mod committer;
 mod document;
 mod error;
 mod feed;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 mod item;
 mod records;
 mod shared;
@@ -918,9 +920,7 @@ fn load_catalog(backend: &dyn Backend) -> Result<Catalog> {
     }
     for entry in scan(backend, Space::Meta, b"co\0", b"co\x01") {
         let (_, value) = entry?;
-        let record: ContainerRecord = serde_json::from_slice(&value)
-            .map_err(|e| StoreError::Corrupt(format!("container record: {e}")))?;
-        record.check_ranges();
+        let record = ContainerRecord::decode(&value)?;
         catalog.container_ids.insert(
             (record.database.clone(), record.definition.id.clone()),
             record.cid,
