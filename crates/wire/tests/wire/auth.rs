@@ -696,3 +696,94 @@ proptest! {
         prop_assert_eq!(verify_at_date("PUT", &checked, Some(&authorization)), Ok(()));
     }
 }
+
+/// The `sig=` value of a header as `verify` reads it (URL-decoded, trimmed, spaces back to
+/// `+`), if the header decodes and has one.
+fn signature_in(header: &str) -> Option<String> {
+    let decoded = percent_encoding::percent_decode_str(header.trim())
+        .decode_utf8()
+        .ok()?;
+    decoded.split('&').find_map(|field| {
+        let (name, value) = field.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("sig")
+            .then(|| value.trim().replace(' ', "+"))
+    })
+}
+
+fn verb() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec!["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"])
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Edits of a valid header (bytes changed, cut, repeated, spliced from another valid
+    /// header) give a typed 401, or are accepted only if they still carry the same signature:
+    /// no edit makes `verify` accept a signature it did not compute.
+    #[test]
+    fn edited_valid_headers_are_refused_or_carry_the_same_signature(
+        verb in verb(),
+        link in "dbs/[a-z0-9]{1,8}(/colls/[a-z0-9]{1,8})?",
+        edits in crate::mutate::edits(),
+        raw in any::<bool>(),
+    ) {
+        let key = emulator_key();
+        let target = address("colls", &link);
+        let mut header = authorization_header(&key, verb, "colls", &link, DATE);
+        if raw {
+            header = percent_encoding::percent_decode_str(&header)
+                .decode_utf8()
+                .expect("a signed header is URL-encoded UTF-8")
+                .into_owned();
+        }
+        let other = authorization_header(&key, "GET", "docs", "dbs/x", DATE);
+        let edited = crate::mutate::apply_to_text(&header, &edits, &[&header, &other]);
+        match verify_at_date(verb, &target, Some(&edited)) {
+            Ok(()) => prop_assert_eq!(signature_in(&edited), signature_in(&header)),
+            Err(error) => prop_assert_eq!(error.http_status(), 401, "{:?}", error),
+        }
+    }
+
+    /// Edits of the signed `x-ms-date` are refused unless only letter case changed (the
+    /// string to sign is lowercased): 401 for a date that no longer parses or no longer
+    /// matches the signature, 403 for one that parses to another time far from the clock.
+    #[test]
+    fn edited_dates_of_a_signed_request_are_refused(edits in crate::mutate::edits()) {
+        let key = emulator_key();
+        let target = address("docs", "dbs/a/colls/b/docs/c");
+        let header = authorization_header(&key, "GET", "docs", "dbs/a/colls/b/docs/c", DATE);
+        let edited = crate::mutate::apply_to_text(DATE, &edits, &[DATE]);
+        let result = verify(
+            &key, "GET", &target, Some(&header), Some(&edited), None, signed_at(),
+            DEFAULT_MAX_CLOCK_SKEW,
+        );
+        match result {
+            Ok(()) => prop_assert_eq!(edited.trim().to_lowercase(), DATE.to_lowercase()),
+            Err(error) => prop_assert!(matches!(error.http_status(), 401 | 403), "{:?}", error),
+        }
+    }
+
+    /// Edits of a valid path give an address or the typed 400; an accepted path gives the
+    /// same address with a trailing slash (the Python SDK adds one).
+    #[test]
+    fn edited_paths_give_an_address_or_invalid_path(
+        ids in proptest::collection::vec("[a-zA-Z0-9 %]{1,8}", 1..4),
+        edits in crate::mutate::edits(),
+    ) {
+        let kinds = ["dbs", "colls", "docs"];
+        let path: String = kinds.iter().zip(&ids).map(|(kind, id)| format!("/{kind}/{id}")).collect();
+        let edited = crate::mutate::apply_to_text(&path, &edits, &[&path, "/offers/AbCd/%2F%C3%B1"]);
+        match resource_of_path(&edited) {
+            Ok(found) => {
+                if !edited.ends_with('/') && edited.len() < 8192 {
+                    prop_assert_eq!(resource_of_path(&format!("{edited}/")), Ok(found));
+                }
+            }
+            Err(error) => {
+                prop_assert!(matches!(error, AuthError::InvalidPath { .. }), "{:?}", error);
+                prop_assert_eq!(error.http_status(), 400);
+            }
+        }
+    }
+}

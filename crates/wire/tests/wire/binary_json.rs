@@ -367,3 +367,66 @@ proptest! {
         let _ = decode(&bytes);
     }
 }
+
+/// Checks the offsets an error names against the buffer: every offset is inside it, and a
+/// cut-off read really runs past its end or its container's.
+fn check_error_offsets(bytes: &[u8], error: &BinaryJsonError) {
+    let offset = match error {
+        BinaryJsonError::MissingPreamble => {
+            assert!(!is_binary(bytes), "{error}");
+            return;
+        }
+        BinaryJsonError::UnexpectedEnd { offset, needed } => {
+            assert!(*needed > 0, "{error}");
+            *offset
+        }
+        BinaryJsonError::TrailingBytes { offset, n_bytes } => {
+            assert_eq!(offset + n_bytes, bytes.len(), "{error}");
+            *offset
+        }
+        BinaryJsonError::UnsupportedMarker { offset, marker, .. }
+        | BinaryJsonError::NonStringPropertyName { offset, marker } => {
+            assert_eq!(bytes.get(*offset), Some(marker), "{error}");
+            *offset
+        }
+        BinaryJsonError::InvalidUtf8 { offset }
+        | BinaryJsonError::NonFiniteNumber { offset, .. }
+        | BinaryJsonError::TooDeep { offset }
+        | BinaryJsonError::CountMismatch { offset, .. } => *offset,
+        other => panic!("an error this test does not know: {other:?}"),
+    };
+    assert!(offset <= bytes.len(), "{error} in {} bytes", bytes.len());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// SDK vectors with bytes changed, cut, repeated, inserted or spliced in from another
+    /// vector decode to JSON that prints, or give an error whose offsets fit the buffer.
+    #[test]
+    fn edited_sdk_vectors_decode_or_give_an_error_that_points_inside_them(
+        vector in any::<usize>(),
+        edits in crate::mutate::edits(),
+    ) {
+        let vectors = sdk_vectors();
+        let seeds: Vec<&[u8]> = vectors.iter().map(|(_, bytes)| bytes.as_slice()).collect();
+        let edited = crate::mutate::apply(seeds[vector % seeds.len()], &edits, &seeds);
+        match decode(&edited) {
+            Ok(value) => {
+                let text = value.to_string();
+                prop_assert_eq!(serde_json::from_str::<Value>(&text).ok(), Some(value));
+            }
+            Err(error) => check_error_offsets(&edited, &error),
+        }
+    }
+
+    #[test]
+    fn errors_on_random_bytes_point_inside_the_buffer(
+        body in proptest::collection::vec(any::<u8>(), 0..256),
+    ) {
+        let bytes = binary(&body);
+        if let Err(error) = decode(&bytes) {
+            check_error_offsets(&bytes, &error);
+        }
+    }
+}

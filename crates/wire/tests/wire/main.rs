@@ -4,4 +4,5 @@ mod auth;
 mod binary_json;
 mod error;
 mod headers;
+mod mutate;
 mod session;
