@@ -119,6 +119,27 @@ impl QueryError {
         }
     }
 
+    /// The same error with its byte position (if it has one) passed through `map`.
+    pub(crate) fn map_position(self, map: impl FnOnce(usize) -> usize) -> QueryError {
+        match self {
+            QueryError::Syntax { position, message } => QueryError::Syntax {
+                position: map(position),
+                message,
+            },
+            QueryError::NestingTooDeep { position, limit } => QueryError::NestingTooDeep {
+                position: map(position),
+                limit,
+            },
+            QueryError::UnresolvedIdentifier { name, position } => {
+                QueryError::UnresolvedIdentifier {
+                    name,
+                    position: map(position),
+                }
+            }
+            other => other,
+        }
+    }
+
     /// Builds a syntax error with a custom message.
     pub(crate) fn syntax(position: usize, message: impl Into<String>) -> QueryError {
         QueryError::Syntax {

@@ -161,11 +161,16 @@ impl Query {
             .next()
             .unwrap_or_default()
             .to_ascii_uppercase();
-        let query = match keyword.as_str() {
-            "FROM" | "SELECT" => Query::parse_condition(trimmed)?,
-            "WHERE" => Query::parse_condition(&format!("FROM c {trimmed}"))?,
-            _ => Query::parse_condition(&format!("FROM c WHERE {trimmed}"))?,
+        let prefix = match keyword.as_str() {
+            "FROM" | "SELECT" => "",
+            "WHERE" => "FROM c ",
+            _ => "FROM c WHERE ",
         };
+        // Positions in errors count bytes of `text`, not of the completed condition.
+        let leading_spaces = text.len() - trimmed.len();
+        let query = Query::parse_condition(&format!("{prefix}{trimmed}")).map_err(|error| {
+            error.map_position(|at| at.saturating_sub(prefix.len()) + leading_spaces)
+        })?;
         if let Some(name) = query.parameter_names.first() {
             return Err(QueryError::Invalid(format!(
                 "a filter takes no parameters, but it uses '{name}': write the value into the condition"

@@ -66,6 +66,32 @@ fn a_feed_filter_that_does_not_parse_or_uses_a_parameter_is_refused() {
     assert!(error.to_string().contains("@status"), "{error}");
 }
 
+// Regression (found by the edited-query property test): the filter is completed to
+// `FROM c WHERE <filter>` before parsing, and errors used to give positions in that text, so an
+// empty filter failed "at byte 13".
+#[test]
+fn a_feed_filter_error_gives_a_position_in_the_filter_as_written() {
+    let cases = [
+        ("", 0),
+        ("c.status =", 10),
+        ("  c.status = 'a' ORDER", 17),
+        ("WHERE", 5),
+        ("WHERE c.a = = 1", 12),
+        ("FROM c WHERE", 12),
+        ("c.a = zz", 6),
+    ];
+    for (text, expected) in cases {
+        let error = Query::parse_filter(text).expect_err(text);
+        let position = match &error {
+            QueryError::Syntax { position, .. }
+            | QueryError::UnresolvedIdentifier { position, .. } => *position,
+            other => panic!("{text}: {other:?}"),
+        };
+        assert_eq!(position, expected, "{text:?}: {error}");
+        assert!(position <= text.len(), "{text:?}: {error}");
+    }
+}
+
 #[test]
 fn conditions_take_parameters_and_reject_unbound_ones() {
     let query = Query::parse_condition("FROM c WHERE c.v = @v").unwrap();

@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 use serde_json::json;
-use tributary_query::{Parameters, Query, execute};
+use tributary_query::{Parameters, Query, QueryError, execute};
 
 /// Fragments that make random token soups likely to get deep into the grammar.
 const FRAGMENTS: &[&str] = &[
@@ -124,5 +124,91 @@ proptest! {
             parameters.insert("@p", json!("x"));
             let _ = execute(&query, &parameters, &documents());
         }
+    }
+}
+
+/// Valid queries that between them use every clause and most expression forms: the seeds the
+/// edits below start from.
+const SEEDS: &[&str] = &[
+    "SELECT * FROM c",
+    "SELECT * FROM root r WHERE r.id = @p",
+    "SELECT DISTINCT VALUE t FROM c JOIN t IN c.tags",
+    "SELECT TOP 3 c.a, c.s AS text FROM c WHERE c.a > 0 ORDER BY c.a DESC",
+    "SELECT VALUE COUNT(1) FROM c WHERE c.a BETWEEN 1 AND 5",
+    "SELECT c.s, COUNT(1) AS n, SUM(c.a) AS total FROM c GROUP BY c.s",
+    "SELECT VALUE c.id FROM c ORDER BY c.id OFFSET 1 LIMIT 2",
+    "SELECT * FROM c WHERE c.s LIKE 'te%' ESCAPE '!' OR NOT IS_DEFINED(c.tags)",
+    "SELECT VALUE {\"a\": c.a, \"b\": [c.a, -2.5e3, null, true], \"c\": c[\"nested\"].a[0]} FROM c",
+    "SELECT VALUE ARRAY(SELECT VALUE t FROM t IN c.tags WHERE t != 'x') FROM c",
+    "SELECT * FROM c WHERE EXISTS(SELECT VALUE t FROM t IN c.tags WHERE t = 'y')",
+    "SELECT VALUE (c.a ?? 0) * 2 + (c.a % 3) - ~c.a | 1 & 7 ^ 2 << 1 >> 1 >>> 1 FROM c",
+    "SELECT VALUE CONCAT(LOWER(c.s), UPPER('x'), SUBSTRING(c.s, 0, 2)) || 'z' FROM c",
+    "SELECT VALUE c.a > 1 ? 'big' : 'small' FROM c",
+    "SELECT * FROM c WHERE c.a IN (1, 2, @p) AND ARRAY_CONTAINS(c.tags, 'x')",
+    "SELECT VALUE ARRAY_SLICE(c.tags, 1, 1) FROM c",
+    "SELECT c.id FROM c WHERE STARTSWITH(c.s, 'te', true) AND LENGTH(c.s) >= 2",
+    "SELECT VALUE MAX(c.a) FROM c",
+    "FROM c WHERE c.a = 1",
+    "SELECT VALUE DateTimeAdd('hh', 1, '2025-07-01T12:00:00.0000000Z') FROM c",
+];
+
+fn parameters() -> Parameters {
+    let mut parameters = Parameters::new();
+    parameters.insert("@p", json!(1));
+    parameters
+}
+
+/// The byte position an error names, if it names one.
+fn position(error: &QueryError) -> Option<usize> {
+    match error {
+        QueryError::Syntax { position, .. }
+        | QueryError::NestingTooDeep { position, .. }
+        | QueryError::UnresolvedIdentifier { position, .. } => Some(*position),
+        _ => None,
+    }
+}
+
+#[test]
+fn every_seed_parses_and_runs() {
+    for seed in SEEDS {
+        let query = Query::parse_condition(seed).unwrap_or_else(|e| panic!("{seed}: {e}"));
+        execute(&query, &parameters(), &documents()).unwrap_or_else(|e| panic!("{seed}: {e}"));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Valid queries with bytes changed, cut, repeated, inserted or spliced in from another
+    /// seed: parsing gives a query that runs without panicking, or an error whose position
+    /// lies inside the text.
+    #[test]
+    fn edited_queries_parse_and_run_or_fail_at_a_position_inside_them(
+        seed in any::<usize>(),
+        edits in crate::mutate::edits(),
+    ) {
+        let text = crate::mutate::apply_to_text(SEEDS[seed % SEEDS.len()], &edits, SEEDS);
+        for parsed in [Query::parse(&text), Query::parse_condition(&text), Query::parse_filter(&text)] {
+            match parsed {
+                Ok(query) => {
+                    let _ = execute(&query, &parameters(), &documents());
+                }
+                Err(error) => {
+                    if let Some(at) = position(&error) {
+                        prop_assert!(at <= text.len(), "{} in {:?}", error, text);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whitespace after the last token changes nothing: the same query, or an error again.
+    #[test]
+    fn trailing_whitespace_does_not_change_the_parse(
+        seed in any::<usize>(),
+        edits in crate::mutate::edits(),
+    ) {
+        let text = crate::mutate::apply_to_text(SEEDS[seed % SEEDS.len()], &edits, SEEDS);
+        prop_assert_eq!(Query::parse(&text).ok(), Query::parse(&format!("{text} \n")).ok());
     }
 }
