@@ -2,6 +2,7 @@
 
 mod definition;
 mod key;
+mod mutate;
 mod properties;
 mod range;
 mod vectors;

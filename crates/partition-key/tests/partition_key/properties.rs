@@ -3,8 +3,8 @@
 use proptest::prelude::*;
 use serde_json::Value;
 use tributary_partition_key::{
-    Epk, EpkRange, PartitionKey, PartitionKeyComponent, PartitionKeyDefinition, PartitionKeyKind,
-    PartitionKeyVersion, epk_midpoint,
+    Epk, EpkRange, PartitionKey, PartitionKeyComponent, PartitionKeyDefinition, PartitionKeyError,
+    PartitionKeyKind, PartitionKeyVersion, epk_midpoint, parse_path,
 };
 
 fn component() -> impl Strategy<Value = PartitionKeyComponent> {
@@ -183,6 +183,123 @@ proptest! {
                 prop_assert!(high.starts_with(&low));
                 prop_assert!(high[low.len()..].iter().all(|byte| *byte == 0));
             }
+        }
+    }
+}
+
+/// Valid `x-ms-documentdb-partitionkey` values as the SDKs send them: the seeds the edits start
+/// from.
+const SEED_HEADERS: &[&str] = &[
+    r#"["p1"]"#,
+    "[5]",
+    "[true]",
+    "[null]",
+    "[{}]",
+    "[]",
+    r#"["a",2.5,false]"#,
+    "[-1e308]",
+    r#"["\u00e9\u0000x"]"#,
+    r#"["tenant",{},"user"]"#,
+];
+
+/// Valid container `partitionKey` definitions: the seeds the edits start from.
+const SEED_DEFINITIONS: &[&str] = &[
+    r#"{"paths":["/pk"],"kind":"Hash","version":2}"#,
+    r#"{"paths":["/a/b"],"kind":"Hash"}"#,
+    r#"{"paths":["/tenant","/user","/session"],"kind":"MultiHash","version":2}"#,
+    r#"{"paths":["/\"a b\"/'c/d'"],"kind":"Hash","version":1,"systemKey":false}"#,
+];
+
+/// Checks what every accepted key satisfies: it survives the header form, and its EPK lies
+/// in its own range under every definition it fits.
+fn check_key(key: &PartitionKey) -> Result<(), TestCaseError> {
+    prop_assert_eq!(
+        &PartitionKey::from_header(&key.to_json().to_string()).unwrap(),
+        key
+    );
+    let definitions = [
+        PartitionKeyDefinition::single("/pk"),
+        PartitionKeyDefinition {
+            version: PartitionKeyVersion::V1,
+            ..PartitionKeyDefinition::single("/pk")
+        },
+        hierarchical(3),
+    ];
+    for definition in definitions {
+        if let Ok(epk) = key.effective_partition_key(&definition) {
+            prop_assert!(key.epk_range(&definition).unwrap().contains(&epk));
+            prop_assert!(epk <= Epk::max());
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// Valid headers with bytes changed, cut, repeated, inserted or spliced in from another
+    /// seed: a key that round-trips and hashes into its own range, or a typed error.
+    #[test]
+    fn edited_headers_give_a_key_that_round_trips_or_a_typed_error(
+        seed in any::<usize>(),
+        edits in crate::mutate::edits(),
+    ) {
+        let header = crate::mutate::apply_to_text(SEED_HEADERS[seed % SEED_HEADERS.len()], &edits, SEED_HEADERS);
+        if let Ok(key) = PartitionKey::from_header(&header) {
+            check_key(&key)?;
+        }
+    }
+
+    #[test]
+    fn arbitrary_headers_give_a_key_that_round_trips_or_a_typed_error(header in "\\PC{0,80}") {
+        if let Ok(key) = PartitionKey::from_header(&header) {
+            check_key(&key)?;
+        }
+    }
+
+    /// Valid definitions, edited: a definition that validates and survives its JSON form, or
+    /// a typed error.
+    #[test]
+    fn edited_definitions_round_trip_or_give_a_typed_error(
+        seed in any::<usize>(),
+        edits in crate::mutate::edits(),
+    ) {
+        let text = crate::mutate::apply_to_text(SEED_DEFINITIONS[seed % SEED_DEFINITIONS.len()], &edits, SEED_DEFINITIONS);
+        let Ok(body) = serde_json::from_str::<Value>(&text) else {
+            return Ok(());
+        };
+        if let Ok(definition) = PartitionKeyDefinition::from_json(&body) {
+            prop_assert!(definition.validate().is_ok());
+            prop_assert_eq!(PartitionKeyDefinition::from_json(&definition.to_json()).ok(), Some(definition.clone()));
+            for path in &definition.paths {
+                let segments = parse_path(path).unwrap();
+                prop_assert!(!segments.is_empty());
+            }
+        }
+    }
+
+    /// Any text is an EPK (its hex digits, uppercased) or `InvalidEpk`.
+    #[test]
+    fn epk_text_parses_to_its_uppercase_or_invalid_epk(text in "[0-9a-fA-F]{0,12}|\\PC{0,12}") {
+        match Epk::parse(&text) {
+            Ok(epk) => {
+                prop_assert_eq!(epk.as_str(), text.to_ascii_uppercase());
+                prop_assert_eq!(Epk::from_bytes(&epk.to_bytes()), epk);
+            }
+            Err(error) => prop_assert!(matches!(error, PartitionKeyError::InvalidEpk { .. }), "{:?}", error),
+        }
+    }
+
+    /// Any path parses into non-empty segments or gives `InvalidPath`.
+    #[test]
+    fn paths_parse_into_segments_or_invalid_path(
+        seed in prop::sample::select(vec!["/pk", "/a/b", "/\"a b\"/'c/d'", "/'it\\'s'"]),
+        edits in crate::mutate::edits(),
+    ) {
+        let path = crate::mutate::apply_to_text(seed, &edits, &["/\"", "'/"]);
+        match parse_path(&path) {
+            Ok(segments) => prop_assert!(!segments.is_empty()),
+            Err(error) => prop_assert!(matches!(error, PartitionKeyError::InvalidPath { .. }), "{:?}", error),
         }
     }
 }
