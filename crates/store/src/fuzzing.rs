@@ -490,6 +490,30 @@ mod tests {
         }
     }
 
+    /// Writes the seeds into `fuzz/seeds/records` and `fuzz/seeds/continuation`, the starting
+    /// corpora of the fuzz targets: `cargo test -p tributary-store --lib -- --ignored
+    /// write_fuzz_seeds`.
+    #[test]
+    #[ignore = "writes files under fuzz/seeds; run by hand when the record formats change"]
+    fn write_fuzz_seeds() {
+        let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds");
+        let write = |target: &str, name: String, bytes: &[u8]| {
+            let dir = seeds.join(target);
+            std::fs::create_dir_all(&dir).expect("seed directory");
+            std::fs::write(dir.join(name), bytes).expect("seed file");
+        };
+        let mut records = valid_records();
+        records.push(valid_container_record());
+        for (n, record) in records.iter().enumerate() {
+            check_record_decoders(record);
+            write("records", format!("record-{n}"), record);
+        }
+        for (n, token) in valid_continuations().iter().enumerate() {
+            Continuation::decode(token).expect("a seed token decodes");
+            write("continuation", format!("token-{n}"), token.as_bytes());
+        }
+    }
+
     #[test]
     fn edits_change_the_seed_the_way_they_say() {
         let seed = b"abcdef";
