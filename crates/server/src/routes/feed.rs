@@ -283,3 +283,61 @@ pub(crate) fn decode_offset(token: &str) -> Result<usize, ApiError> {
         .map(|n| n as usize)
         .ok_or_else(invalid)
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn bad_offset_tokens_are_refused_with_400() {
+        for token in [
+            "",
+            "not base64!",
+            "e30=",
+            "eyJvZmZzZXQiOi0xfQ==",
+            "bnVsbA==",
+        ] {
+            let error = decode_offset(token).expect_err(token);
+            assert_eq!(error.status, 400, "{token}: {error}");
+        }
+        assert_eq!(
+            decode_offset(&format!("\"{}\"", encode_offset(7))).ok(),
+            Some(7)
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        #[test]
+        fn every_offset_token_round_trips(offset in any::<usize>()) {
+            prop_assert_eq!(decode_offset(&encode_offset(offset)).ok(), Some(offset));
+        }
+
+        /// A query or read-feed continuation from a client is an offset or a 400, never a
+        /// panic: any text, and valid tokens with characters changed, cut or inserted.
+        #[test]
+        fn any_continuation_text_is_an_offset_or_a_400(
+            text in "\\PC{0,40}",
+            offset in any::<usize>(),
+            at in any::<usize>(),
+            cut in any::<bool>(),
+            inserted in "[A-Za-z0-9+/=\"]{0,3}",
+        ) {
+            let valid = encode_offset(offset);
+            let at = at % (valid.len() + 1);
+            let edited = if cut {
+                valid[..at].to_owned()
+            } else {
+                format!("{}{inserted}{}", &valid[..at], &valid[at..])
+            };
+            for token in [text.as_str(), edited.as_str()] {
+                if let Err(error) = decode_offset(token) {
+                    prop_assert_eq!(error.status, 400);
+                }
+            }
+        }
+    }
+}
