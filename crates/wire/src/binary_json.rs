@@ -61,8 +61,11 @@ use serde_json::{Map, Number, Value};
 /// The first byte of every Cosmos binary JSON buffer.
 pub const PREAMBLE: u8 = 0x80;
 
-/// How deeply arrays and objects may nest before [`decode`] refuses the buffer.
-pub const MAX_DEPTH: usize = 128;
+/// How deeply arrays and objects may nest before [`decode`] refuses the buffer: as deep as
+/// `serde_json` reads JSON text (its recursion limit of 128 counts one level more), so that a
+/// decoded item can be stored as text and read back, and a binary body is held to the same
+/// limit as a text one.
+pub const MAX_DEPTH: usize = 127;
 
 /// Why a buffer is not Cosmos binary JSON that [`decode`] can read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -323,6 +323,41 @@ fn nesting_is_capped_at_max_depth() {
     ));
 }
 
+// Regression (found by the binary_json fuzz target): MAX_DEPTH was 128, so 128 nested
+// objects decoded to a value whose JSON text serde_json then refused to parse ("recursion
+// limit exceeded"): an item the store would keep but could not read back.
+#[test]
+fn whatever_decodes_prints_as_json_text_that_parses_back() {
+    for depth in [MAX_DEPTH, MAX_DEPTH + 1] {
+        // `depth` objects {"": {"": ... 15}}, as the fuzzer built them.
+        let mut body = [0xE9, 0x80].repeat(depth);
+        body.push(0x0F);
+        match decode(&binary(&body)) {
+            Ok(value) => {
+                assert_eq!(depth, MAX_DEPTH);
+                let text = value.to_string();
+                assert_eq!(serde_json::from_str::<Value>(&text).ok(), Some(value));
+            }
+            Err(error) => {
+                assert_eq!(depth, MAX_DEPTH + 1);
+                assert_eq!(
+                    error,
+                    BinaryJsonError::TooDeep {
+                        offset: 2 * MAX_DEPTH + 1
+                    }
+                );
+            }
+        }
+    }
+    // serde_json's own limit: one level deeper than MAX_DEPTH does not parse as text.
+    let text = format!(
+        "{}1{}",
+        "[".repeat(MAX_DEPTH + 1),
+        "]".repeat(MAX_DEPTH + 1)
+    );
+    assert!(serde_json::from_str::<Value>(&text).is_err());
+}
+
 #[test]
 fn every_truncated_sdk_vector_is_refused() {
     for (document, bytes) in sdk_vectors().iter().filter(|(_, b)| b.len() < 2_000) {
