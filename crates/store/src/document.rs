@@ -15,6 +15,11 @@ use crate::error::{Result, StoreError};
 /// Largest item accepted, system properties included (bytes), as in Cosmos DB.
 pub const MAX_ITEM_BYTES: usize = 2 * 1024 * 1024;
 
+/// Deepest nesting of arrays and objects in an item, the root object included: as deep as
+/// `serde_json` reads JSON text back (its recursion limit of 128 counts one level more), since
+/// the store keeps items as text.
+pub const MAX_ITEM_DEPTH: usize = 127;
+
 /// Properties the store owns; a client's values for them are ignored.
 pub(crate) const SYSTEM_PROPERTIES: [&str; 6] =
     ["_rid", "_self", "_etag", "_ts", "_lsn", "_attachments"];
@@ -43,6 +48,7 @@ pub(crate) fn prepare_item(
     mut body: Value,
     header_key: Option<&PartitionKey>,
 ) -> Result<PreparedItem> {
+    check_depth(&body)?;
     let object = body
         .as_object_mut()
         .ok_or_else(|| StoreError::BadRequest("an item must be a JSON object".into()))?;
@@ -90,6 +96,25 @@ pub(crate) fn prepare_item(
         user_json,
         ttl,
     })
+}
+
+/// Refuses an item nested deeper than [`MAX_ITEM_DEPTH`], without recursion.
+fn check_depth(body: &Value) -> Result<()> {
+    let mut pending = vec![(body, 1)];
+    while let Some((value, depth)) = pending.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match value {
+            Value::Array(items) => Box::new(items.iter()),
+            Value::Object(members) => Box::new(members.values()),
+            _ => continue,
+        };
+        if depth > MAX_ITEM_DEPTH {
+            return Err(StoreError::BadRequest(format!(
+                "the item nests arrays and objects deeper than {MAX_ITEM_DEPTH} levels"
+            )));
+        }
+        pending.extend(children.map(|child| (child, depth + 1)));
+    }
+    Ok(())
 }
 
 /// Reads and checks the item-level `ttl` property.
@@ -235,6 +260,47 @@ mod tests {
         assert_eq!(value["_ts"], 5);
         assert_eq!(value["_lsn"], 9);
         assert_eq!(value["id"], "a");
+    }
+
+    /// `depth` nested objects, the outermost an item: `{"id": "a", "pk": "p", "n": {"n": ...}}`.
+    fn nested_item(depth: usize) -> Value {
+        let mut value = json!(1);
+        for _ in 1..depth {
+            value = json!({ "n": value });
+        }
+        json!({"id": "a", "pk": "p", "n": value})
+    }
+
+    // Regression (found through the binary_json fuzz target): an item nested deeper than
+    // serde_json reads back was stored, and reading it panicked in `Item::to_value`.
+    #[test]
+    fn an_item_nested_deeper_than_json_text_can_be_read_back_is_refused() {
+        let deepest = prepare_item(&definition(), nested_item(MAX_ITEM_DEPTH), None)
+            .expect("MAX_ITEM_DEPTH levels are accepted");
+        let text = finish_body(
+            &deepest.user_json,
+            &SystemProperties {
+                rid: "r",
+                self_link: "s",
+                etag: "e",
+                ts: 1,
+                lsn: 2,
+            },
+        );
+        serde_json::from_str::<Value>(&text).expect("the stored text parses back");
+        let error = prepare_item(&definition(), nested_item(MAX_ITEM_DEPTH + 1), None)
+            .expect_err("one level deeper");
+        assert!(
+            matches!(&error, StoreError::BadRequest(reason) if reason.contains("deeper than 127")),
+            "{error:?}"
+        );
+        // Far deeper is refused the same way (the check does not recurse).
+        let mut deep = json!(null);
+        for _ in 0..1_000 {
+            deep = Value::Array(vec![deep]);
+        }
+        let body = json!({"id": "a", "pk": "p", "deep": deep});
+        assert!(prepare_item(&definition(), body, None).is_err());
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub use catalog::{
     RangeRecord, validate_id,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use document::MAX_ITEM_BYTES;
+pub use document::{MAX_ITEM_BYTES, MAX_ITEM_DEPTH};
 pub use error::{Result, StoreError};
 pub use feed::{FeedMode, FeedPage, FeedRequest, FeedScope, FeedStart, MAX_PAGE_ITEMS};
 pub use item::{
