@@ -7,10 +7,12 @@
 #   scripts/fuzz.sh all 300          every target for 300 s each (the documented long run)
 #
 # Each target runs as one libFuzzer process (one core), starting from its corpus in
-# fuzz/corpus/<target> (kept between runs, not committed) and the committed seeds in
-# fuzz/seeds/<target>. A crash leaves its input in fuzz/artifacts/<target>/; reproduce it with
-# `cargo +nightly fuzz run <target> fuzz/artifacts/<target>/<file>`, then turn it into a
-# regression test named after what it checks. The summary gives each target's executions,
+# fuzz/corpus/<target> (kept between runs, not committed), the committed seeds in
+# fuzz/seeds/<target>, and the inputs of crashes already fixed in fuzz/regressions/<target>
+# (so every run replays them first). A crash leaves its input in fuzz/artifacts/<target>/;
+# reproduce it with `cargo +nightly fuzz run <target> fuzz/artifacts/<target>/<file>`, fix it,
+# turn it into a regression test named after what it checks, and keep the input in
+# fuzz/regressions/<target>/. The summary gives each target's executions,
 # coverage and result; the exit status is non-zero if any target crashed.
 #
 # Needs a nightly toolchain and cargo-fuzz: `rustup toolchain install nightly` and
@@ -60,8 +62,10 @@ for name in "${targets[@]}"; do
     seeds="$repo/fuzz/seeds/$name"
     log="$repo/fuzz/artifacts/$name.log"
     mkdir -p "$corpus" "$repo/fuzz/artifacts/$name"
+    regressions="$repo/fuzz/regressions/$name"
     inputs=("$corpus")
     [[ -d $seeds ]] && inputs+=("$seeds")
+    [[ -d $regressions ]] && inputs+=("$regressions")
     echo "fuzz.sh: $name for $seconds s (log: ${log#"$repo"/})"
     status=0
     # shellcheck disable=SC2086 # FUZZ_ARGS is a list of flags
