@@ -207,6 +207,7 @@ pub fn valid_container_record() -> Vec<u8> {
             last_ts: 1_700_000_000,
             avad_trimmed_below: 1,
             avad_since_lsn: 1,
+            time_index_coarse_before: 1_699_913_580,
         },
     };
     serde_json::to_vec(&record).expect("container records serialize")
@@ -243,15 +244,12 @@ fn accepted<T>(result: crate::error::Result<T>) -> Option<T> {
 }
 
 #[cfg(test)]
-mod mutate;
-
-#[cfg(test)]
 mod tests {
     use proptest::prelude::*;
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::fuzzing::mutate::{Edit, apply, apply_to_text, edits};
+    use tributary_mutate::{Edit, apply, apply_to_text, edits};
 
     fn container_record_json() -> Value {
         serde_json::from_slice(&valid_container_record()).expect("the seed is JSON")

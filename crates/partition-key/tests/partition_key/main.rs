@@ -2,7 +2,6 @@
 
 mod definition;
 mod key;
-mod mutate;
 mod properties;
 mod range;
 mod vectors;

@@ -242,9 +242,9 @@ proptest! {
     #[test]
     fn edited_headers_give_a_key_that_round_trips_or_a_typed_error(
         seed in any::<usize>(),
-        edits in crate::mutate::edits(),
+        edits in tributary_mutate::edits(),
     ) {
-        let header = crate::mutate::apply_to_text(SEED_HEADERS[seed % SEED_HEADERS.len()], &edits, SEED_HEADERS);
+        let header = tributary_mutate::apply_to_text(SEED_HEADERS[seed % SEED_HEADERS.len()], &edits, SEED_HEADERS);
         if let Ok(key) = PartitionKey::from_header(&header) {
             check_key(&key)?;
         }
@@ -262,9 +262,9 @@ proptest! {
     #[test]
     fn edited_definitions_round_trip_or_give_a_typed_error(
         seed in any::<usize>(),
-        edits in crate::mutate::edits(),
+        edits in tributary_mutate::edits(),
     ) {
-        let text = crate::mutate::apply_to_text(SEED_DEFINITIONS[seed % SEED_DEFINITIONS.len()], &edits, SEED_DEFINITIONS);
+        let text = tributary_mutate::apply_to_text(SEED_DEFINITIONS[seed % SEED_DEFINITIONS.len()], &edits, SEED_DEFINITIONS);
         let Ok(body) = serde_json::from_str::<Value>(&text) else {
             return Ok(());
         };
@@ -294,9 +294,9 @@ proptest! {
     #[test]
     fn paths_parse_into_segments_or_invalid_path(
         seed in prop::sample::select(vec!["/pk", "/a/b", "/\"a b\"/'c/d'", "/'it\\'s'"]),
-        edits in crate::mutate::edits(),
+        edits in tributary_mutate::edits(),
     ) {
-        let path = crate::mutate::apply_to_text(seed, &edits, &["/\"", "'/"]);
+        let path = tributary_mutate::apply_to_text(seed, &edits, &["/\"", "'/"]);
         match parse_path(&path) {
             Ok(segments) => prop_assert!(!segments.is_empty()),
             Err(error) => prop_assert!(matches!(error, PartitionKeyError::InvalidPath { .. }), "{:?}", error),

@@ -1,6 +1,5 @@
 //! Integration tests of the public API, one module per area.
 
-mod mutate;
 mod operations;
 mod properties;
 mod request;

@@ -202,10 +202,10 @@ proptest! {
     #[test]
     fn edited_request_bodies_parse_and_apply_all_or_nothing(
         seed in any::<usize>(),
-        edits in crate::mutate::edits(),
+        edits in tributary_mutate::edits(),
         original in document(),
     ) {
-        let text = crate::mutate::apply_to_text(SEED_BODIES[seed % SEED_BODIES.len()], &edits, SEED_BODIES);
+        let text = tributary_mutate::apply_to_text(SEED_BODIES[seed % SEED_BODIES.len()], &edits, SEED_BODIES);
         let Ok(body) = serde_json::from_str::<Value>(&text) else {
             return Ok(());
         };

@@ -7,7 +7,6 @@ mod conditions;
 mod errors;
 mod expressions;
 mod functions;
-mod mutate;
 mod no_panic;
 mod sdk;
 mod support;

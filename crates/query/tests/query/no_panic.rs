@@ -185,9 +185,9 @@ proptest! {
     #[test]
     fn edited_queries_parse_and_run_or_fail_at_a_position_inside_them(
         seed in any::<usize>(),
-        edits in crate::mutate::edits(),
+        edits in tributary_mutate::edits(),
     ) {
-        let text = crate::mutate::apply_to_text(SEEDS[seed % SEEDS.len()], &edits, SEEDS);
+        let text = tributary_mutate::apply_to_text(SEEDS[seed % SEEDS.len()], &edits, SEEDS);
         for parsed in [Query::parse(&text), Query::parse_condition(&text), Query::parse_filter(&text)] {
             match parsed {
                 Ok(query) => {
@@ -206,9 +206,9 @@ proptest! {
     #[test]
     fn trailing_whitespace_does_not_change_the_parse(
         seed in any::<usize>(),
-        edits in crate::mutate::edits(),
+        edits in tributary_mutate::edits(),
     ) {
-        let text = crate::mutate::apply_to_text(SEEDS[seed % SEEDS.len()], &edits, SEEDS);
+        let text = tributary_mutate::apply_to_text(SEEDS[seed % SEEDS.len()], &edits, SEEDS);
         prop_assert_eq!(Query::parse(&text).ok(), Query::parse(&format!("{text} \n")).ok());
     }
 }

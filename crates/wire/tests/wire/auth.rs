@@ -725,7 +725,7 @@ proptest! {
     fn edited_valid_headers_are_refused_or_carry_the_same_signature(
         verb in verb(),
         link in "dbs/[a-z0-9]{1,8}(/colls/[a-z0-9]{1,8})?",
-        edits in crate::mutate::edits(),
+        edits in tributary_mutate::edits(),
         raw in any::<bool>(),
     ) {
         let key = emulator_key();
@@ -738,7 +738,7 @@ proptest! {
                 .into_owned();
         }
         let other = authorization_header(&key, "GET", "docs", "dbs/x", DATE);
-        let edited = crate::mutate::apply_to_text(&header, &edits, &[&header, &other]);
+        let edited = tributary_mutate::apply_to_text(&header, &edits, &[&header, &other]);
         match verify_at_date(verb, &target, Some(&edited)) {
             Ok(()) => prop_assert_eq!(signature_in(&edited), signature_in(&header)),
             Err(error) => prop_assert_eq!(error.http_status(), 401, "{:?}", error),
@@ -749,11 +749,11 @@ proptest! {
     /// string to sign is lowercased): 401 for a date that no longer parses or no longer
     /// matches the signature, 403 for one that parses to another time far from the clock.
     #[test]
-    fn edited_dates_of_a_signed_request_are_refused(edits in crate::mutate::edits()) {
+    fn edited_dates_of_a_signed_request_are_refused(edits in tributary_mutate::edits()) {
         let key = emulator_key();
         let target = address("docs", "dbs/a/colls/b/docs/c");
         let header = authorization_header(&key, "GET", "docs", "dbs/a/colls/b/docs/c", DATE);
-        let edited = crate::mutate::apply_to_text(DATE, &edits, &[DATE]);
+        let edited = tributary_mutate::apply_to_text(DATE, &edits, &[DATE]);
         let result = verify(
             &key, "GET", &target, Some(&header), Some(&edited), None, signed_at(),
             DEFAULT_MAX_CLOCK_SKEW,
@@ -769,11 +769,11 @@ proptest! {
     #[test]
     fn edited_paths_give_an_address_or_invalid_path(
         ids in proptest::collection::vec("[a-zA-Z0-9 %]{1,8}", 1..4),
-        edits in crate::mutate::edits(),
+        edits in tributary_mutate::edits(),
     ) {
         let kinds = ["dbs", "colls", "docs"];
         let path: String = kinds.iter().zip(&ids).map(|(kind, id)| format!("/{kind}/{id}")).collect();
-        let edited = crate::mutate::apply_to_text(&path, &edits, &[&path, "/offers/AbCd/%2F%C3%B1"]);
+        let edited = tributary_mutate::apply_to_text(&path, &edits, &[&path, "/offers/AbCd/%2F%C3%B1"]);
         match resource_of_path(&edited) {
             Ok(found) => {
                 if !edited.ends_with('/') && edited.len() < 8192 {

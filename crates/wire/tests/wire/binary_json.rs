@@ -441,11 +441,11 @@ proptest! {
     #[test]
     fn edited_sdk_vectors_decode_or_give_an_error_that_points_inside_them(
         vector in any::<usize>(),
-        edits in crate::mutate::edits(),
+        edits in tributary_mutate::edits(),
     ) {
         let vectors = sdk_vectors();
         let seeds: Vec<&[u8]> = vectors.iter().map(|(_, bytes)| bytes.as_slice()).collect();
-        let edited = crate::mutate::apply(seeds[vector % seeds.len()], &edits, &seeds);
+        let edited = tributary_mutate::apply(seeds[vector % seeds.len()], &edits, &seeds);
         match decode(&edited) {
             Ok(value) => {
                 let text = value.to_string();

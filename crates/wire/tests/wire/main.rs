@@ -4,5 +4,4 @@ mod auth;
 mod binary_json;
 mod error;
 mod headers;
-mod mutate;
 mod session;

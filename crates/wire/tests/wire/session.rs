@@ -96,10 +96,10 @@ proptest! {
     /// tokens, or a typed error.
     #[test]
     fn edited_session_headers_parse_to_tokens_that_round_trip_or_fail(
-        edits in crate::mutate::edits(),
+        edits in tributary_mutate::edits(),
     ) {
         let valid = "0:-1#12,1:3#4#1=7#2=9,7:0#18446744073709551615";
-        let edited = crate::mutate::apply_to_text(valid, &edits, &[valid, "#=,:-"]);
+        let edited = tributary_mutate::apply_to_text(valid, &edits, &[valid, "#=,:-"]);
         if let Ok(tokens) = parse_session_token_header(&edited) {
             prop_assert_eq!(
                 parse_session_token_header(&format_session_token_header(&tokens)),
