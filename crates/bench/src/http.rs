@@ -76,6 +76,40 @@ impl CosmosConnection {
         body: Option<Vec<u8>>,
         expected: &[u16],
     ) -> Result<Reply, BenchError> {
+        let reply = self
+            .request(method.clone(), path, extra_headers, body)
+            .await?;
+        if !expected.contains(&reply.status) {
+            let text = String::from_utf8_lossy(&reply.body);
+            let mut quoted: String = text.chars().take(MAX_QUOTED_BODY_CHARS).collect();
+            if text.chars().count() > MAX_QUOTED_BODY_CHARS {
+                quoted.push_str("...");
+            }
+            return Err(BenchError::Status {
+                method: method.to_string(),
+                path: path.to_owned(),
+                status: reply.status,
+                expected: expected
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+                body: quoted,
+            });
+        }
+        Ok(reply)
+    }
+
+    /// Sends a signed request and reads the whole response, whatever its status; only a
+    /// request that cannot be sent or a response that cannot be read is an error. A body is
+    /// sent as `application/json` unless `extra_headers` name another content type.
+    pub(crate) async fn request(
+        &mut self,
+        method: Method,
+        path: &str,
+        extra_headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Reply, BenchError> {
         let transport = |reason: String| BenchError::Transport {
             method: method.to_string(),
             path: path.to_owned(),
@@ -98,7 +132,10 @@ impl CosmosConnection {
             .header(headers::X_MS_DATE, &date)
             .header(headers::AUTHORIZATION, &authorization)
             .header(headers::X_MS_VERSION, headers::values::API_VERSION);
-        if body.is_some() {
+        let names_content_type = extra_headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case(CONTENT_TYPE.as_str()));
+        if body.is_some() && !names_content_type {
             builder = builder.header(CONTENT_TYPE, "application/json");
         }
         for (name, value) in extra_headers {
@@ -122,27 +159,8 @@ impl CosmosConnection {
             .await
             .map_err(|e| transport(format!("cannot read the response body: {e}")))?
             .to_bytes();
-        let status = parts.status.as_u16();
-        if !expected.contains(&status) {
-            let text = String::from_utf8_lossy(&body);
-            let mut quoted: String = text.chars().take(MAX_QUOTED_BODY_CHARS).collect();
-            if text.chars().count() > MAX_QUOTED_BODY_CHARS {
-                quoted.push_str("...");
-            }
-            return Err(BenchError::Status {
-                method: method.to_string(),
-                path: path.to_owned(),
-                status,
-                expected: expected
-                    .iter()
-                    .map(u16::to_string)
-                    .collect::<Vec<_>>()
-                    .join(" or "),
-                body: quoted,
-            });
-        }
         Ok(Reply {
-            status,
+            status: parts.status.as_u16(),
             headers: parts.headers,
             body,
         })

@@ -73,6 +73,28 @@ pub fn current_rss_mb() -> Option<f64> {
     own_status_mib("VmRSS:")
 }
 
+/// File descriptors this process has open now (entries of `/proc/self/fd`, less the one
+/// reading it).
+pub(crate) fn open_fds() -> Option<u64> {
+    let entries = std::fs::read_dir("/proc/self/fd").ok()?;
+    Some((entries.count() as u64).saturating_sub(1))
+}
+
+/// The machine's load averages over 1, 5 and 15 minutes (`/proc/loadavg`).
+pub(crate) fn load_average() -> Option<[f64; 3]> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    parse_load_average(&text)
+}
+
+fn parse_load_average(text: &str) -> Option<[f64; 3]> {
+    let mut fields = text.split_whitespace().map(str::parse::<f64>);
+    Some([
+        fields.next()?.ok()?,
+        fields.next()?.ok()?,
+        fields.next()?.ok()?,
+    ])
+}
+
 fn own_status_mib(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     kib_field(&status, field).map(kib_to_mib)
@@ -116,5 +138,14 @@ mod tests {
         assert_eq!(kib_field(status, "VmRSS:"), Some(1024));
         assert_eq!(kib_field(status, "VmSwap:"), None);
         assert_eq!(kib_to_mib(204_800), 200.0);
+    }
+
+    #[test]
+    fn load_averages_are_the_first_three_fields() {
+        assert_eq!(
+            parse_load_average("2.50 2.21 2.25 3/412 14137\n"),
+            Some([2.5, 2.21, 2.25])
+        );
+        assert_eq!(parse_load_average("2.50"), None);
     }
 }

@@ -28,7 +28,7 @@ impl PhaseProgress {
                 loop {
                     interval.tick().await;
                     let n_done = done.load(Ordering::Relaxed);
-                    eprintln!("{phase}: {n_done}/{total} {unit}");
+                    emit(phase, format_args!("{n_done}/{total} {unit}"));
                 }
             })
         });
@@ -47,4 +47,9 @@ impl Drop for PhaseProgress {
             ticker.abort();
         }
     }
+}
+
+/// Prints one progress line, `phase: message`, to stderr.
+pub(crate) fn emit(phase: &str, message: std::fmt::Arguments<'_>) {
+    eprintln!("{phase}: {message}");
 }

@@ -49,7 +49,7 @@ use crate::{durability_name, join_samples, new_store_dir};
 /// The benchmark's database.
 const DATABASE: &str = "bench";
 /// The benchmark's container.
-const CONTAINER: &str = "orders";
+pub(crate) const CONTAINER: &str = "orders";
 /// Request units per second the server gives one feed range (`THROUGHPUT_PER_RANGE`).
 const THROUGHPUT_PER_RANGE: u32 = 10_000;
 /// Most client connections.
@@ -82,7 +82,7 @@ pub struct ServerBenchOptions {
     pub show_progress: bool,
 }
 
-fn serialize_durability<S: serde::Serializer>(
+pub(crate) fn serialize_durability<S: serde::Serializer>(
     durability: &Durability,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
@@ -323,9 +323,12 @@ struct Measured {
     feed: FeedCatchUp,
 }
 
-struct Throughput {
-    rate: f64,
-    latency: LatencySummary,
+/// How fast a phase went: requests per second and their latencies.
+pub(crate) struct Throughput {
+    /// Requests per second.
+    pub rate: f64,
+    /// Latency of each request.
+    pub latency: LatencySummary,
 }
 
 struct FeedCatchUp {
@@ -348,8 +351,18 @@ async fn drive(
     setup.send(Method::GET, "/", &[], None, &[200]).await?;
     let ready_ms = milliseconds(started.elapsed());
     let idle_rss_mb = machine::current_rss_mb();
-    let range_ids = create_container(&mut setup, options).await?;
-    let upserts = upsert_items(addr, &key, options).await?;
+    let range_ids = create_container(&mut setup, DATABASE, options.n_feed_ranges).await?;
+    let progress = PhaseProgress::start("upsert", options.n_items, "items", options.show_progress);
+    let upserts = upsert_items(
+        addr,
+        &key,
+        DATABASE,
+        options.n_connections,
+        options.n_items,
+        &progress,
+    )
+    .await?;
+    drop(progress);
     let reads = read_items(addr, &key, options).await?;
     let feed = catch_up(&mut setup, &range_ids, options).await?;
     Ok(Measured {
@@ -372,18 +385,20 @@ struct PartitionKeyRange {
     id: String,
 }
 
-/// Creates the database and container; returns the container's partition key range ids.
-async fn create_container(
+/// Creates `database` and its container [`CONTAINER`] with `n_feed_ranges` feed ranges;
+/// returns the container's partition key range ids.
+pub(crate) async fn create_container(
     connection: &mut CosmosConnection,
-    options: &ServerBenchOptions,
+    database: &str,
+    n_feed_ranges: u32,
 ) -> Result<Vec<String>, BenchError> {
-    let database = json!({ "id": DATABASE });
+    let body = json!({ "id": database });
     connection
         .send(
             Method::POST,
             "/dbs",
             &[],
-            Some(database.to_string().into_bytes()),
+            Some(body.to_string().into_bytes()),
             &[201],
         )
         .await?;
@@ -391,8 +406,8 @@ async fn create_container(
         "id": CONTAINER,
         "partitionKey": { "paths": [PARTITION_KEY_PATH], "kind": "Hash", "version": 2 },
     });
-    let throughput = (options.n_feed_ranges * THROUGHPUT_PER_RANGE).to_string();
-    let colls = format!("/dbs/{DATABASE}/colls");
+    let throughput = (n_feed_ranges * THROUGHPUT_PER_RANGE).to_string();
+    let colls = format!("/dbs/{database}/colls");
     connection
         .send(
             Method::POST,
@@ -423,13 +438,13 @@ async fn create_container(
 }
 
 /// The partition key header of document `n`: `["customer-0042"]`.
-fn partition_key_header(n: u64) -> String {
+pub(crate) fn partition_key_header(n: u64) -> String {
     json!([customer_id(n)]).to_string()
 }
 
 /// Runs `n_requests` requests spread over `n_connections` connections, one in flight on each;
 /// `request(connection, i)` sends the `i`-th.
-async fn run_load<F, Fut>(
+pub(crate) async fn run_load<F, Fut>(
     addr: SocketAddr,
     key: &Arc<MasterKey>,
     n_connections: usize,
@@ -473,19 +488,23 @@ where
     })
 }
 
-async fn upsert_items(
+/// Upserts documents `0..n_items` into `database`'s [`CONTAINER`] over `n_connections`
+/// connections, counting them in `progress`.
+pub(crate) async fn upsert_items(
     addr: SocketAddr,
     key: &Arc<MasterKey>,
-    options: &ServerBenchOptions,
+    database: &str,
+    n_connections: usize,
+    n_items: u64,
+    progress: &PhaseProgress,
 ) -> Result<Throughput, BenchError> {
-    let progress = PhaseProgress::start("upsert", options.n_items, "items", options.show_progress);
-    let path: Arc<str> = format!("/dbs/{DATABASE}/colls/{CONTAINER}/docs").into();
+    let path: Arc<str> = format!("/dbs/{database}/colls/{CONTAINER}/docs").into();
     run_load(
         addr,
         key,
-        options.n_connections,
-        options.n_items,
-        &progress,
+        n_connections,
+        n_items,
+        progress,
         move |mut connection, n| {
             let path = Arc::clone(&path);
             async move {
