@@ -112,6 +112,38 @@ pub enum BenchError {
         /// How long it was given.
         timeout_ms: u64,
     },
+    /// The process may not open enough files for the connections asked for, and its hard
+    /// limit does not allow raising that.
+    #[error(
+        "{n_connections} connections need about {needed} open files, but this process may open {soft} (hard limit {hard}): raise it (ulimit -n {needed}) and run again"
+    )]
+    FileLimit {
+        /// Connections asked for.
+        n_connections: usize,
+        /// Open files they need, with a margin for the store and the runtime.
+        needed: u64,
+        /// The soft limit in force.
+        soft: u64,
+        /// The hard limit.
+        hard: u64,
+    },
+    /// The open file limit could not be raised.
+    #[error("cannot raise the open file limit to {target}: {source}")]
+    RaiseFileLimit {
+        /// The limit asked for.
+        target: u64,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `--endpoint` is not a URL the benchmark can use.
+    #[error("endpoint {url}: {reason}")]
+    Endpoint {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A benchmark task panicked or was cancelled.
     #[error("a benchmark task failed: {0}")]
     Task(String),

@@ -1,5 +1,6 @@
 //! End-to-end benchmarks of Tributary: what `tributary bench store`,
-//! `tributary bench server`, `tributary bench processor` and `tributary bench functions` run.
+//! `tributary bench server`, `tributary bench soak`, `tributary bench processor` and
+//! `tributary bench functions` run.
 //!
 //! Each benchmark builds a fresh store in a temporary directory (removed afterwards), runs a
 //! fixed workload of 1 KB order documents over 1,000 partition keys, and returns a report:
@@ -13,6 +14,9 @@
 //! - [`run_server_bench`] starts the Cosmos DB REST server in this process on loopback and
 //!   drives it over keep-alive HTTP/1.1 connections with signed requests, as an SDK would:
 //!   upserts, point reads and a change feed catch-up, plus startup time and idle memory.
+//! - [`run_soak_bench`] drives the same server (in this process, or one already running) with
+//!   a fixed mix of reads, upserts, queries and change feed pages over many connections for
+//!   minutes, counting 429s apart from errors and sampling memory and file descriptors.
 //! - [`run_processor_bench`] runs the change feed processor (`tributary-processor`) on the
 //!   embedded store and over loopback HTTP: catch-up rate, write→handler latency, and, with
 //!   host processes ([`run_processor_host`]), how fast leases move after a crash or a stop.
@@ -50,6 +54,7 @@ mod machine;
 mod processor;
 mod progress;
 mod server;
+mod soak;
 mod store;
 mod table;
 pub mod workload;
@@ -76,6 +81,10 @@ pub use processor::{
 };
 pub use server::{
     MAX_CONNECTIONS, MAX_PHASE_REQUESTS, ServerBenchOptions, ServerBenchReport, run_server_bench,
+};
+pub use soak::{
+    Gauge, MAX_SOAK_CONNECTIONS, MAX_SOAK_DURATION_S, MAX_SOAK_ITEMS, MIX, OperationKind,
+    OperationReport, SoakEndpoint, SoakOptions, SoakReport, run_soak_bench,
 };
 pub use store::{
     MAX_BATCHES_IN_FLIGHT, MAX_LATENCY_INTERVAL_MS, MAX_PHASE_ITEMS, MAX_WRITERS,

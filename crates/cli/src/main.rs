@@ -161,6 +161,11 @@ enum BenchTarget {
     /// The REST API over loopback HTTP/1.1: upserts, point reads and a change feed
     /// catch-up against an in-process server on a fresh temporary store.
     Server(ServerBenchArgs),
+    /// Many keep-alive connections sending a fixed mix for minutes (point reads 50 %, upserts
+    /// 25 %, single-partition queries 10 %, cross-partition queries 5 %, change feed pages
+    /// 10 %): latency per kind, 429s apart from errors, memory and open files. Exits non-zero
+    /// if any request failed with anything but a 429.
+    Soak(SoakBenchArgs),
     /// The change feed processor: catch-up rate and write-to-handler latency on the
     /// embedded store and over loopback HTTP, then two host processes through a SIGKILL and
     /// a SIGTERM.
@@ -285,6 +290,46 @@ struct ServerBenchArgs {
     page_size: usize,
     #[command(flatten)]
     common: BenchCommonArgs,
+}
+
+#[derive(clap::Args)]
+struct SoakBenchArgs {
+    /// Concurrent keep-alive HTTP/1.1 connections (with the server in this process, each
+    /// takes two open files: the soft limit is raised to the hard one if needed).
+    #[arg(long, default_value_t = 1000)]
+    connections: usize,
+    /// Seconds the connections send requests (a long run is 300).
+    #[arg(long, default_value_t = 60)]
+    duration: u64,
+    /// Documents of 1 KB loaded before the soak, over 1,000 partition keys.
+    #[arg(long, default_value_t = 10_000)]
+    items: u64,
+    /// Feed ranges of the soak's container.
+    #[arg(long, default_value_t = 4)]
+    ranges: u32,
+    /// A running server to soak, http://host:port (plain HTTP), instead of one in this
+    /// process; the process's memory and open files are then not reported. The soak creates
+    /// a database of its own there and deletes it at the end.
+    #[arg(long, requires = "key")]
+    endpoint: Option<String>,
+    /// The read-write key of --endpoint's account (base64).
+    #[arg(
+        long,
+        env = "TRIBUTARY_KEY",
+        hide_env_values = true,
+        requires = "endpoint"
+    )]
+    key: Option<String>,
+    /// When commits are acknowledged (the in-process server only).
+    #[arg(long, value_enum, default_value_t = DurabilityArg::Fsync, conflicts_with = "endpoint")]
+    durability: DurabilityArg,
+    /// Directory in which the temporary store is made (the in-process server only; default:
+    /// the system's temp directory).
+    #[arg(long, conflicts_with = "endpoint")]
+    dir: Option<PathBuf>,
+    /// Print the report as one JSON object on stdout (progress still goes to stderr).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -582,6 +627,33 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
             } else {
                 report.render_text()
             }
+        }
+        BenchTarget::Soak(args) => {
+            let options = tributary_bench::SoakOptions {
+                n_connections: args.connections,
+                duration_s: args.duration,
+                n_items: args.items,
+                n_feed_ranges: args.ranges,
+                durability: args.durability.durability(),
+                parent_dir: args.dir,
+                endpoint: args
+                    .endpoint
+                    .zip(args.key)
+                    .map(|(url, key)| tributary_bench::SoakEndpoint { url, key }),
+                show_progress: true,
+            };
+            let report = runtime
+                .block_on(tributary_bench::run_soak_bench(&options))
+                .context("the soak failed")?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render_text());
+            }
+            return match report.error_summary() {
+                Some(summary) => Err(anyhow!(summary)),
+                None => Ok(()),
+            };
         }
         BenchTarget::Processor(args) => {
             let host_command = if args.no_failover {

@@ -8,3 +8,4 @@ mod leases;
 #[cfg(unix)]
 mod processor_processes;
 mod remote;
+mod soak;

@@ -20,15 +20,21 @@ use crate::harness::{
 };
 
 /// A server on a free port over a temporary store; stopped on drop.
-struct TestServer {
-    store: Arc<Store>,
+pub(crate) struct TestServer {
+    /// The server's store.
+    pub(crate) store: Arc<Store>,
+    /// Its URL, `http://127.0.0.1:port/`.
+    pub(crate) endpoint: String,
+    /// Its read-write key.
+    pub(crate) key: String,
     connection_string: String,
     shutdown: Option<oneshot::Sender<()>>,
     _data_dir: DataDir,
 }
 
 impl TestServer {
-    async fn start() -> TestServer {
+    /// Starts one; call it inside a tokio runtime.
+    pub(crate) async fn start() -> TestServer {
         let data_dir = DataDir::new();
         let store = data_dir.open();
         let config = ServerConfig {
@@ -45,13 +51,16 @@ impl TestServer {
         let server = Server::bind(config, Arc::clone(&store))
             .await
             .expect("the server binds a free port");
-        let connection_string = format!("AccountEndpoint={};AccountKey={key};", server.endpoint());
+        let endpoint = server.endpoint().to_owned();
+        let connection_string = format!("AccountEndpoint={endpoint};AccountKey={key};");
         let (shutdown, stopped) = oneshot::channel::<()>();
         tokio::spawn(server.run(async {
             let _ = stopped.await;
         }));
         TestServer {
             store,
+            endpoint,
+            key,
             connection_string,
             shutdown: Some(shutdown),
             _data_dir: data_dir,
