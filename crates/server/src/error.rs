@@ -138,6 +138,19 @@ mod tests {
     }
 
     #[test]
+    fn a_full_committer_queue_is_a_429_with_the_sdks_retry_after_header() {
+        let response = ApiError::from(StoreError::Overloaded(10)).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            response
+                .headers()
+                .get(headers::X_MS_RETRY_AFTER_MS)
+                .and_then(|v| v.to_str().ok()),
+            Some("100")
+        );
+    }
+
+    #[test]
     fn client_errors_keep_their_cosmos_status_and_substatus() {
         let cases = [
             (StoreError::ItemNotFound("a".into()), 404, None),
