@@ -64,6 +64,9 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(75);
 /// The default [`ServerConfig::request_timeout`]: above the longest long-poll wait
 /// ([`headers::MAX_TRIBUTARY_WAIT`], 60 s).
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(90);
+/// Container scans (queries, read feeds, feed pages) run at once per core; more wait their
+/// turn. Each holds a thread and what it has read, so this bounds both under load.
+const SCANS_PER_CORE: usize = 2;
 /// The default [`ServerConfig::max_connections`].
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// What a connection past [`ServerConfig::max_connections`] is told to wait before retrying.
@@ -146,6 +149,9 @@ pub(crate) struct AppState {
     account_name: String,
     max_clock_skew: Duration,
     request_timeout: Duration,
+    /// Scans (queries, read feeds, feed pages, partition-key deletes) that may run at once:
+    /// [`SCANS_PER_CORE`] per core.
+    scan_permits: tokio::sync::Semaphore,
 }
 
 /// A bound server, ready to run.
@@ -193,6 +199,10 @@ impl Server {
             account_name: config.account_name,
             max_clock_skew: config.max_clock_skew,
             request_timeout: config.request_timeout,
+            scan_permits: tokio::sync::Semaphore::new(
+                SCANS_PER_CORE
+                    * std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            ),
         });
         Ok(Server {
             listener,

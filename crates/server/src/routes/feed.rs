@@ -183,7 +183,10 @@ async fn read_page(
     wait: Duration,
 ) -> Result<FeedPage, ApiError> {
     Ok(if wait.is_zero() {
-        crate::routes::off_worker(|| state.store.read_feed(database, container, request))?
+        crate::routes::off_worker(state, || {
+            state.store.read_feed(database, container, request)
+        })
+        .await?
     } else {
         state
             .store

@@ -225,7 +225,10 @@ pub(crate) async fn delete_partition_key(
     let definition = state.store.partition_key_definition(database, container)?;
     let scope = tributary_store::FeedScope::PartitionKey(partition_key.clone());
     let mut n_deleted = 0usize;
-    let items = crate::routes::off_worker(|| state.store.scan_items(database, container, &scope))?;
+    let items = crate::routes::off_worker(state, || {
+        state.store.scan_items(database, container, &scope)
+    })
+    .await?;
     for text in items {
         let document: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| ApiError::new(500, format!("a stored item is not JSON: {e}")))?;

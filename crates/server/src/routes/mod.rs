@@ -85,12 +85,20 @@ pub(crate) async fn dispatch(
             Method::POST
                 if is_query || request.flag(headers::X_MS_COSMOS_IS_QUERY_PLAN_REQUEST)? =>
             {
-                off_worker(|| query::query_items(state, request, database, container))
+                off_worker(state, || {
+                    query::query_items(state, request, database, container)
+                })
+                .await
             }
             Method::POST => items::create(state, request, database, container).await,
             Method::GET => match request.header(headers::A_IM) {
                 Some(a_im) => feed::change_feed(state, request, a_im, database, container).await,
-                None => off_worker(|| feed::read_feed(state, request, database, container)),
+                None => {
+                    off_worker(state, || {
+                        feed::read_feed(state, request, database, container)
+                    })
+                    .await
+                }
             },
             _ => Err(method_not_allowed(request)),
         },
@@ -199,10 +207,14 @@ fn query_reply(
 
 /// Runs storage work that scans a container (a query, a read feed) without holding an async
 /// worker: on the multi-threaded runtime the worker hands its other tasks (point reads,
-/// writes, other connections) to another thread from tokio's bounded blocking pool for the
-/// duration, so a long scan does not stall them. On a single-threaded runtime (tests) the work
-/// runs in place.
-pub(crate) fn off_worker<T>(work: impl FnOnce() -> T) -> T {
+/// writes, other connections) to another thread from tokio's blocking pool for the duration,
+/// so a long scan does not stall them. At most [`AppState::scan_permits`] scans run at once;
+/// the others wait here, asynchronously, so threads and the memory scans hold stay bounded
+/// however many connections send queries. On a single-threaded runtime (tests) the work runs
+/// in place.
+pub(crate) async fn off_worker<T>(state: &AppState, work: impl FnOnce() -> T) -> T {
+    // The semaphore is never closed, so a permit always comes.
+    let _permit = state.scan_permits.acquire().await;
     match tokio::runtime::Handle::try_current().map(|handle| handle.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
         _ => work(),
