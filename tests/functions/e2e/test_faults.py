@@ -143,6 +143,10 @@ def test_two_hosts_share_an_app_and_the_survivor_takes_over(server: Server, trib
     try:
         first.wait_for_output("running function")
         second.wait_for_output("running function")
+        # The first host can hold all four leases before the second starts; writing
+        # before the second has taken its share would let one host do all the work.
+        leases = database.get_container_client("leases")
+        wait_for("both hosts to own leases", lambda: len({doc.get("Owner") for doc in query_all(leases) if doc.get("LeaseToken") is not None and doc.get("Owner")}) == 2)
         for n in range(100):
             items.create_item({"id": f"i{n}", "pk": f"k{n}"})
         wait_for("100 view documents", lambda: len(query_all(view)) == 100)
