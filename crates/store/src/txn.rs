@@ -152,6 +152,10 @@ impl<'a> Txn<'a> {
 
     /// The atomic batch to commit, and the catalog to publish once it is durable.
     pub(crate) fn finish(self) -> (Vec<Mutation>, Catalog, Vec<(u32, u64)>) {
+        assert_eq!(
+            self.n_open_savepoints, 0,
+            "every savepoint is released or rolled back before a group commits"
+        );
         let mut mutations: Vec<Mutation> = self
             .staged
             .into_iter()

@@ -317,7 +317,17 @@ impl Committer {
         {
             Ok(()) => {
                 let catalog = Arc::new(catalog);
-                *self.shared.catalog.write() = Arc::clone(&catalog);
+                let previous =
+                    std::mem::replace(&mut *self.shared.catalog.write(), Arc::clone(&catalog));
+                for (cid, high_lsn) in &touched {
+                    if let Some(before) = previous.containers.get(cid) {
+                        assert!(
+                            *high_lsn >= before.high_lsn(),
+                            "container {cid}'s published LSN moved back from {} to {high_lsn}",
+                            before.high_lsn()
+                        );
+                    }
+                }
                 let watches = self.shared.watches.lock();
                 for (cid, high_lsn) in touched {
                     if let Some(sender) = watches.get(&cid) {
