@@ -27,6 +27,7 @@
 //! # Ok(()) }
 //! ```
 
+mod connection;
 mod error;
 mod keys;
 mod request;
@@ -34,6 +35,7 @@ mod rid;
 mod routes;
 mod tls;
 
+use connection::{ConnectionLimits, serve_connection};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -44,7 +46,6 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tributary_store::Store;
@@ -57,8 +58,6 @@ pub use tls::{CERT_FILE, KEY_FILE, TlsSource};
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-/// Largest request header section accepted (bytes), for HTTP/1.1.
-const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// The default [`ServerConfig::header_read_timeout`] (nginx's keep-alive default).
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(75);
 /// The default [`ServerConfig::request_timeout`]: above the longest long-poll wait
@@ -69,8 +68,6 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(90);
 const SCANS_PER_CORE: usize = 2;
 /// The default [`ServerConfig::max_connections`].
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
-/// What a connection past [`ServerConfig::max_connections`] is told to wait before retrying.
-const CONNECTION_LIMIT_RETRY_AFTER_MS: u32 = 1_000;
 
 /// Everything `tributary serve` can be told.
 #[derive(Clone, Debug)]
@@ -91,9 +88,11 @@ pub struct ServerConfig {
     pub account_name: String,
     /// How far a request's `x-ms-date` may be from the server's clock.
     pub max_clock_skew: Duration,
-    /// How long an HTTP/1.1 connection may take to send a request's headers, counted from
-    /// when the server starts waiting for them: a half-sent header and a keep-alive
-    /// connection idle for this long are both closed.
+    /// How long a connection may take to send a request's headers (HTTP/1.1, counted from
+    /// when the server starts waiting for them) and how long any connection may sit with no
+    /// request in progress: a half-sent header is closed, and an idle HTTP/1.1 or HTTP/2
+    /// connection is shut down gracefully (HTTP/2 gets a `GOAWAY`). A request in progress is
+    /// never cut off by it.
     pub header_read_timeout: Duration,
     /// The longest a request may take from its headers to its answer, body upload included;
     /// past it the answer is 408 (for a write: outcome unknown). A long-poll feed read waits
@@ -240,7 +239,9 @@ impl Server {
         let router = axum::Router::new()
             .fallback(handle)
             .with_state(Arc::clone(&self.state));
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        // Every connection holds a receiver: a send asks them to finish, and the sender's
+        // `closed` tells when the last one has.
+        let (shutting_down, shutdown_signal) = tokio::sync::watch::channel(());
         let connections = Arc::new(tokio::sync::Semaphore::new(self.max_connections));
         tokio::pin!(shutdown);
         loop {
@@ -256,26 +257,23 @@ impl Server {
             };
             let _ = stream.set_nodelay(true);
             let service = TowerToHyperService::new(router.clone());
-            let watcher = graceful.watcher();
+            let signal = shutdown_signal.clone();
             let tls = self.tls.clone();
             // Taken before the connection's task starts, so a burst cannot overshoot.
             let permit = Arc::clone(&connections).try_acquire_owned().ok();
             let limits = ConnectionLimits {
-                header_read_timeout: self.header_read_timeout,
+                idle_timeout: self.header_read_timeout,
                 max_connections: self.max_connections,
             };
             tokio::spawn(async move {
                 let result = match tls {
                     Some(acceptor) => {
                         // The handshake is bounded like a request's headers.
-                        match tokio::time::timeout(
-                            limits.header_read_timeout,
-                            acceptor.accept(stream),
-                        )
-                        .await
+                        match tokio::time::timeout(limits.idle_timeout, acceptor.accept(stream))
+                            .await
                         {
                             Ok(Ok(stream)) => {
-                                serve_connection(stream, service, watcher, permit, limits).await
+                                serve_connection(stream, service, signal, permit, limits).await
                             }
                             Ok(Err(error)) => {
                                 tracing::debug!(%peer, %error, "TLS handshake failed");
@@ -287,7 +285,7 @@ impl Server {
                             }
                         }
                     }
-                    None => serve_connection(stream, service, watcher, permit, limits).await,
+                    None => serve_connection(stream, service, signal, permit, limits).await,
                 };
                 if let Err(error) = result {
                     tracing::debug!(%peer, %error, "connection ended with an error");
@@ -295,7 +293,9 @@ impl Server {
             });
         }
         drop(self.listener);
-        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        drop(shutdown_signal);
+        shutting_down.send_replace(());
+        if tokio::time::timeout(SHUTDOWN_GRACE, shutting_down.closed())
             .await
             .is_err()
         {
@@ -303,83 +303,6 @@ impl Server {
         }
         Ok(())
     }
-}
-
-/// The per-connection limits of a [`Server`].
-#[derive(Clone, Copy)]
-struct ConnectionLimits {
-    header_read_timeout: Duration,
-    max_connections: usize,
-}
-
-/// Serves one connection (HTTP/1.1 or HTTP/2). Without a `permit` (the server is at its
-/// connection limit) every request on it is answered `429` and the connection closes after
-/// the first answer (HTTP/1.1) or after the header-read timeout at most.
-async fn serve_connection<S>(
-    stream: S,
-    service: TowerToHyperService<axum::Router>,
-    watcher: hyper_util::server::graceful::Watcher,
-    permit: Option<tokio::sync::OwnedSemaphorePermit>,
-    limits: ConnectionLimits,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(MAX_HEADER_BYTES.max(8192) * 4);
-    builder
-        .http2()
-        .max_header_list_size(MAX_HEADER_BYTES as u32);
-    let io = TokioIo::new(stream);
-    match permit {
-        Some(permit) => {
-            let result = watcher
-                .watch(builder.serve_connection(io, service).into_owned())
-                .await;
-            drop(permit);
-            result
-        }
-        None => {
-            tracing::warn!(
-                max_connections = limits.max_connections,
-                "connection refused: the server is at its connection limit"
-            );
-            builder.http1().keep_alive(false);
-            let refuse = hyper::service::service_fn(move |_request| async move {
-                Ok::<_, std::convert::Infallible>(over_connection_limit(limits.max_connections))
-            });
-            tokio::time::timeout(
-                limits.header_read_timeout,
-                builder.serve_connection(io, refuse),
-            )
-            .await
-            .unwrap_or(Ok(()))
-        }
-    }
-}
-
-/// The answer on a connection past the limit: `429` with the SDKs' retry-after header.
-fn over_connection_limit(max_connections: usize) -> Response {
-    let mut response = ApiError::new(
-        429,
-        format!(
-            "the server has reached its limit of {max_connections} open connections; retry shortly"
-        ),
-    )
-    .into_response();
-    response.headers_mut().insert(
-        headers::X_MS_RETRY_AFTER_MS,
-        HeaderValue::from(CONNECTION_LIMIT_RETRY_AFTER_MS),
-    );
-    response.headers_mut().insert(
-        axum::http::header::CONNECTION,
-        HeaderValue::from_static("close"),
-    );
-    response
 }
 
 /// The 408 for a request past [`ServerConfig::request_timeout`].

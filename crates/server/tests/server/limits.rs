@@ -1,6 +1,8 @@
 //! Connection limits over real sockets: a half-sent header and an idle keep-alive connection
-//! are closed after the header-read timeout, and a connection past the connection limit is
-//! answered 429 (with `x-ms-retry-after-ms`) and closed, while the others keep working.
+//! are closed after the header-read timeout, an idle HTTP/2 connection gets a `GOAWAY` and is
+//! closed, a request in progress is not cut off by it, and a connection past the connection
+//! limit is answered 429 (with `x-ms-retry-after-ms`) and closed, while the others keep
+//! working.
 //!
 //! Timeouts here are bounds, not measurements: a test waits up to [`CLOSE_BOUND`] for what
 //! should happen after a fraction of a second.
@@ -9,6 +11,9 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use axum::http::Method;
+use tributary_wire::headers;
 
 use crate::harness::TestServer;
 
@@ -159,4 +164,79 @@ async fn a_request_body_sent_too_slowly_is_answered_408_after_the_request_timeou
         .send()
         .await;
     assert_eq!(read.status, 404);
+}
+
+/// The HTTP/2 connection preface and an empty SETTINGS frame: what a prior-knowledge (h2c)
+/// client sends first.
+const HTTP2_PREFACE: &[u8] =
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+
+#[tokio::test]
+async fn an_idle_http2_connection_gets_a_goaway_and_is_closed() {
+    const PING: u8 = 0x6;
+    const GOAWAY: u8 = 0x7;
+    const ACK: u8 = 0x1;
+    let server = TestServer::start_with(|config| config.header_read_timeout = SHORT_TIMEOUT).await;
+    let mut stream = TcpStream::connect(server.addr).await.expect("connects");
+    stream
+        .write_all(HTTP2_PREFACE)
+        .await
+        .expect("sends the preface");
+    // Read frames until the server closes, acknowledging its PINGs as a client must.
+    let mut frame_types = Vec::new();
+    let read = tokio::time::timeout(CLOSE_BOUND, async {
+        let mut header = [0u8; 9];
+        while stream.read_exact(&mut header).await.is_ok() {
+            let length =
+                usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
+            let mut payload = vec![0u8; length];
+            if stream.read_exact(&mut payload).await.is_err() {
+                break;
+            }
+            frame_types.push(header[3]);
+            if header[3] == PING && header[4] & ACK == 0 {
+                let mut ack = vec![0, 0, 8, PING, ACK, 0, 0, 0, 0];
+                ack.extend_from_slice(&payload);
+                let _ = stream.write_all(&ack).await;
+            }
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "the server kept an idle HTTP/2 connection open past {CLOSE_BOUND:?}"
+    );
+    assert!(
+        frame_types.contains(&GOAWAY),
+        "frame types sent: {frame_types:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_request_in_progress_outlives_the_idle_timeout() {
+    let server = TestServer::start_with(|config| config.header_read_timeout = SHORT_TIMEOUT).await;
+    server.create_database("db").await;
+    server.create_container("db", "c").await;
+    let etag = server
+        .change_feed(Some("*"))
+        .await
+        .header(headers::ETAG)
+        .expect("an etag")
+        .to_owned();
+    // A long-poll feed read that waits four idle timeouts for a change that never comes.
+    let wait = SHORT_TIMEOUT * 4;
+    let started = std::time::Instant::now();
+    let response = server
+        .request(Method::GET, "/dbs/db/colls/c/docs")
+        .header(headers::A_IM, headers::values::A_IM_INCREMENTAL_FEED)
+        .header(headers::IF_NONE_MATCH, &etag)
+        .header(headers::X_TRIBUTARY_WAIT_MS, &wait.as_millis().to_string())
+        .send()
+        .await;
+    response.expect_status(304);
+    assert!(
+        started.elapsed() >= wait - Duration::from_millis(50),
+        "answered after {:?}",
+        started.elapsed()
+    );
 }
