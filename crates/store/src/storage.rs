@@ -295,6 +295,12 @@ impl Backend for FjallBackend {
             .iter()
             .any(|keyspace| keyspace.sealed_memtable_count() > 0)
         {
+            // A flush worker that failed (its directory removed, a full disk) poisons the
+            // database and never clears its memtable: no point waiting for it.
+            if let Err(error) = self.database.persist(fjall::PersistMode::Buffer) {
+                tracing::warn!(%error, "memtables cannot be flushed at close; the next open replays the journal");
+                return Ok(());
+            }
             if started.elapsed() >= SHUT_DOWN_FLUSH_LIMIT {
                 tracing::warn!(
                     limit_s = SHUT_DOWN_FLUSH_LIMIT.as_secs(),
