@@ -122,8 +122,12 @@ struct ServeArgs {
     /// Most connections open at once; one past the limit is answered 429 and closed.
     #[arg(long, env = "TRIBUTARY_MAX_CONNECTIONS", default_value_t = tributary_server::DEFAULT_MAX_CONNECTIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     max_connections: usize,
-    /// Seconds a connection may take to send a request's headers; a keep-alive connection
-    /// idle this long is closed too.
+    /// MiB of request bodies held in memory at once (at least 4, one largest body); a
+    /// request past it is answered 429, which the SDKs retry.
+    #[arg(long, env = "TRIBUTARY_MAX_REQUEST_MEMORY_MIB", default_value_t = tributary_server::DEFAULT_MAX_REQUEST_MEMORY / (1024 * 1024), value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(4..=1024 * 1024))]
+    max_request_memory_mib: usize,
+    /// Seconds a connection may take to send a request's headers; a connection idle this
+    /// long is closed too (HTTP/2 gets a GOAWAY), never cutting a request in progress.
     #[arg(long, env = "TRIBUTARY_HEADER_READ_TIMEOUT", default_value_t = tributary_server::DEFAULT_HEADER_READ_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     header_read_timeout: u64,
     /// Seconds a request may take from its headers to its answer (body upload included);
@@ -522,6 +526,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tls,
         data_dir: data_dir.clone(),
         max_connections: args.max_connections,
+        max_request_memory: args.max_request_memory_mib * 1024 * 1024,
         header_read_timeout: Duration::from_secs(args.header_read_timeout),
         request_timeout: Duration::from_secs(args.request_timeout),
         ..ServerConfig::default()

@@ -27,6 +27,7 @@
 //! # Ok(()) }
 //! ```
 
+mod body_budget;
 mod connection;
 mod error;
 mod keys;
@@ -42,7 +43,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
@@ -68,6 +68,8 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(90);
 const SCANS_PER_CORE: usize = 2;
 /// The default [`ServerConfig::max_connections`].
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// The default [`ServerConfig::max_request_memory`]: 256 MiB.
+pub const DEFAULT_MAX_REQUEST_MEMORY: usize = 256 * 1024 * 1024;
 
 /// Everything `tributary serve` can be told.
 #[derive(Clone, Debug)]
@@ -101,6 +103,10 @@ pub struct ServerConfig {
     /// Most connections open at once; a connection past the limit gets one `429` (with
     /// `x-ms-retry-after-ms`) saying so and is closed.
     pub max_connections: usize,
+    /// Most bytes of request bodies held at once (never less than one largest body, 4 MiB):
+    /// a request reserves its body's size before it is read and keeps it until answered; past
+    /// the limit the answer is `429` with `x-ms-retry-after-ms`, which the SDKs retry.
+    pub max_request_memory: usize,
 }
 
 impl Default for ServerConfig {
@@ -116,6 +122,7 @@ impl Default for ServerConfig {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_request_memory: DEFAULT_MAX_REQUEST_MEMORY,
         }
     }
 }
@@ -151,6 +158,8 @@ pub(crate) struct AppState {
     /// Scans (queries, read feeds, feed pages, partition-key deletes) that may run at once:
     /// [`SCANS_PER_CORE`] per core.
     scan_permits: tokio::sync::Semaphore,
+    /// Request bodies in memory: [`ServerConfig::max_request_memory`].
+    body_budget: body_budget::BodyBudget,
 }
 
 /// A bound server, ready to run.
@@ -202,6 +211,7 @@ impl Server {
                 SCANS_PER_CORE
                     * std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             ),
+            body_budget: body_budget::BodyBudget::new(config.max_request_memory),
         });
         Ok(Server {
             listener,
@@ -382,17 +392,11 @@ async fn serve(
     if signer.is_read_only() && !routes::is_read(&parts.method, &segments, &parts.headers)? {
         return Err(read_only_key_refusal(signer, &parts.method, &segments));
     }
-    let body = axum::body::to_bytes(Body::new(body), request::MAX_REQUEST_BODY_BYTES)
+    // Held until the request is answered: its body is in memory until then.
+    let _body_memory = state.body_budget.reserve(&body)?;
+    let body = axum::body::to_bytes(body, request::MAX_REQUEST_BODY_BYTES)
         .await
-        .map_err(|_| {
-            ApiError::new(
-                413,
-                format!(
-                    "the request body is larger than {} bytes",
-                    request::MAX_REQUEST_BODY_BYTES
-                ),
-            )
-        })?;
+        .map_err(|_| body_budget::body_too_large())?;
     let host = parts
         .headers
         .get(axum::http::header::HOST)

@@ -2,7 +2,8 @@
 //! are closed after the header-read timeout, an idle HTTP/2 connection gets a `GOAWAY` and is
 //! closed, a request in progress is not cut off by it, and a connection past the connection
 //! limit is answered 429 (with `x-ms-retry-after-ms`) and closed, while the others keep
-//! working.
+//! working, and request bodies past the memory budget are answered 429 until the ones in
+//! progress are answered.
 //!
 //! Timeouts here are bounds, not measurements: a test waits up to [`CLOSE_BOUND`] for what
 //! should happen after a fraction of a second.
@@ -117,12 +118,17 @@ async fn a_connection_past_the_limit_is_answered_429_and_the_others_keep_working
 
 /// A signed `POST` that announces a 1,000-byte body and sends 10 bytes of it.
 fn slow_body_request(server: &TestServer) -> Vec<u8> {
+    partial_create_database(server, 1_000)
+}
+
+/// A signed `POST /dbs` that announces a body of `length` bytes and sends 10 bytes of it.
+fn partial_create_database(server: &TestServer, length: usize) -> Vec<u8> {
     let key = tributary_wire::auth::MasterKey::from_base64(tributary_wire::auth::EMULATOR_KEY)
         .expect("the emulator key");
     let date = tributary_wire::headers::format_http_date(std::time::SystemTime::now());
     let authorization = tributary_wire::auth::authorization_header(&key, "POST", "dbs", "", &date);
     let mut request = format!(
-        "POST /dbs HTTP/1.1\r\nHost: localhost:{}\r\nx-ms-version: 2020-07-15\r\nx-ms-date: {date}\r\nauthorization: {authorization}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n",
+        "POST /dbs HTTP/1.1\r\nHost: localhost:{}\r\nx-ms-version: 2020-07-15\r\nx-ms-date: {date}\r\nauthorization: {authorization}\r\ncontent-type: application/json\r\ncontent-length: {length}\r\n\r\n",
         server.addr.port()
     )
     .into_bytes();
@@ -238,5 +244,79 @@ async fn a_request_in_progress_outlives_the_idle_timeout() {
         started.elapsed() >= wait - Duration::from_millis(50),
         "answered after {:?}",
         started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn bodies_past_the_memory_budget_are_answered_429_until_the_ones_in_progress_end() {
+    // The least budget there is: one largest body (4 MiB).
+    let budget = 4 * 1024 * 1024;
+    let server = TestServer::start_with(|config| {
+        config.max_request_memory = budget;
+        config.request_timeout = CLOSE_BOUND * 2;
+        config.header_read_timeout = CLOSE_BOUND * 2;
+    })
+    .await;
+    // A client announces the largest body and sends a little of it: the whole budget is
+    // reserved for it while it uploads.
+    let mut uploading = TcpStream::connect(server.addr).await.expect("connects");
+    uploading
+        .write_all(&partial_create_database(&server, budget))
+        .await
+        .expect("sends the headers and the start of the body");
+    let refused = tokio::time::timeout(CLOSE_BOUND, async {
+        loop {
+            let response = server
+                .request(Method::POST, "/dbs")
+                .json(&serde_json::json!({"id": "meanwhile"}))
+                .send()
+                .await;
+            if response.status == 429 {
+                break response;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let refused = match refused {
+        Ok(response) => response,
+        Err(_) => panic!("no 429 within {CLOSE_BOUND:?}"),
+    };
+    assert!(
+        refused.header(headers::X_MS_RETRY_AFTER_MS).is_some(),
+        "the SDKs wait as long as the 429 says"
+    );
+    assert!(
+        refused
+            .expect_error(429)
+            .contains("request bodies in progress"),
+        "the message names the cause"
+    );
+    // A read carries no body and is served meanwhile.
+    server
+        .request(Method::GET, "/dbs")
+        .send()
+        .await
+        .expect_status(200);
+    // The upload ends (its client goes away): the budget is free again.
+    drop(uploading);
+    let created = tokio::time::timeout(CLOSE_BOUND, async {
+        loop {
+            let response = server
+                .request(Method::POST, "/dbs")
+                .json(&serde_json::json!({"id": "after"}))
+                .send()
+                .await;
+            if response.status != 429 {
+                break response.status;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        created.ok(),
+        Some(201),
+        "the freed budget serves the next write"
     );
 }
