@@ -16,6 +16,9 @@
 //!    includes the commit's own fsync. *ack→reader* is ack→seen; it is often zero, because
 //!    the commit wakes the reader and the writer at the same moment, and a negative gap is
 //!    counted as zero.
+//! 5. **partition-key scan**: [`Store::scan_items`] of one partition key (what a query with a
+//!    partition key reads), [`PARTITION_KEY_SCANS`] times over the keys in turn, then one scan
+//!    of the whole container for comparison. Each scan must return exactly its key's items.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,8 +38,11 @@ use crate::latency::{LatencySummary, milliseconds, per_second};
 use crate::machine::{self, MachineInfo};
 use crate::progress::PhaseProgress;
 use crate::table::{self, Row};
-use crate::workload::{ITEM_BYTES, N_PARTITION_KEYS, PARTITION_KEY_PATH, order_document};
+use crate::workload::{
+    ITEM_BYTES, N_PARTITION_KEYS, PARTITION_KEY_PATH, customer_id, order_document,
+};
 use crate::{durability_name, join_samples, new_store_dir};
+use tributary_partition_key::PartitionKey;
 
 /// The benchmark's database.
 const DATABASE: &str = "bench";
@@ -46,6 +52,8 @@ const CONTAINER: &str = "orders";
 const READER_WAIT: Duration = Duration::from_secs(1);
 /// How long the reader may take to see the last items once the writer is done.
 const READER_GRACE: Duration = Duration::from_secs(10);
+/// Partition-key scans of the partition-key scan phase.
+pub const PARTITION_KEY_SCANS: u64 = 500;
 /// Most concurrent single-item writers.
 pub const MAX_WRITERS: usize = 4096;
 /// Most transactions in flight at once.
@@ -223,6 +231,14 @@ pub struct StoreBenchReport {
     pub ack_to_reader_ms: LatencySummary,
     /// Latency of the paced single writes of the commit→reader phase.
     pub latency_phase_write_ms: LatencySummary,
+    /// partition-key scan: scans of one partition key's items per second.
+    pub pk_scans_per_s: f64,
+    /// partition-key scan: items one scan returned, on average.
+    pub pk_scan_items: f64,
+    /// partition-key scan: latency of one scan.
+    pub pk_scan_ms: LatencySummary,
+    /// partition-key scan: the one scan of the whole container, for comparison.
+    pub container_scan_ms: LatencySummary,
     /// Size of the store directory at the end, MiB.
     pub store_disk_mb: f64,
     /// The process's peak resident memory, MiB (`VmHWM`).
@@ -287,6 +303,16 @@ impl StoreBenchReport {
                 phase: "ack→reader (ack→seen)".into(),
                 rate: String::new(),
                 latency: &self.ack_to_reader_ms,
+            },
+            Row {
+                phase: format!("partition-key scan ({:.0} items/scan)", self.pk_scan_items),
+                rate: format!("{} scans/s", table::thousands(self.pk_scans_per_s)),
+                latency: &self.pk_scan_ms,
+            },
+            Row {
+                phase: "container scan (once, for comparison)".into(),
+                rate: String::new(),
+                latency: &self.container_scan_ms,
             },
         ]));
         out.push_str(&format!(
@@ -353,6 +379,10 @@ pub async fn run_store_bench(options: &StoreBenchOptions) -> Result<StoreBenchRe
         ack_to_reader_p99_ms: phases.reader.ack_to_seen.p99_ms,
         ack_to_reader_ms: phases.reader.ack_to_seen,
         latency_phase_write_ms: phases.reader.write_latency,
+        pk_scans_per_s: phases.scans.pk_scans_per_s,
+        pk_scan_items: phases.scans.pk_scan_items,
+        pk_scan_ms: phases.scans.pk_scan_latency,
+        container_scan_ms: phases.scans.container_scan_latency,
         store_disk_mb,
         peak_rss_mb,
     })
@@ -363,6 +393,7 @@ struct Phases {
     concurrent: Throughput,
     catch_up: CatchUp,
     reader: ReaderLatency,
+    scans: Scans,
 }
 
 async fn run_phases(store: &Arc<Store>, options: &StoreBenchOptions) -> Result<Phases, BenchError> {
@@ -370,12 +401,82 @@ async fn run_phases(store: &Arc<Store>, options: &StoreBenchOptions) -> Result<P
     let concurrent = ingest_concurrently(store, options).await?;
     let catch_up = catch_up(store, options).await?;
     let reader = commit_to_reader(store, options).await?;
+    let scans = scan_partition_keys(store, options).await?;
     Ok(Phases {
         batch,
         concurrent,
         catch_up,
         reader,
+        scans,
     })
+}
+
+struct Scans {
+    pk_scans_per_s: f64,
+    pk_scan_items: f64,
+    pk_scan_latency: LatencySummary,
+    container_scan_latency: LatencySummary,
+}
+
+/// Scans [`PARTITION_KEY_SCANS`] partition keys in turn, then the whole container once; every
+/// scan must return exactly the items written under its key.
+async fn scan_partition_keys(
+    store: &Arc<Store>,
+    options: &StoreBenchOptions,
+) -> Result<Scans, BenchError> {
+    let n_items = options.n_items + options.n_concurrent_items + options.n_latency_writes;
+    let progress = PhaseProgress::start(
+        "partition-key-scan",
+        PARTITION_KEY_SCANS,
+        "scans",
+        options.show_progress,
+    );
+    let n_done = progress.counter();
+    let store = Arc::clone(store);
+    tokio::task::spawn_blocking(move || {
+        let mut latencies = Vec::new();
+        let mut n_returned = 0u64;
+        let started = Instant::now();
+        for n in 0..PARTITION_KEY_SCANS {
+            let key = n % N_PARTITION_KEYS;
+            let scope = FeedScope::PartitionKey(
+                PartitionKey::from_json(&serde_json::Value::String(customer_id(key)))
+                    .map_err(tributary_store::StoreError::from)?,
+            );
+            let scan_started = Instant::now();
+            let items = store.scan_items(DATABASE, CONTAINER, &scope)?;
+            latencies.push(scan_started.elapsed());
+            // Items `m` with `m % N_PARTITION_KEYS == key`: every phase numbers its items on
+            // from the one before, so they are `0..n_items`.
+            let expected = n_items / N_PARTITION_KEYS + u64::from(key < n_items % N_PARTITION_KEYS);
+            if items.len() as u64 != expected {
+                return Err(BenchError::FeedCountMismatch {
+                    expected,
+                    actual: items.len() as u64,
+                });
+            }
+            n_returned += items.len() as u64;
+            n_done.store(n + 1, Ordering::Relaxed);
+        }
+        let elapsed = started.elapsed();
+        let container_started = Instant::now();
+        let all = store.scan_items(DATABASE, CONTAINER, &FeedScope::Container)?;
+        let container_scan = container_started.elapsed();
+        if all.len() as u64 != n_items {
+            return Err(BenchError::FeedCountMismatch {
+                expected: n_items,
+                actual: all.len() as u64,
+            });
+        }
+        Ok(Scans {
+            pk_scans_per_s: per_second(latencies.len() as u64, elapsed),
+            pk_scan_items: n_returned as f64 / latencies.len().max(1) as f64,
+            pk_scan_latency: LatencySummary::from_samples(latencies),
+            container_scan_latency: LatencySummary::from_samples(vec![container_scan]),
+        })
+    })
+    .await
+    .map_err(|e| BenchError::Task(e.to_string()))?
 }
 
 /// A write phase's rate and per-operation latencies.

@@ -225,24 +225,47 @@ impl Query {
     /// `FROM` source that stands for the whole document. A server uses it to tell a query that
     /// targets one partition key from one that spans the container.
     pub fn pins_property(&self, path: &[String]) -> bool {
+        self.pinning_term(path).is_some()
+    }
+
+    /// The value the `WHERE` clause fixes the document property at `path` to, as
+    /// [`Query::pins_property`] finds it: the literal, or the parameter's bound value. `None`
+    /// when nothing pins it, or the parameter is unbound or bound to undefined. Every document
+    /// the query can return has this value at `path`, so a server can read only the documents
+    /// stored under it.
+    pub fn pinned_value(&self, path: &[String], parameters: &Parameters) -> Option<Value> {
+        match self.pinning_term(path)? {
+            Expr::Literal(value) => Some(value.clone()),
+            Expr::Parameter(name) => parameters.get(name).flatten().cloned(),
+            _ => None,
+        }
+    }
+
+    /// The literal or parameter of the top-level `WHERE` term `c.<path> = <fixed value>`.
+    fn pinning_term(&self, path: &[String]) -> Option<&Expr> {
         let document_source = self.ast.sources.first().is_some_and(|source| {
             !source.iterate
                 && matches!(&source.collection, Collection::Path { steps, .. } if steps.is_empty())
         });
         if !document_source || path.is_empty() {
-            return false;
+            return None;
         }
         let terms: &[Expr] = match &self.ast.filter {
-            None => return false,
+            None => return None,
             Some(Expr::And(terms)) => terms,
             Some(filter) => std::slice::from_ref(filter),
         };
-        terms.iter().any(|term| match term {
+        terms.iter().find_map(|term| match term {
             Expr::Binary(BinaryOp::Eq, left, right) => {
-                (is_document_path(left, path) && is_fixed_value(right))
-                    || (is_document_path(right, path) && is_fixed_value(left))
+                if is_document_path(left, path) && is_fixed_value(right) {
+                    Some(right.as_ref())
+                } else if is_document_path(right, path) && is_fixed_value(left) {
+                    Some(left.as_ref())
+                } else {
+                    None
+                }
             }
-            _ => false,
+            _ => None,
         })
     }
 

@@ -114,6 +114,13 @@ pub(crate) trait Backend: Send + Sync {
 pub(crate) trait Snapshot {
     /// Reads one key as it was when the snapshot was taken.
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<StoredBytes>>;
+    /// Iterates keys in `[start, end)` as they were when the snapshot was taken.
+    fn scan<'a>(
+        &'a self,
+        space: Space,
+        start: &[u8],
+        end: &[u8],
+    ) -> Box<dyn Iterator<Item = Result<KeyValue>> + 'a>;
 }
 
 /// Iterates committed keys in `[start, end)`.
@@ -328,6 +335,23 @@ impl Snapshot for FjallSnapshot<'_> {
             .get(self.backend.keyspace(space), key)
             .map_err(|error| StoreError::storage("cannot read a key", error))?;
         Ok(value.map(StoredBytes))
+    }
+
+    fn scan<'a>(
+        &'a self,
+        space: Space,
+        start: &[u8],
+        end: &[u8],
+    ) -> Box<dyn Iterator<Item = Result<KeyValue>> + 'a> {
+        use fjall::Readable as _;
+        Box::new(
+            self.snapshot
+                .range(self.backend.keyspace(space), start..end)
+                .map(|guard| match guard.into_inner() {
+                    Ok((key, value)) => Ok((StoredBytes(key), StoredBytes(value))),
+                    Err(error) => Err(StoreError::storage("cannot read a key range", error)),
+                }),
+        )
     }
 }
 

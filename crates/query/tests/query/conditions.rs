@@ -198,6 +198,37 @@ fn pins_property_finds_an_equality_on_the_document_path() {
 }
 
 #[test]
+fn pinned_value_is_the_literal_or_the_bound_parameter() {
+    let pk = vec!["pk".to_owned()];
+    let mut parameters = Parameters::new();
+    parameters.insert("@pk", json!("tenant-1"));
+    let pinned = |text: &str| Query::parse(text).unwrap().pinned_value(&pk, &parameters);
+    assert_eq!(pinned("SELECT * FROM c WHERE c.pk = 3"), Some(json!(3)));
+    assert_eq!(
+        pinned("SELECT * FROM c WHERE c.x > 1 AND @pk = c.pk"),
+        Some(json!("tenant-1"))
+    );
+    assert_eq!(
+        pinned("SELECT * FROM c WHERE c.pk = null"),
+        Some(json!(null))
+    );
+    assert_eq!(
+        pinned("SELECT * FROM c WHERE c.pk = @other"),
+        None,
+        "unbound"
+    );
+    assert_eq!(pinned("SELECT * FROM c WHERE c.pk > 3"), None);
+    let undefined = Parameters::from_json(&json!([{"name": "@pk"}])).unwrap();
+    assert_eq!(
+        Query::parse("SELECT * FROM c WHERE c.pk = @pk")
+            .unwrap()
+            .pinned_value(&pk, &undefined),
+        None,
+        "bound to undefined"
+    );
+}
+
+#[test]
 fn aggregate_accessors_describe_the_selection() {
     let query = |text: &str| Query::parse(text).unwrap();
     let count = query("SELECT COUNT(1) FROM c");

@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use tributary_partition_key::PartitionKey;
 use tributary_query::{Parameters, Query};
 use tributary_store::FeedScope;
 use tributary_wire::headers;
@@ -91,8 +92,19 @@ pub(crate) fn query_items(
             "Cross partition query only supports 'VALUE <AggregateFunc>' for aggregates.",
         ));
     }
+    // A query whose filter fixes the partition key reads only that key's items; the
+    // answer is the same, the checks above stay those of the scope the client asked for.
+    let scan_scope = match scope {
+        FeedScope::Container => pinned_partition_key(
+            &query,
+            &parameters,
+            &properties.definition.partition_key.paths,
+        )
+        .map_or(FeedScope::Container, FeedScope::PartitionKey),
+        scope => scope,
+    };
     let started = Instant::now();
-    let items = state.store.scan_items(database, container, &scope)?;
+    let items = state.store.scan_items(database, container, &scan_scope)?;
     let loaded = started.elapsed();
     let n_bytes: usize = items.iter().map(String::len).sum();
     let documents: Vec<Value> = items
@@ -148,6 +160,27 @@ pub(crate) fn query_items(
         );
     }
     Ok(reply)
+}
+
+/// The partition key (or hierarchical prefix) the query's filter fixes: the pinned values of
+/// the key's paths in order, up to the first path it leaves free. `None` when it fixes none,
+/// or a value no partition key can have.
+fn pinned_partition_key(
+    query: &Query,
+    parameters: &Parameters,
+    paths: &[String],
+) -> Option<PartitionKey> {
+    let components: Vec<Value> = paths
+        .iter()
+        .map_while(|path| {
+            let segments = tributary_partition_key::parse_path(path).ok()?;
+            query.pinned_value(&segments, parameters)
+        })
+        .collect();
+    if components.is_empty() {
+        return None;
+    }
+    PartitionKey::from_json(&Value::Array(components)).ok()
 }
 
 /// Whether the query's filter fixes every partition key path to one value, so it targets a

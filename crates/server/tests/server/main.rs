@@ -16,5 +16,6 @@ mod input;
 mod keys;
 mod limits;
 mod long_poll;
+mod queries;
 mod sdk;
 mod transaction;
