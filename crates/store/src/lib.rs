@@ -46,6 +46,7 @@ mod feed;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 mod item;
+mod item_scan;
 mod records;
 mod shared;
 mod storage;
@@ -59,7 +60,7 @@ use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::oneshot;
-use tributary_partition_key::{Epk, EpkRange, PartitionKey, PartitionKeyDefinition};
+use tributary_partition_key::{Epk, PartitionKey, PartitionKeyDefinition};
 
 pub use catalog::{
     ContainerDefinition, ContainerProperties, DatabaseProperties, MAX_FEED_RANGES, MAX_ID_CHARS,
@@ -74,6 +75,7 @@ pub use item::{
     MAX_CROSS_CONTAINER_TRANSACTION_OPERATIONS, MAX_TRANSACTION_OPERATIONS, OperationResult,
     Precondition, TransactionOperation, TransactionOutcome, WriteKind, WriteOutcome, WriteStatus,
 };
+pub use item_scan::ItemPosition;
 pub use records::OperationType;
 pub use storage::Durability;
 pub use tributary_patch::{PatchOperation, PatchRequest};
@@ -81,7 +83,7 @@ pub use tributary_patch::{PatchOperation, PatchRequest};
 use catalog::{Catalog, ContainerRecord, Counters, DatabaseRecord};
 use committer::{Gate, Request, TransactionOp};
 use document::expiry_second;
-use records::{DocPointer, FeedRecord, FeedRecordView, container_prefix, doc_key, log_key};
+use records::{DocPointer, FeedRecord, doc_key, log_key};
 use shared::{FeedWatermark, Shared};
 use storage::{Backend, Space, scan};
 
@@ -623,74 +625,6 @@ impl Store {
             lsn: pointer.lsn,
             ts: feed_record.ts,
         })
-    }
-
-    /// The live items of a scope (JSON text, system properties included), for queries and
-    /// read feeds. Order: by feed range, then by LSN.
-    ///
-    /// # Errors
-    /// [`StoreError::RangeGone`] for a split range; storage errors.
-    pub fn scan_items(
-        &self,
-        database: &str,
-        container: &str,
-        scope: &FeedScope,
-    ) -> Result<Vec<String>> {
-        let record = self.container(database, container)?;
-        let span = feed::scope_span(&record, scope)?;
-        if span.is_full() {
-            self.scan_all_items(&record)
-        } else {
-            self.scan_items_in(&record, &span)
-        }
-    }
-
-    /// Every live item of a container, in feed key order: one pass over its feed entries.
-    fn scan_all_items(&self, record: &ContainerRecord) -> Result<Vec<String>> {
-        let now_s = self.shared.now_s();
-        let backend = self.shared.backend.as_ref();
-        let mut items = Vec::new();
-        for entry in scan(
-            backend,
-            Space::Feed,
-            &container_prefix(record.cid),
-            &container_prefix(record.cid + 1),
-        ) {
-            let (_, value) = entry?;
-            let feed_record = FeedRecordView::decode(&value)?;
-            if !is_expired(record, feed_record.ts, feed_record.ttl, now_s) {
-                items.push(feed_record.body.to_owned());
-            }
-        }
-        Ok(items)
-    }
-
-    /// The live items whose EPK lies in `span`, in feed key order: the item pointers of the
-    /// span (one contiguous key range, as pointers order by EPK) and the versions they name,
-    /// all read from one snapshot, so a query for one partition key reads that key's items
-    /// and nothing else.
-    fn scan_items_in(&self, record: &ContainerRecord, span: &EpkRange) -> Result<Vec<String>> {
-        let now_s = self.shared.now_s();
-        let snapshot = self.shared.backend.snapshot();
-        let mut found = Vec::new();
-        for entry in snapshot.scan(
-            Space::Docs,
-            &records::doc_key_epk_bound(record.cid, span.min.as_str()),
-            &records::doc_key_epk_bound(record.cid, span.max.as_str()),
-        ) {
-            let (_, pointer) = entry?;
-            let pointer = DocPointer::decode(&pointer)?;
-            let key = log_key(record.cid, pointer.segment, pointer.lsn);
-            let value = snapshot.get(Space::Feed, &key)?.ok_or_else(|| {
-                StoreError::Corrupt("an item pointer names a missing feed entry".into())
-            })?;
-            let feed_record = FeedRecordView::decode(&value)?;
-            if !is_expired(record, feed_record.ts, feed_record.ttl, now_s) {
-                found.push((key, feed_record.body.to_owned()));
-            }
-        }
-        found.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
-        Ok(found.into_iter().map(|(_, body)| body).collect())
     }
 
     /// Runs up to [`MAX_TRANSACTION_OPERATIONS`] operations on one partition key of one

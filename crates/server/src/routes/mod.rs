@@ -6,6 +6,7 @@ pub(crate) mod batch;
 pub(crate) mod conflicts;
 pub(crate) mod feed;
 pub(crate) mod items;
+pub(crate) mod paging;
 pub(crate) mod query;
 pub(crate) mod resources;
 

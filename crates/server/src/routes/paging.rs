@@ -1,0 +1,257 @@
+//! Pages of a container's items for queries and read feeds, and their continuation tokens.
+//!
+//! A page that can be answered item by item (a read feed; a query with no `ORDER BY`,
+//! aggregate, `GROUP BY`, `DISTINCT`, `TOP` or `OFFSET`) reads the scope from where the last
+//! page ended ([`ItemPosition`]) and stops once it is full, so paging through N items reads
+//! each once. A query that needs its whole input runs whole on every page and pages its
+//! result by offset. The two kinds of token are told apart, and any other text is a 400.
+
+use std::ops::ControlFlow;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use tributary_store::{FeedScope, ItemPosition, Store};
+
+use crate::error::ApiError;
+
+/// Where the next page starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PageToken {
+    /// After this many results of a query run whole.
+    Offset(usize),
+    /// After this item of the scope.
+    After(ItemPosition),
+}
+
+impl PageToken {
+    /// The token's text: base64 of `{"offset": n}` or `{"after": [segment, lsn]}`.
+    pub(crate) fn encode(self) -> String {
+        let value = match self {
+            PageToken::Offset(offset) => json!({ "offset": offset }),
+            PageToken::After(position) => json!({ "after": [position.segment, position.lsn] }),
+        };
+        base64::engine::general_purpose::STANDARD.encode(value.to_string())
+    }
+
+    /// Reads a token made by [`PageToken::encode`] (quoted or not, as the SDKs send it).
+    ///
+    /// # Errors
+    /// 400 for anything else.
+    pub(crate) fn decode(token: &str) -> Result<PageToken, ApiError> {
+        let invalid =
+            || ApiError::bad_request(format!("the continuation token '{token}' is invalid"));
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(token.trim().trim_matches('"'))
+            .map_err(|_| invalid())?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+        if let Some(offset) = value.get("offset").and_then(Value::as_u64) {
+            return usize::try_from(offset)
+                .map(PageToken::Offset)
+                .map_err(|_| invalid());
+        }
+        match value
+            .get("after")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+        {
+            Some([segment, lsn]) => {
+                let segment = segment
+                    .as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(invalid)?;
+                let lsn = lsn.as_u64().ok_or_else(invalid)?;
+                Ok(PageToken::After(ItemPosition { segment, lsn }))
+            }
+            _ => Err(invalid()),
+        }
+    }
+
+    /// The offset of a token for a query run whole.
+    ///
+    /// # Errors
+    /// 400 for a token that resumes a scan: it belongs to another query.
+    pub(crate) fn offset(token: Option<&str>) -> Result<usize, ApiError> {
+        match token.map(PageToken::decode).transpose()? {
+            None => Ok(0),
+            Some(PageToken::Offset(offset)) => Ok(offset),
+            Some(PageToken::After(_)) => Err(foreign_token()),
+        }
+    }
+
+    /// The position of a token for a page read item by item.
+    ///
+    /// # Errors
+    /// 400 for an offset token: it belongs to a query run whole.
+    pub(crate) fn position(token: Option<&str>) -> Result<Option<ItemPosition>, ApiError> {
+        match token.map(PageToken::decode).transpose()? {
+            None => Ok(None),
+            Some(PageToken::After(position)) => Ok(Some(position)),
+            Some(PageToken::Offset(_)) => Err(foreign_token()),
+        }
+    }
+}
+
+fn foreign_token() -> ApiError {
+    ApiError::bad_request(
+        "the continuation token belongs to another query: send the query it came with",
+    )
+}
+
+/// One page read item by item.
+pub(crate) struct ItemPage {
+    /// What the page answers, in order.
+    pub(crate) entries: Vec<String>,
+    /// Items read from the store for it, and their bytes.
+    pub(crate) n_read: usize,
+    pub(crate) n_read_bytes: usize,
+    /// Where the next page starts; `None` when the scope has nothing after this page.
+    pub(crate) next: Option<ItemPosition>,
+}
+
+/// Reads the scope's items after `after`, turning each into the page's entries with
+/// `produce` (none when it does not match), until `page_size` entries are gathered. One
+/// item's entries never straddle two pages: a page ends before an item whose entries would
+/// not fit, unless it is the page's first item (a `JOIN` can make more than a page of one).
+///
+/// # Errors
+/// The store's errors, and `produce`'s first error.
+pub(crate) fn read_items_page(
+    store: &Store,
+    (database, container): (&str, &str),
+    scope: &FeedScope,
+    after: Option<ItemPosition>,
+    page_size: usize,
+    mut produce: impl FnMut(&str) -> Result<Vec<String>, ApiError>,
+) -> Result<ItemPage, ApiError> {
+    let mut page = ItemPage {
+        entries: Vec::new(),
+        n_read: 0,
+        n_read_bytes: 0,
+        next: None,
+    };
+    let mut last = None;
+    let mut more = false;
+    let mut failure = None;
+    store.visit_items(database, container, scope, after, |position, body| {
+        if page.entries.len() >= page_size {
+            more = true;
+            return ControlFlow::Break(());
+        }
+        page.n_read += 1;
+        page.n_read_bytes += body.len();
+        match produce(body) {
+            Err(error) => {
+                failure = Some(error);
+                ControlFlow::Break(())
+            }
+            Ok(entries) => {
+                if !page.entries.is_empty() && page.entries.len() + entries.len() > page_size {
+                    more = true;
+                    return ControlFlow::Break(());
+                }
+                page.entries.extend(entries);
+                last = Some(position);
+                ControlFlow::Continue(())
+            }
+        }
+    })?;
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    if more {
+        page.next = last;
+    }
+    Ok(page)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn bad_tokens_are_refused_with_400() {
+        for token in [
+            "",
+            "not base64!",
+            "e30=",
+            "eyJvZmZzZXQiOi0xfQ==",
+            "bnVsbA==",
+            // {"after": [1]}, {"after": [-1, 2]}, {"after": [4294967296, 2]}
+            "eyJhZnRlciI6IFsxXX0=",
+            "eyJhZnRlciI6IFstMSwgMl19",
+            "eyJhZnRlciI6IFs0Mjk0OTY3Mjk2LCAyXX0=",
+        ] {
+            let error = PageToken::decode(token).expect_err(token);
+            assert_eq!(error.status, 400, "{token}: {error}");
+        }
+        assert_eq!(
+            PageToken::decode(&format!("\"{}\"", PageToken::Offset(7).encode())).ok(),
+            Some(PageToken::Offset(7))
+        );
+    }
+
+    #[test]
+    fn a_token_of_the_other_kind_is_refused_with_400() {
+        let offset = PageToken::Offset(3).encode();
+        let after = PageToken::After(ItemPosition { segment: 1, lsn: 9 }).encode();
+        assert_eq!(PageToken::offset(Some(&offset)).ok(), Some(3));
+        assert_eq!(
+            PageToken::offset(Some(&after)).map_err(|e| e.status).err(),
+            Some(400)
+        );
+        assert_eq!(
+            PageToken::position(Some(&after)).ok(),
+            Some(Some(ItemPosition { segment: 1, lsn: 9 }))
+        );
+        assert_eq!(
+            PageToken::position(Some(&offset))
+                .map_err(|e| e.status)
+                .err(),
+            Some(400)
+        );
+        assert_eq!(PageToken::position(None).ok(), Some(None));
+    }
+
+    fn any_token() -> impl Strategy<Value = PageToken> {
+        prop_oneof![
+            any::<usize>().prop_map(PageToken::Offset),
+            (any::<u32>(), any::<u64>())
+                .prop_map(|(segment, lsn)| PageToken::After(ItemPosition { segment, lsn })),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        #[test]
+        fn every_token_round_trips(token in any_token()) {
+            prop_assert_eq!(PageToken::decode(&token.encode()).ok(), Some(token));
+        }
+
+        /// A query or read-feed continuation from a client is a token or a 400, never a
+        /// panic: any text, and valid tokens with characters changed, cut or inserted.
+        #[test]
+        fn any_continuation_text_is_a_token_or_a_400(
+            text in "\\PC{0,40}",
+            token in any_token(),
+            at in any::<usize>(),
+            cut in any::<bool>(),
+            inserted in "[A-Za-z0-9+/=\"]{0,3}",
+        ) {
+            let valid = token.encode();
+            let at = at % (valid.len() + 1);
+            let edited = if cut {
+                valid[..at].to_owned()
+            } else {
+                format!("{}{inserted}{}", &valid[..at], &valid[at..])
+            };
+            for text in [text.as_str(), edited.as_str()] {
+                if let Err(error) = PageToken::decode(text) {
+                    prop_assert_eq!(error.status, 400);
+                }
+            }
+        }
+    }
+}

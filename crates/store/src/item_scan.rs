@@ -1,0 +1,153 @@
+//! Reading the live items of a scope in feed key order, from a position on: what queries,
+//! read feeds and partition-key deletes read.
+//!
+//! The whole container is one pass over its feed entries. A narrower scope (a feed range
+//! after a split, an EPK span, a partition key) reads the item pointers of its span instead
+//! (one contiguous key range, as pointers order by EPK) and the versions they name, all from
+//! one snapshot, so a query for one partition key reads that key's items and nothing else.
+
+use std::ops::{Bound, ControlFlow};
+
+use tributary_partition_key::EpkRange;
+
+use crate::Store;
+use crate::catalog::ContainerRecord;
+use crate::error::{Result, StoreError};
+use crate::feed::{self, FeedScope};
+use crate::is_expired;
+use crate::records::{self, DocPointer, FeedRecordView, container_prefix, log_key};
+use crate::storage::Space;
+
+/// Where an item stands in a scan: its latest version's feed key (feed range segment, then
+/// LSN). Scans visit items in this order; a scan can resume after a position, which stays
+/// valid across restarts and splits. An item written after a scan passed it has a new,
+/// larger position and is visited again (at its new version) by a scan resumed later: a
+/// resumed scan skips no item that was live throughout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ItemPosition {
+    /// The feed range segment the version was written to.
+    pub segment: u32,
+    /// The version's LSN.
+    pub lsn: u64,
+}
+
+impl Store {
+    /// The live items of a scope (JSON text, system properties included), in [`ItemPosition`]
+    /// order.
+    ///
+    /// # Errors
+    /// [`StoreError::RangeGone`] for a split range; storage errors.
+    pub fn scan_items(
+        &self,
+        database: &str,
+        container: &str,
+        scope: &FeedScope,
+    ) -> Result<Vec<String>> {
+        let mut items = Vec::new();
+        self.visit_items(database, container, scope, None, |_, body| {
+            items.push(body.to_owned());
+            ControlFlow::Continue(())
+        })?;
+        Ok(items)
+    }
+
+    /// Visits the live items of a scope in [`ItemPosition`] order, starting after `after`,
+    /// until `visit` breaks: a page reads only as far as it needs.
+    ///
+    /// # Errors
+    /// [`StoreError::RangeGone`] for a split range; storage errors.
+    pub fn visit_items(
+        &self,
+        database: &str,
+        container: &str,
+        scope: &FeedScope,
+        after: Option<ItemPosition>,
+        visit: impl FnMut(ItemPosition, &str) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let record = self.container(database, container)?;
+        let span = feed::scope_span(&record, scope)?;
+        if span.is_full() {
+            self.visit_all_items(&record, after, visit)
+        } else {
+            self.visit_items_in(&record, &span, after, visit)
+        }
+    }
+
+    /// Every live item of a container: one pass over its feed entries.
+    fn visit_all_items(
+        &self,
+        record: &ContainerRecord,
+        after: Option<ItemPosition>,
+        mut visit: impl FnMut(ItemPosition, &str) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let now_s = self.shared.now_s();
+        let start = match after {
+            Some(position) => Bound::Excluded(log_key(record.cid, position.segment, position.lsn)),
+            None => Bound::Included(container_prefix(record.cid)),
+        };
+        let end = Bound::Excluded(container_prefix(record.cid + 1));
+        for entry in self.shared.backend.scan(Space::Feed, start, end, false) {
+            let (key, value) = entry?;
+            let feed_record = FeedRecordView::decode(&value)?;
+            if is_expired(record, feed_record.ts, feed_record.ttl, now_s) {
+                continue;
+            }
+            let position = ItemPosition {
+                segment: records::log_key_segment(&key)?,
+                lsn: records::log_key_lsn(&key)?,
+            };
+            if visit(position, feed_record.body).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The live items whose EPK lies in `span`: their pointers, sorted by position, then the
+    /// versions they name, read as they are visited.
+    fn visit_items_in(
+        &self,
+        record: &ContainerRecord,
+        span: &EpkRange,
+        after: Option<ItemPosition>,
+        mut visit: impl FnMut(ItemPosition, &str) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let now_s = self.shared.now_s();
+        let snapshot = self.shared.backend.snapshot();
+        let mut positions = Vec::new();
+        for entry in snapshot.scan(
+            Space::Docs,
+            &records::doc_key_epk_bound(record.cid, span.min.as_str()),
+            &records::doc_key_epk_bound(record.cid, span.max.as_str()),
+        ) {
+            let (_, pointer) = entry?;
+            let pointer = DocPointer::decode(&pointer)?;
+            let position = ItemPosition {
+                segment: pointer.segment,
+                lsn: pointer.lsn,
+            };
+            if after.is_none_or(|after| position > after) {
+                positions.push(position);
+            }
+        }
+        positions.sort_unstable();
+        for position in positions {
+            let value = snapshot
+                .get(
+                    Space::Feed,
+                    &log_key(record.cid, position.segment, position.lsn),
+                )?
+                .ok_or_else(|| {
+                    StoreError::Corrupt("an item pointer names a missing feed entry".into())
+                })?;
+            let feed_record = FeedRecordView::decode(&value)?;
+            if is_expired(record, feed_record.ts, feed_record.ttl, now_s) {
+                continue;
+            }
+            if visit(position, feed_record.body).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
