@@ -12,6 +12,11 @@
 //! 4. **feed catch-up**: for each range, `GET .../docs` with `A-IM: Incremental Feed` and
 //!    `x-ms-max-item-count`, following the `etag` in `If-None-Match` until a 304. It must
 //!    return every document once.
+//! 5. **query pages**: `SELECT * FROM c` across partitions in pages of `feed_page_items`,
+//!    following `x-ms-continuation` to the end. It must return every document once.
+//! 6. **partition-key queries**: [`N_PARTITION_KEY_QUERIES`] queries
+//!    `SELECT * FROM c WHERE c.customerId = @customer`, one key after another; each must
+//!    return exactly that key's documents.
 //!
 //! `ready_ms` is the time from the start of `Store::open` to the first authenticated
 //! `GET /` answered; `idle_rss_mb` is the process's resident memory right then. The load
@@ -56,6 +61,8 @@ const THROUGHPUT_PER_RANGE: u32 = 10_000;
 pub const MAX_CONNECTIONS: usize = 1024;
 /// Most requests one phase may send.
 pub const MAX_PHASE_REQUESTS: u64 = 100_000_000;
+/// Queries of the partition-key query phase.
+pub const N_PARTITION_KEY_QUERIES: u64 = 200;
 /// Seed of the point reads' choice of documents.
 const READ_SEED: u64 = 0x7269_6275_7461_7279;
 
@@ -193,6 +200,14 @@ pub struct ServerBenchReport {
     pub feed_mb_per_s: f64,
     /// Latency of one change feed page (including the final 304s).
     pub feed_page_ms: LatencySummary,
+    /// Documents received per second paging through `SELECT * FROM c`.
+    pub query_items_per_s: f64,
+    /// Latency of one page of that query.
+    pub query_page_ms: LatencySummary,
+    /// Partition-key queries answered per second (one at a time).
+    pub pk_queries_per_s: f64,
+    /// Latency of one partition-key query.
+    pub pk_query_ms: LatencySummary,
     /// The process's peak resident memory (server and load generator), MiB.
     pub peak_rss_mb: Option<f64>,
 }
@@ -231,6 +246,16 @@ impl ServerBenchReport {
                     self.feed_mb_per_s
                 ),
                 latency: &self.feed_page_ms,
+            },
+            Row {
+                phase: format!("query pages (SELECT * FROM c, {}/page)", p.feed_page_items),
+                rate: format!("{} items/s", table::thousands(self.query_items_per_s)),
+                latency: &self.query_page_ms,
+            },
+            Row {
+                phase: "partition-key query (WHERE c.customerId = @customer)".into(),
+                rate: format!("{} queries/s", table::thousands(self.pk_queries_per_s)),
+                latency: &self.pk_query_ms,
             },
         ]));
         out.push_str(&format!(
@@ -311,6 +336,10 @@ pub async fn run_server_bench(
         feed_items_per_s: measured.feed.items_per_s,
         feed_mb_per_s: measured.feed.mb_per_s,
         feed_page_ms: measured.feed.page_latency,
+        query_items_per_s: measured.queries.items_per_s,
+        query_page_ms: measured.queries.page_latency,
+        pk_queries_per_s: measured.pk_queries.rate,
+        pk_query_ms: measured.pk_queries.latency,
         peak_rss_mb,
     })
 }
@@ -321,6 +350,8 @@ struct Measured {
     upserts: Throughput,
     reads: Throughput,
     feed: FeedCatchUp,
+    queries: FeedCatchUp,
+    pk_queries: Throughput,
 }
 
 /// How fast a phase went: requests per second and their latencies.
@@ -365,12 +396,135 @@ async fn drive(
     drop(progress);
     let reads = read_items(addr, &key, options).await?;
     let feed = catch_up(&mut setup, &range_ids, options).await?;
+    let queries = page_through_query(&mut setup, options).await?;
+    let pk_queries = query_partition_keys(&mut setup, options).await?;
     Ok(Measured {
         ready_ms,
         idle_rss_mb,
         upserts,
         reads,
         feed,
+        queries,
+        pk_queries,
+    })
+}
+
+/// Sends one query of the benchmark's container; the reply must be a 200.
+async fn send_query(
+    connection: &mut CosmosConnection,
+    body: &serde_json::Value,
+    extra_headers: &[(&str, &str)],
+) -> Result<crate::http::Reply, BenchError> {
+    let path = format!("/dbs/{DATABASE}/colls/{CONTAINER}/docs");
+    let mut request_headers = vec![
+        (headers::X_MS_DOCUMENTDB_ISQUERY, "true"),
+        (headers::X_MS_DOCUMENTDB_QUERY_ENABLECROSSPARTITION, "true"),
+        (
+            headers::CONTENT_TYPE,
+            headers::values::CONTENT_TYPE_QUERY_JSON,
+        ),
+    ];
+    request_headers.extend_from_slice(extra_headers);
+    connection
+        .send(
+            Method::POST,
+            &path,
+            &request_headers,
+            Some(body.to_string().into_bytes()),
+            &[200],
+        )
+        .await
+}
+
+/// The documents of a query or feed page.
+fn page_documents<'a>(reply: &'a crate::http::Reply) -> Result<FeedBody<'a>, BenchError> {
+    serde_json::from_slice(&reply.body).map_err(|e| BenchError::BadResponse {
+        method: "POST".into(),
+        path: format!("/dbs/{DATABASE}/colls/{CONTAINER}/docs (query)"),
+        reason: format!("the query page is not the expected JSON: {e}"),
+    })
+}
+
+/// Pages through `SELECT * FROM c`, following the continuations to the end.
+async fn page_through_query(
+    connection: &mut CosmosConnection,
+    options: &ServerBenchOptions,
+) -> Result<FeedCatchUp, BenchError> {
+    let body = json!({ "query": "SELECT * FROM c", "parameters": [] });
+    let page_items = options.feed_page_items.to_string();
+    let progress = PhaseProgress::start(
+        "query-pages",
+        options.n_items,
+        "items",
+        options.show_progress,
+    );
+    let n_done = progress.counter();
+    let max_pages = options.n_items.div_ceil(options.feed_page_items as u64) * 2 + 2;
+    let mut latencies = Vec::new();
+    let (mut n_read, mut n_bytes) = (0u64, 0u64);
+    let mut continuation: Option<String> = None;
+    let started = Instant::now();
+    loop {
+        if latencies.len() as u64 >= max_pages {
+            return Err(BenchError::FeedNeverEnds { max_pages });
+        }
+        let mut request_headers = vec![(headers::X_MS_MAX_ITEM_COUNT, page_items.as_str())];
+        if let Some(token) = &continuation {
+            request_headers.push((headers::X_MS_CONTINUATION, token.as_str()));
+        }
+        let sent = Instant::now();
+        let reply = send_query(connection, &body, &request_headers).await?;
+        latencies.push(sent.elapsed());
+        n_read += page_documents(&reply)?.documents.len() as u64;
+        n_bytes += reply.body.len() as u64;
+        n_done.store(n_read, Ordering::Relaxed);
+        continuation = reply.header(headers::X_MS_CONTINUATION).map(str::to_owned);
+        if continuation.is_none() {
+            break;
+        }
+    }
+    let elapsed = started.elapsed();
+    if n_read != options.n_items {
+        return Err(BenchError::FeedCountMismatch {
+            expected: options.n_items,
+            actual: n_read,
+        });
+    }
+    Ok(FeedCatchUp {
+        items_per_s: per_second(n_read, elapsed),
+        mb_per_s: per_second(n_bytes, elapsed) / (1024.0 * 1024.0),
+        page_latency: LatencySummary::from_samples(latencies),
+    })
+}
+
+/// Queries [`N_PARTITION_KEY_QUERIES`] partition keys by their value, one after another.
+async fn query_partition_keys(
+    connection: &mut CosmosConnection,
+    options: &ServerBenchOptions,
+) -> Result<Throughput, BenchError> {
+    let mut latencies = Vec::new();
+    let started = Instant::now();
+    for n in 0..N_PARTITION_KEY_QUERIES {
+        let key = n % N_PARTITION_KEYS;
+        let body = json!({
+            "query": "SELECT * FROM c WHERE c.customerId = @customer",
+            "parameters": [{ "name": "@customer", "value": customer_id(key) }],
+        });
+        let sent = Instant::now();
+        let reply =
+            send_query(connection, &body, &[(headers::X_MS_MAX_ITEM_COUNT, "1000")]).await?;
+        latencies.push(sent.elapsed());
+        // Upserted documents are `0..n_items`; document `m` has key `m % N_PARTITION_KEYS`.
+        let expected = options.n_items / N_PARTITION_KEYS
+            + u64::from(key < options.n_items % N_PARTITION_KEYS);
+        let actual = page_documents(&reply)?.documents.len() as u64;
+        if actual != expected || reply.header(headers::X_MS_CONTINUATION).is_some() {
+            return Err(BenchError::FeedCountMismatch { expected, actual });
+        }
+    }
+    Ok(Throughput {
+        rate: per_second(latencies.len() as u64, started.elapsed()),
+        latency: LatencySummary::from_samples(latencies),
     })
 }
 
