@@ -126,6 +126,10 @@ struct ServeArgs {
     /// request past it is answered 429, which the SDKs retry.
     #[arg(long, env = "TRIBUTARY_MAX_REQUEST_MEMORY_MIB", default_value_t = tributary_server::DEFAULT_MAX_REQUEST_MEMORY / (1024 * 1024), value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(4..=1024 * 1024))]
     max_request_memory_mib: usize,
+    /// MiB of stored items a query that needs its whole input (ORDER BY, aggregates, GROUP
+    /// BY, DISTINCT, TOP, OFFSET) may read; past it the query is answered 400.
+    #[arg(long, env = "TRIBUTARY_MAX_QUERY_INPUT_MIB", default_value_t = tributary_server::DEFAULT_MAX_QUERY_INPUT / (1024 * 1024), value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024 * 1024))]
+    max_query_input_mib: usize,
     /// Seconds a connection may take to send a request's headers; a connection idle this
     /// long is closed too (HTTP/2 gets a GOAWAY), never cutting a request in progress.
     #[arg(long, env = "TRIBUTARY_HEADER_READ_TIMEOUT", default_value_t = tributary_server::DEFAULT_HEADER_READ_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
@@ -527,6 +531,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         data_dir: data_dir.clone(),
         max_connections: args.max_connections,
         max_request_memory: args.max_request_memory_mib * 1024 * 1024,
+        max_query_input: args.max_query_input_mib * 1024 * 1024,
         header_read_timeout: Duration::from_secs(args.header_read_timeout),
         request_timeout: Duration::from_secs(args.request_timeout),
         ..ServerConfig::default()

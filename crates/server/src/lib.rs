@@ -70,6 +70,8 @@ const SCANS_PER_CORE: usize = 2;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// The default [`ServerConfig::max_request_memory`]: 256 MiB.
 pub const DEFAULT_MAX_REQUEST_MEMORY: usize = 256 * 1024 * 1024;
+/// The default [`ServerConfig::max_query_input`]: 256 MiB.
+pub const DEFAULT_MAX_QUERY_INPUT: usize = 256 * 1024 * 1024;
 
 /// Everything `tributary serve` can be told.
 #[derive(Clone, Debug)]
@@ -107,6 +109,12 @@ pub struct ServerConfig {
     /// a request reserves its body's size before it is read and keeps it until answered; past
     /// the limit the answer is `429` with `x-ms-retry-after-ms`, which the SDKs retry.
     pub max_request_memory: usize,
+    /// Most bytes of stored items a query that needs its whole input (`ORDER BY`, aggregates,
+    /// `GROUP BY`, `DISTINCT`, `TOP`, `OFFSET`) may read; past it the answer is a 400 saying
+    /// so. Parsed, the items take a few times this in memory, and at most 2 scans per core
+    /// run at once. Queries answered item by item and read feeds read a page at a time and
+    /// have no such limit.
+    pub max_query_input: usize,
 }
 
 impl Default for ServerConfig {
@@ -123,6 +131,7 @@ impl Default for ServerConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_request_memory: DEFAULT_MAX_REQUEST_MEMORY,
+            max_query_input: DEFAULT_MAX_QUERY_INPUT,
         }
     }
 }
@@ -160,6 +169,8 @@ pub(crate) struct AppState {
     scan_permits: tokio::sync::Semaphore,
     /// Request bodies in memory: [`ServerConfig::max_request_memory`].
     body_budget: body_budget::BodyBudget,
+    /// [`ServerConfig::max_query_input`].
+    max_query_input: usize,
 }
 
 /// A bound server, ready to run.
@@ -212,6 +223,7 @@ impl Server {
                     * std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             ),
             body_budget: body_budget::BodyBudget::new(config.max_request_memory),
+            max_query_input: config.max_query_input,
         });
         Ok(Server {
             listener,

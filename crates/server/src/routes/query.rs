@@ -1,5 +1,6 @@
 //! `POST .../docs` with `x-ms-documentdb-isquery`: SQL queries, run fully on the server.
 
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -109,13 +110,7 @@ pub(crate) fn query_items(
     let started = Instant::now();
     let (page, next, n_read, n_read_bytes) = if query.needs_full_scan() {
         let offset = PageToken::offset(token)?;
-        let items = state.store.scan_items(database, container, &scan_scope)?;
-        let n_bytes: usize = items.iter().map(String::len).sum();
-        let documents: Vec<Value> = items
-            .iter()
-            .map(|text| serde_json::from_str(text))
-            .collect::<Result<_, _>>()
-            .map_err(stored_item_not_json)?;
+        let (documents, n_bytes) = load_whole_input(state, (database, container), &scan_scope)?;
         let mut results = tributary_query::execute(&query, &parameters, documents.iter())
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         if spans_ranges
@@ -138,7 +133,7 @@ pub(crate) fn query_items(
             .collect();
         let next = offset + page.len();
         let next = (next < results.len()).then_some(PageToken::Offset(next));
-        (page, next, items.len(), n_bytes)
+        (page, next, documents.len(), n_bytes)
     } else {
         // Item by item: the page reads on from where the last ended and stops once full.
         let after = PageToken::position(token)?;
@@ -179,6 +174,51 @@ pub(crate) fn query_items(
         );
     }
     Ok(reply)
+}
+
+/// Reads every item of a scope for a query that needs its whole input, up to
+/// [`crate::ServerConfig::max_query_input`] bytes of stored JSON; returns them and their bytes.
+///
+/// # Errors
+/// 400 past the limit, naming it and how to stay under it.
+fn load_whole_input(
+    state: &AppState,
+    (database, container): (&str, &str),
+    scope: &FeedScope,
+) -> Result<(Vec<Value>, usize), ApiError> {
+    let mut documents = Vec::new();
+    let mut n_bytes = 0usize;
+    let mut failure = None;
+    state
+        .store
+        .visit_items(database, container, scope, None, |_, body| {
+            n_bytes += body.len();
+            if n_bytes > state.max_query_input {
+                failure = Some(ApiError::bad_request(format!(
+                    "this query needs its whole input before it can answer (ORDER BY, an \
+                     aggregate, GROUP BY, DISTINCT, TOP or OFFSET), and its scope holds more \
+                     than the {} MiB of items a query may hold at once (--max-query-input-mib): narrow it to a \
+                     partition key or a feed range, or drop the clause and page through the \
+                     results",
+                    state.max_query_input / (1024 * 1024)
+                )));
+                return ControlFlow::Break(());
+            }
+            match serde_json::from_str(body) {
+                Ok(document) => {
+                    documents.push(document);
+                    ControlFlow::Continue(())
+                }
+                Err(error) => {
+                    failure = Some(stored_item_not_json(error));
+                    ControlFlow::Break(())
+                }
+            }
+        })?;
+    match failure {
+        Some(error) => Err(error),
+        None => Ok((documents, n_bytes)),
+    }
 }
 
 fn stored_item_not_json(error: serde_json::Error) -> ApiError {

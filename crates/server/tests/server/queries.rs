@@ -308,3 +308,30 @@ async fn a_continuation_of_another_kind_or_garbage_is_a_400() {
         assert!(message.contains("continuation token"), "{message}");
     }
 }
+
+#[tokio::test]
+async fn a_query_that_needs_more_whole_input_than_allowed_is_a_400_and_a_paged_one_is_not() {
+    let server = TestServer::start_with(|config| config.max_query_input = 4 * 1024).await;
+    server.create_database("db").await;
+    server.create_container("db", "c").await;
+    let padding = "x".repeat(500);
+    for n in 0..20 {
+        server
+            .create_item(
+                "a",
+                &json!({"id": format!("i{n:02}"), "pk": "a", "n": n, "padding": padding}),
+            )
+            .await;
+    }
+    let message = server
+        .request(Method::POST, "/dbs/db/colls/c/docs")
+        .query("SELECT * FROM c ORDER BY c.n")
+        .send()
+        .await
+        .expect_error(400);
+    assert!(message.contains("needs its whole input"), "{message}");
+    assert!(message.contains("--max-query-input-mib"), "{message}");
+    // Read item by item, the same items page through.
+    let pages = all_pages(&server, Some("SELECT * FROM c"), 7, |_| None).await;
+    assert_eq!(pages.iter().map(|(ids, _)| ids.len()).sum::<usize>(), 20);
+}
