@@ -378,6 +378,10 @@ impl Backend for FaultInjectingBackend {
                 "cannot commit a batch",
                 std::io::Error::other("injected write failure"),
             )),
+            crate::FaultAction::FailNoSpace => Err(StoreError::storage(
+                "cannot commit a batch",
+                fjall::Error::Io(std::io::Error::from(std::io::ErrorKind::StorageFull)),
+            )),
         }
     }
 }
