@@ -2,7 +2,8 @@
 //! refuses every write with [`StoreError::DiskFull`] before anything is staged: nothing is
 //! stored, the feed does not move, reads keep working, background maintenance waits, and
 //! writes resume on the same open store once space is freed. An `ENOSPC` inside a commit
-//! (the reserve was too small) still poisons the store, with a message that says so.
+//! (the reserve was too small) still poisons the store, with a message that says so. One test
+//! checks the reserve against the operating system's real free space.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -366,4 +367,52 @@ fn an_enospc_inside_a_commit_poisons_the_store_with_a_disk_full_message_naming_t
         all_versions(&store).is_empty(),
         "reads still work, and the failed write is not visible"
     );
+}
+
+#[test]
+fn the_operating_systems_free_space_is_what_the_reserve_is_checked_against() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let runtime = runtime();
+    let write = |store: &Store, id: &str| {
+        runtime.block_on(store.write_item(
+            DATABASE,
+            CONTAINER,
+            ItemWrite::create(json!({"id": id, "pk": "a"})),
+        ))
+    };
+    {
+        let store = open_store(
+            dir.path(),
+            StoreOptions {
+                min_free_disk_bytes: 0,
+                ..quiet_options(&clock)
+            },
+        );
+        create_container(&runtime, &store, definition(), 1);
+        write(&store, "kept").expect("no reserve: the write commits");
+    }
+    // No disk has this much free: `statvfs` itself refuses the write.
+    let store = open_store(
+        dir.path(),
+        StoreOptions {
+            min_free_disk_bytes: u64::MAX,
+            ..quiet_options(&clock)
+        },
+    );
+    match write(&store, "refused") {
+        Err(StoreError::DiskFull {
+            path,
+            free_bytes,
+            reserve_bytes,
+        }) => {
+            assert_eq!(path, dir.path());
+            assert!(free_bytes > 0, "the disk's real free space");
+            assert_eq!(reserve_bytes, u64::MAX);
+        }
+        other => panic!("expected DiskFull, got {other:?}"),
+    }
+    store
+        .read_item(DATABASE, CONTAINER, &pk("a"), "kept")
+        .expect("reads do not look at the reserve");
 }
