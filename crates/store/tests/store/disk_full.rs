@@ -2,10 +2,13 @@
 //! refuses every write with [`StoreError::DiskFull`] before anything is staged: nothing is
 //! stored, the feed does not move, reads keep working, background maintenance waits, and
 //! writes resume on the same open store once space is freed. An `ENOSPC` inside a commit
-//! (the reserve was too small) still poisons the store, with a message that says so. One test
-//! checks the reserve against the operating system's real free space.
+//! (the reserve was too small) still poisons the store, with a message that says so. An
+//! automatic split waits too; and one test checks the reserve against the operating system's
+//! real free space.
 
+use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -415,4 +418,89 @@ fn the_operating_systems_free_space_is_what_the_reserve_is_checked_against() {
     store
         .read_item(DATABASE, CONTAINER, &pk("a"), "kept")
         .expect("reads do not look at the reserve");
+}
+
+/// Free space that is plenty up to a chosen measurement and short after it, until freed: a
+/// disk that fills between a write's own check and the work that follows its commit.
+struct RunsOut {
+    n_measurements: AtomicU64,
+    /// The last measurement (1-based) that sees plenty.
+    last_plenty: AtomicU64,
+}
+
+impl RunsOut {
+    /// The next measurement sees plenty, every later one a full disk.
+    fn after_next_measurement(&self) {
+        let next = self.n_measurements.load(Ordering::SeqCst) + 1;
+        self.last_plenty.store(next, Ordering::SeqCst);
+    }
+
+    /// Plenty from now on.
+    fn free(&self) {
+        self.last_plenty.store(u64::MAX, Ordering::SeqCst);
+    }
+}
+
+impl DiskSpace for RunsOut {
+    fn free_bytes(&self, _path: &Path) -> std::io::Result<u64> {
+        let n = self.n_measurements.fetch_add(1, Ordering::SeqCst) + 1;
+        Ok(if n <= self.last_plenty.load(Ordering::SeqCst) {
+            PLENTY_BYTES
+        } else {
+            SHORT_BYTES
+        })
+    }
+}
+
+#[test]
+fn an_automatic_split_waits_when_the_disk_fills_after_the_write_that_triggers_it() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let disk = Arc::new(RunsOut {
+        n_measurements: AtomicU64::new(0),
+        last_plenty: AtomicU64::new(u64::MAX),
+    });
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let runtime = runtime();
+    let store = open_store(
+        dir.path(),
+        StoreOptions {
+            // Any range holding an item is past the threshold: every write triggers a split.
+            split_threshold_bytes: Some(1),
+            min_free_disk_bytes: RESERVE_BYTES,
+            disk_space_check_interval: Duration::ZERO,
+            disk_space: Arc::clone(&disk) as Arc<dyn DiskSpace>,
+            ..quiet_options(&clock)
+        },
+    );
+    create_container(&runtime, &store, definition(), 1);
+    let n_current_ranges = || {
+        store
+            .read_container(DATABASE, CONTAINER)
+            .expect("the container")
+            .feed_ranges
+            .iter()
+            .filter(|range| range.is_current())
+            .count()
+    };
+    let write = |id: &str| {
+        runtime
+            .block_on(store.write_item(
+                DATABASE,
+                CONTAINER,
+                ItemWrite::create(json!({"id": id, "pk": id})),
+            ))
+            .expect("the write's own check saw space")
+    };
+
+    disk.after_next_measurement();
+    write("first");
+    assert_eq!(n_current_ranges(), 1, "no split on a full disk");
+    disk.free();
+    write("second");
+    // Each split's commit looks for oversized ranges again, and with a 1-byte threshold the
+    // children are oversized too: many splits, at least one.
+    assert!(
+        n_current_ranges() > 1,
+        "the split happens once space is back"
+    );
 }
