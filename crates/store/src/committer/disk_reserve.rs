@@ -63,9 +63,15 @@ impl DiskReserve {
         }
     }
 
-    /// The directory whose disk this reserve watches.
-    pub(super) fn data_dir(&self) -> &std::path::Path {
-        &self.data_dir
+    /// The reason a commit that failed with `error`, an `ENOSPC` from the engine, poisons the
+    /// store with: the disk filled although the reserve was checked before the commit.
+    pub(super) fn ran_out_of_space(&self, error: &StoreError) -> String {
+        format!(
+            "disk full: the disk holding {} ran out of space during a commit; the free-space \
+             reserve of {} MiB was too small ({error})",
+            self.data_dir.display(),
+            mib(self.reserve_bytes)
+        )
     }
 
     /// `Some(free bytes)` if writes must be refused now: less than the reserve is free.

@@ -373,11 +373,7 @@ impl Committer {
                 // a full disk here is as fatal as a failed fsync. The reserve exists so that
                 // this does not happen.
                 let reason = if caused_by_full_disk(&error) {
-                    format!(
-                        "disk full: the disk holding {} ran out of space during a commit, the \
-                         free-space reserve was too small ({error})",
-                        self.disk_reserve.data_dir().display()
-                    )
+                    self.disk_reserve.ran_out_of_space(&error)
                 } else {
                     error.to_string()
                 };
