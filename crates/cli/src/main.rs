@@ -26,6 +26,9 @@ use tributary_wire::auth::KeyKind;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Bytes in a mebibyte, the unit of `serve --min-free-disk`.
+const MIB: u64 = 1024 * 1024;
+
 /// Tributary: a change-feed document database that speaks the Cosmos DB NoSQL API.
 #[derive(Parser)]
 #[command(name = "tributary", version, about)]
@@ -115,6 +118,11 @@ struct ServeArgs {
     /// (relaxed: survives a crashed process, not a power loss; for tests).
     #[arg(long, env = "TRIBUTARY_DURABILITY", value_enum, default_value_t = DurabilityArg::Fsync)]
     durability: DurabilityArg,
+    /// MiB the store leaves free on the disk holding the data directory: below it, writes
+    /// are answered 507 (reads go on) until space is freed, with no restart. 0 turns the
+    /// check off.
+    #[arg(long, env = "TRIBUTARY_MIN_FREE_DISK", default_value_t = tributary_store::DEFAULT_MIN_FREE_DISK_BYTES / MIB)]
+    min_free_disk: u64,
     /// Also run the change feed functions of this app directory in the server's process, on
     /// its store: outputs in this store commit with the lease checkpoint (exactly once).
     #[arg(long)]
@@ -504,6 +512,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         &data_dir,
         StoreOptions {
             durability,
+            min_free_disk_bytes: args.min_free_disk.saturating_mul(MIB),
             ..StoreOptions::default()
         },
     )

@@ -8,6 +8,10 @@ use tributary_wire::auth::AuthError;
 use tributary_wire::error::{ErrorBody, substatus};
 use tributary_wire::headers;
 
+/// How long a client is told to wait before retrying a write refused for a full disk
+/// (`x-ms-retry-after-ms` on a 507): freeing space is an operator's work, not a moment's.
+pub(crate) const DISK_FULL_RETRY_AFTER_MS: u32 = 1_000;
+
 /// A request that cannot be served, as the client will see it.
 #[derive(Debug, thiserror::Error)]
 #[error("{status}: {message}")]
@@ -60,6 +64,7 @@ pub(crate) fn store_error_status(error: &StoreError) -> u16 {
         StoreError::DocumentTooLarge { .. } => 413,
         StoreError::Overloaded(_) => 429,
         StoreError::RangeGone { .. } => 410,
+        StoreError::DiskFull { .. } => 507,
         StoreError::Poisoned(_)
         | StoreError::CommitFailed(_)
         | StoreError::Storage { .. }
@@ -80,7 +85,9 @@ impl From<StoreError> for ApiError {
             StoreError::PartitionKeyMismatch { .. } => Some(substatus::PARTITION_KEY_MISMATCH),
             _ => None,
         };
-        if status >= 500 {
+        // The store logs entering and leaving the disk-full state once; per request it
+        // would flood the log while the disk stays full.
+        if status >= 500 && !matches!(error, StoreError::DiskFull { .. }) {
             tracing::error!(%error, "store failure");
         }
         ApiError {
@@ -111,8 +118,17 @@ impl IntoResponse for ApiError {
         if let Some(substatus) = self.substatus {
             response_headers.insert(headers::X_MS_SUBSTATUS, HeaderValue::from(substatus));
         }
-        if self.status == 429 {
-            response_headers.insert(headers::X_MS_RETRY_AFTER_MS, HeaderValue::from(100u32));
+        match self.status {
+            429 => {
+                response_headers.insert(headers::X_MS_RETRY_AFTER_MS, HeaderValue::from(100u32));
+            }
+            507 => {
+                response_headers.insert(
+                    headers::X_MS_RETRY_AFTER_MS,
+                    HeaderValue::from(DISK_FULL_RETRY_AFTER_MS),
+                );
+            }
+            _ => {}
         }
         response
     }
@@ -147,6 +163,24 @@ mod tests {
                 .get(headers::X_MS_RETRY_AFTER_MS)
                 .and_then(|v| v.to_str().ok()),
             Some("100")
+        );
+    }
+
+    #[test]
+    fn a_full_disk_is_a_507_naming_the_cause_with_a_retry_after_header() {
+        let response = ApiError::from(StoreError::DiskFull {
+            path: "/data".into(),
+            free_bytes: 5 * 1024 * 1024,
+            reserve_bytes: 256 * 1024 * 1024,
+        })
+        .into_response();
+        assert_eq!(response.status(), StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(
+            response
+                .headers()
+                .get(headers::X_MS_RETRY_AFTER_MS)
+                .and_then(|v| v.to_str().ok()),
+            Some("1000")
         );
     }
 

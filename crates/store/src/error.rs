@@ -116,6 +116,24 @@ pub enum StoreError {
         /// (`process <pid> (<command line>)`), if it did.
         holder: Option<String>,
     },
+    /// The disk holding the data directory has less free space than the store keeps in
+    /// reserve ([`crate::StoreOptions::min_free_disk_bytes`]): the write was refused before
+    /// anything of it was staged, so it is certainly not stored. Reads still work, and writes
+    /// are accepted again, with no restart, as soon as enough space is free.
+    #[error(
+        "the disk holding {} has {} MiB free, below the {} MiB reserve; writes resume on their own when space is freed",
+        path.display(),
+        crate::disk_space::mib(*free_bytes),
+        crate::disk_space::mib(*reserve_bytes)
+    )]
+    DiskFull {
+        /// The data directory.
+        path: PathBuf,
+        /// Bytes free on its disk when last measured.
+        free_bytes: u64,
+        /// The reserve the store keeps free.
+        reserve_bytes: u64,
+    },
     /// Stored bytes failed to decode or a journal failed its check: the data changed on disk.
     #[error("corrupt data: {0}")]
     Corrupt(String),

@@ -15,6 +15,10 @@
 //! - **Feed ranges** split on request or past a size threshold; readers of a split range get
 //!   [`StoreError::RangeGone`] naming its children, and their LSN positions stay valid.
 //! - **Waiting readers** ([`Store::read_feed_wait`]) are woken by the commit itself.
+//! - **A full disk stops writes, not the store**: while less than
+//!   [`StoreOptions::min_free_disk_bytes`] is free, every write (and background maintenance)
+//!   is refused with [`StoreError::DiskFull`] before anything is staged; reads go on, and
+//!   writes resume once space is freed.
 //!
 //! What it is not: a network server (see `tributary-server`), a query planner (queries scan
 //! the container), or a distributed database (one process owns a store directory).
@@ -40,6 +44,7 @@
 mod catalog;
 mod clock;
 mod committer;
+mod disk_space;
 mod document;
 mod error;
 mod feed;
@@ -67,6 +72,7 @@ pub use catalog::{
     RangeRecord, validate_id,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use disk_space::{DiskSpace, ManualDiskSpace, SystemDiskSpace};
 pub use document::{MAX_ITEM_BYTES, MAX_ITEM_DEPTH};
 pub use error::{Result, StoreError};
 pub use feed::{FeedMode, FeedPage, FeedRequest, FeedScope, FeedStart, MAX_PAGE_ITEMS};
@@ -81,7 +87,7 @@ pub use storage::Durability;
 pub use tributary_patch::{PatchOperation, PatchRequest};
 
 use catalog::{Catalog, ContainerRecord, Counters, DatabaseRecord};
-use committer::{Gate, Request, TransactionOp};
+use committer::{DiskReserve, Gate, Request, TransactionOp};
 use document::expiry_second;
 use records::{DocPointer, FeedRecord, doc_key, log_key};
 use shared::{FeedWatermark, Shared};
@@ -118,6 +124,10 @@ const CROSS_DATABASE_LIMITS: TransactionLimits = TransactionLimits {
     max_body_bytes: MAX_CROSS_CONTAINER_TRANSACTION_BYTES,
 };
 
+/// The default free-space reserve ([`StoreOptions::min_free_disk_bytes`]): 256 MiB, four
+/// times the journal's size limit.
+pub const DEFAULT_MIN_FREE_DISK_BYTES: u64 = 256 * 1024 * 1024;
+
 /// How a store is opened.
 #[derive(Clone)]
 pub struct StoreOptions {
@@ -129,6 +139,19 @@ pub struct StoreOptions {
     pub maintenance_interval: Duration,
     /// The wall clock.
     pub clock: Arc<dyn Clock>,
+    /// Free space the store leaves on the disk holding its directory: below it, writes fail
+    /// with [`StoreError::DiskFull`] before anything is staged, and resume on their own once
+    /// space is freed; background maintenance waits too. It must cover one commit group plus
+    /// the storage engine's flushes and compactions. 0 turns the check off. Default:
+    /// [`DEFAULT_MIN_FREE_DISK_BYTES`].
+    pub min_free_disk_bytes: u64,
+    /// How long a measurement of the free space is trusted while above the reserve (it is
+    /// also taken again after every 16 MiB committed, and before every commit while below).
+    /// Default: 100 ms.
+    pub disk_space_check_interval: Duration,
+    /// Where the free space is measured: the operating system ([`SystemDiskSpace`]), or a
+    /// [`ManualDiskSpace`] in tests.
+    pub disk_space: Arc<dyn DiskSpace>,
     /// Commit failures to inject (tests only).
     #[cfg(feature = "fault-injection")]
     pub fault_plan: Option<Arc<FaultPlan>>,
@@ -141,6 +164,9 @@ impl Default for StoreOptions {
             split_threshold_bytes: Some(10 * 1024 * 1024 * 1024),
             maintenance_interval: Duration::from_millis(500),
             clock: Arc::new(SystemClock),
+            min_free_disk_bytes: DEFAULT_MIN_FREE_DISK_BYTES,
+            disk_space_check_interval: Duration::from_millis(100),
+            disk_space: Arc::new(SystemDiskSpace),
             #[cfg(feature = "fault-injection")]
             fault_plan: None,
         }
@@ -163,6 +189,8 @@ impl std::fmt::Debug for StoreOptions {
             .field("durability", &self.durability)
             .field("split_threshold_bytes", &self.split_threshold_bytes)
             .field("maintenance_interval", &self.maintenance_interval)
+            .field("min_free_disk_bytes", &self.min_free_disk_bytes)
+            .field("disk_space_check_interval", &self.disk_space_check_interval)
             .finish_non_exhaustive()
     }
 }
@@ -177,6 +205,9 @@ pub enum FaultAction {
     FailAfterWrite,
     /// Fail before writing anything.
     FailBeforeWrite,
+    /// Fail before writing anything as the engine does when the disk is full: its error
+    /// carries the operating system's `ENOSPC`.
+    FailNoSpace,
 }
 
 /// Makes the `n`-th commit (1-based) fail as planned; every other commit succeeds.
@@ -256,7 +287,13 @@ impl Store {
             clock: options.clock,
         });
         let (sender, receiver) = sync_channel(MAX_QUEUED_REQUESTS);
-        let gate = Arc::new(Gate::new(Arc::clone(&shared)));
+        let reserve = DiskReserve::new(
+            path.to_owned(),
+            options.min_free_disk_bytes,
+            options.disk_space,
+            options.disk_space_check_interval,
+        );
+        let gate = Arc::new(Gate::new(Arc::clone(&shared), reserve));
         let committer = {
             let gate = Arc::clone(&gate);
             std::thread::Builder::new()
@@ -530,7 +567,8 @@ impl Store {
     /// [`StoreError::PreconditionFailed`], [`StoreError::BadRequest`] and
     /// [`StoreError::DocumentTooLarge`] for invalid input; [`StoreError::CommitFailed`] if
     /// the commit it was part of failed (outcome unknown), [`StoreError::Poisoned`] after an
-    /// earlier storage failure.
+    /// earlier storage failure; [`StoreError::DiskFull`] (not stored) while the disk is below
+    /// the free-space reserve.
     pub async fn write_item(
         &self,
         database: &str,
@@ -556,7 +594,9 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::ContainerNotFound`]; [`StoreError::Overloaded`] or
-    /// [`StoreError::ShutDown`] when the committer cannot take the request. Each operation's
+    /// [`StoreError::ShutDown`] when the committer cannot take the request;
+    /// [`StoreError::DiskFull`] (none stored) while the disk is below the free-space
+    /// reserve. Each operation's
     /// own failure (as for [`Store::write_item`]) is in its result.
     pub async fn write_items(
         &self,

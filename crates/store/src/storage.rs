@@ -277,9 +277,17 @@ impl Backend for FjallBackend {
                 None => batch.remove(self.keyspace(space), key),
             }
         }
-        batch
-            .commit()
-            .map_err(|error| StoreError::storage("cannot commit a batch", error))
+        batch.commit().map_err(|error| match error {
+            // fjall stops taking writes for good once a background flush or compaction
+            // failed; its own log line says why, and a full disk is the usual cause.
+            fjall::Error::Poisoned => StoreError::storage(
+                "cannot commit a batch: the storage engine stopped taking writes after a \
+                 background flush or compaction failed (the log says why; a full disk is the \
+                 usual cause)",
+                error,
+            ),
+            other => StoreError::storage("cannot commit a batch", other),
+        })
     }
 
     fn shut_down(&self) -> Result<()> {
@@ -401,6 +409,10 @@ impl Backend for FaultInjectingBackend {
             crate::FaultAction::FailBeforeWrite => Err(StoreError::storage(
                 "cannot commit a batch",
                 std::io::Error::other("injected write failure"),
+            )),
+            crate::FaultAction::FailNoSpace => Err(StoreError::storage(
+                "cannot commit a batch",
+                fjall::Error::Io(std::io::Error::from(std::io::ErrorKind::StorageFull)),
             )),
         }
     }

@@ -52,6 +52,7 @@ pub fn code_for_status(status: u16) -> &'static str {
         449 => "RetryWith",
         500 => "InternalServerError",
         503 => "ServiceUnavailable",
+        507 => "InsufficientStorage",
         402..=499 => "BadRequest",
         _ => "InternalServerError",
     }

@@ -45,10 +45,16 @@ impl TestServer {
 
     /// As [`TestServer::start`], with the configuration changed by `configure` first.
     pub async fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> TestServer {
+        TestServer::start_with_store(StoreOptions::relaxed(), configure).await
+    }
+
+    /// As [`TestServer::start_with`], over a store opened with `options`.
+    pub async fn start_with_store(
+        options: StoreOptions,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> TestServer {
         let data_dir = tempfile::tempdir().expect("a temporary directory");
-        let store = Arc::new(
-            Store::open(data_dir.path(), StoreOptions::relaxed()).expect("the store opens"),
-        );
+        let store = Arc::new(Store::open(data_dir.path(), options).expect("the store opens"));
         let mut config = ServerConfig {
             port: 0,
             tls: None,

@@ -10,6 +10,7 @@ mod atomicity;
 mod auth;
 mod basics;
 mod bulk;
+mod disk_full;
 mod feed_filter;
 mod harness;
 mod input;

@@ -1,10 +1,12 @@
 //! The official Rust SDK, `azure_data_cosmos`, against the server: item CRUD, databases and
-//! containers, a query, and the change feed in both modes resumed from a continuation token.
+//! containers, a query, the change feed in both modes resumed from a continuation token, and
+//! a write refused for a full disk.
 //!
 //! The SDK talks plain HTTP here: it allows `http://` for loopback hosts (its emulator rule),
 //! so no TLS stack is built for these tests. Binary encoding is switched off on every client
 //! but one, see [`client`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use azure_data_cosmos::feed::{ChangeFeedPageIterator, ContinuationToken, FeedScope};
@@ -20,12 +22,17 @@ use azure_data_cosmos::{
 };
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
+use tributary_store::{DiskSpace, ManualDiskSpace, StoreOptions};
 use tributary_wire::auth::EMULATOR_KEY;
 
 use crate::harness::{REQUEST_TIMEOUT, TestServer};
 
 /// Most change feed pages one test reads before deciding the feed never catches up.
 const MAX_FEED_POLLS: usize = 50;
+/// How many times `azure_data_cosmos` 1.0 sends a create that the server answers with a 5xx
+/// other than 503 (here a 507): the first attempt and three failover retries, its default
+/// `max_failover_retry_count` (`docs/decisions/0006-disk-full.md`).
+const SDK_ATTEMPTS_ON_SERVER_ERROR: u64 = 4;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Doc {
@@ -434,4 +441,54 @@ async fn sdk_all_versions_and_deletes_change_feed_resumes_without_loss_or_repeat
             (Some(ChangeFeedOperationType::Create), "b".to_owned()),
         ]
     );
+}
+
+#[tokio::test]
+async fn sdk_gets_a_507_for_a_write_on_a_full_disk_after_its_retries_and_keeps_reading() {
+    const MIB: u64 = 1024 * 1024;
+    let disk = Arc::new(ManualDiskSpace::new(10 * 1024 * MIB));
+    let options = StoreOptions {
+        min_free_disk_bytes: 64 * MIB,
+        disk_space_check_interval: Duration::ZERO,
+        disk_space: Arc::clone(&disk) as Arc<dyn DiskSpace>,
+        // No maintenance pass measures the disk while the test counts measurements.
+        maintenance_interval: Duration::from_secs(3600),
+        ..StoreOptions::relaxed()
+    };
+    let server = TestServer::start_with_store(options, |_| {}).await;
+    let client = client(&server).await;
+    let container = container(&client, container_properties()).await;
+    container
+        .create_item("p", "a", doc("a", "p", 1), None)
+        .await
+        .expect("create above the reserve");
+
+    disk.set_free_bytes(3 * MIB);
+    let measured = disk.n_measurements();
+    let refused = container
+        .create_item("p", "b", doc("b", "p", 2), None)
+        .await
+        .expect_err("a write below the reserve fails");
+    assert_eq!(refused.status().status_code(), 507, "{refused}");
+    // Below the reserve the store measures once per commit group: one measurement is one
+    // attempt. The SDK's driver takes a 507 for a generic server error and, a create being
+    // safe to repeat in its eyes, sends it again on "failover" without waiting for
+    // `x-ms-retry-after-ms`; each attempt was refused, none stored.
+    assert_eq!(
+        disk.n_measurements(),
+        measured + SDK_ATTEMPTS_ON_SERVER_ERROR,
+        "attempts of the refused create"
+    );
+    let missing = container
+        .read_item("p", "b", None)
+        .await
+        .expect_err("no attempt stored the item");
+    assert_eq!(missing.status().status_code(), 404);
+    let read: Doc = container
+        .read_item("p", "a", None)
+        .await
+        .expect("reads work on a full disk")
+        .into_model()
+        .expect("the item deserializes");
+    assert_eq!(read, doc("a", "p", 1));
 }

@@ -31,10 +31,12 @@ pub(super) const PURGE_META_PREFIX: &[u8] = b"purge\0";
 
 impl Committer {
     /// Background work, each step bounded and committed as its own group: TTL expiry,
-    /// all-versions retention, and purging deleted containers.
+    /// all-versions retention, and purging deleted containers. Skipped while the disk is
+    /// below the free-space reserve: purges and expiries write too (a delete is a new
+    /// record until compaction), and the next pass after space is freed catches up.
     pub(super) fn maintain(&mut self) {
         self.last_maintenance = Instant::now();
-        if self.shared.poisoned.lock().is_some() {
+        if self.shared.poisoned.lock().is_some() || self.disk_reserve.below_reserve().is_some() {
             return;
         }
         let shared = Arc::clone(&self.shared);

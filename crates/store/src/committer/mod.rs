@@ -11,10 +11,11 @@
 //! (nothing queued, nobody committing) commits its own request on its own thread, saving the
 //! two thread hand-offs of the queue; otherwise it queues for the committer thread, which
 //! gathers everything queued into the next group. The work itself lives in the submodules: `prepare` (caller-side
-//! validation), `item_ops`, `catalog_ops`, `maintenance` (TTL, retention, purges) and
-//! `splits`.
+//! validation), `item_ops`, `catalog_ops`, `maintenance` (TTL, retention, purges),
+//! `splits`, and `disk_reserve` (writes wait while the disk is nearly full).
 
 mod catalog_ops;
+mod disk_reserve;
 mod item_ops;
 mod maintenance;
 mod prepare;
@@ -36,10 +37,13 @@ use self::item_ops::apply_op;
 use self::prepare::PreparedOp;
 use self::splits::split_range;
 use crate::catalog::{ContainerDefinition, ContainerProperties, DatabaseProperties, RangeRecord};
+use crate::disk_space::caused_by_full_disk;
 use crate::error::{Result, StoreError};
 use crate::item::{OperationResult, TransactionOutcome, WriteOutcome};
 use crate::shared::{FeedWatermark, Shared};
 use crate::txn::Txn;
+
+pub(crate) use self::disk_reserve::DiskReserve;
 
 /// Most requests in one commit group.
 const MAX_GROUP_REQUESTS: usize = 1024;
@@ -139,10 +143,11 @@ pub(crate) struct Gate {
 }
 
 impl Gate {
-    pub(crate) fn new(shared: Arc<Shared>) -> Gate {
+    pub(crate) fn new(shared: Arc<Shared>, disk_reserve: DiskReserve) -> Gate {
         Gate {
             committer: Mutex::new(Committer {
                 shared,
+                disk_reserve,
                 last_maintenance: Instant::now(),
                 closed: false,
             }),
@@ -156,7 +161,7 @@ impl Gate {
         if self.queued.load(Ordering::Acquire) != 0 {
             return Some(request);
         }
-        let Some(committer) = self.committer.try_lock() else {
+        let Some(mut committer) = self.committer.try_lock() else {
             return Some(request);
         };
         if committer.closed {
@@ -230,6 +235,8 @@ pub(crate) fn run(gate: Arc<Gate>, requests: Receiver<Request>) {
 
 struct Committer {
     shared: Arc<Shared>,
+    /// Refuses writes while the disk is nearly full.
+    disk_reserve: DiskReserve,
     last_maintenance: Instant,
     /// Set by [`Gate::close`]: callers no longer commit on their own threads.
     closed: bool,
@@ -283,10 +290,17 @@ impl Pending {
 }
 
 impl Committer {
-    fn process(&self, group: Vec<Request>) {
+    fn process(&mut self, group: Vec<Request>) {
         if let Some(reason) = self.shared.poisoned.lock().clone() {
             for request in group {
-                reject(request, &reason);
+                reject(request, || StoreError::Poisoned(reason.clone()));
+            }
+            return;
+        }
+        // Every request writes: below the reserve none is applied, so none is stored.
+        if let Some(free_bytes) = self.disk_reserve.below_reserve() {
+            for request in group {
+                reject(request, || self.disk_reserve.disk_full(free_bytes));
             }
             return;
         }
@@ -304,18 +318,23 @@ impl Committer {
     }
 
     /// Commits a group; on failure poisons the store and returns the reason.
-    fn commit(&self, txn: Txn<'_>) -> Option<String> {
+    fn commit(&mut self, txn: Txn<'_>) -> Option<String> {
         if txn.is_empty() {
             return None;
         }
         let (mutations, catalog, touched) = txn.finish();
         let auto_split = self.shared.split_threshold_bytes;
+        let n_bytes: usize = mutations
+            .iter()
+            .map(|(_, key, value)| key.len() + value.as_ref().map_or(0, Vec::len))
+            .sum();
         match self
             .shared
             .backend
             .commit(mutations, self.shared.durability)
         {
             Ok(()) => {
+                self.disk_reserve.wrote(n_bytes as u64);
                 let catalog = Arc::new(catalog);
                 let previous =
                     std::mem::replace(&mut *self.shared.catalog.write(), Arc::clone(&catalog));
@@ -350,7 +369,14 @@ impl Committer {
                 None
             }
             Err(error) => {
-                let reason = error.to_string();
+                // The engine may have written part of the batch: its outcome is unknown, so
+                // a full disk here is as fatal as a failed fsync. The reserve exists so that
+                // this does not happen.
+                let reason = if caused_by_full_disk(&error) {
+                    self.disk_reserve.ran_out_of_space(&error)
+                } else {
+                    error.to_string()
+                };
                 tracing::error!(%reason, "commit failed; the store stops accepting writes");
                 *self.shared.poisoned.lock() = Some(reason.clone());
                 Some(reason)
@@ -478,23 +504,24 @@ impl Committer {
     }
 }
 
-fn reject(request: Request, reason: &str) {
-    fn fail<T>(reply: Reply<T>, reason: &str) {
+/// Answers `request` with `error()` without applying it.
+fn reject(request: Request, error: impl Fn() -> StoreError) {
+    fn fail<T>(reply: Reply<T>, error: StoreError) {
         // A caller that stopped waiting is not an error.
-        let _ = reply.send(Err(StoreError::Poisoned(reason.to_owned())));
+        let _ = reply.send(Err(error));
     }
     match request {
-        Request::Write { reply, .. } => fail(reply, reason),
-        Request::Bulk { reply, .. } => fail(reply, reason),
-        Request::Transaction { reply, .. } => fail(reply, reason),
+        Request::Write { reply, .. } => fail(reply, error()),
+        Request::Bulk { reply, .. } => fail(reply, error()),
+        Request::Transaction { reply, .. } => fail(reply, error()),
         Request::CreateDatabase { reply, .. }
-        | Request::ReplaceDatabaseThroughput { reply, .. } => fail(reply, reason),
+        | Request::ReplaceDatabaseThroughput { reply, .. } => fail(reply, error()),
         Request::DeleteDatabase { reply, .. } | Request::DeleteContainer { reply, .. } => {
-            fail(reply, reason)
+            fail(reply, error())
         }
         Request::CreateContainer { reply, .. } | Request::ReplaceContainer { reply, .. } => {
-            fail(reply, reason)
+            fail(reply, error())
         }
-        Request::SplitRange { reply, .. } => fail(reply, reason),
+        Request::SplitRange { reply, .. } => fail(reply, error()),
     }
 }

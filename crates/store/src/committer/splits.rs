@@ -11,7 +11,9 @@ use crate::storage::Space;
 use crate::txn::Txn;
 
 impl Committer {
-    pub(super) fn split_oversized_ranges(&self) {
+    /// Splits every range past the split threshold, each in its own commit; stops while the
+    /// disk is below the free-space reserve (a split writes its children's records).
+    pub(super) fn split_oversized_ranges(&mut self) {
         let Some(threshold) = self.shared.split_threshold_bytes else {
             return;
         };
@@ -31,6 +33,9 @@ impl Committer {
             })
             .collect();
         for (database, container, range_id) in oversized {
+            if self.disk_reserve.below_reserve().is_some() {
+                return;
+            }
             let shared = Arc::clone(&self.shared);
             let catalog = (*shared.catalog()).clone();
             let mut txn = Txn::new(shared.backend.as_ref(), catalog, shared.now_s());

@@ -3,6 +3,8 @@
 //! - `model`: random operation sequences checked against an in-memory model.
 //! - `crash`: a writer process (writers, bulk requests, splits, TTL sweeps, container churn,
 //!   throughput changes) killed with `SIGKILL`, then recovery checked.
+//! - `disk_full`: below the free-space reserve writes are refused and not stored, reads and
+//!   feeds work, maintenance waits, and writes resume once space is freed.
 //! - `fsync_failure`: injected commit failures poison the store; reopening recovers a prefix.
 //! - `waiting_readers`: `read_feed_wait` is woken by commits and times out when idle.
 //! - `splits`: feed positions taken before a split resume on the children.
@@ -20,6 +22,7 @@ mod commit_paths;
 mod continuations;
 mod crash;
 mod data_dir_lock;
+mod disk_full;
 mod fsync_failure;
 mod model;
 mod snapshot_reads;
