@@ -165,6 +165,8 @@ const SHUT_DOWN_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_sec
 struct FjallBackend {
     database: fjall::Database,
     keyspaces: Vec<fjall::Keyspace>,
+    /// The data directory, for the messages about damaged files.
+    path: std::path::PathBuf,
 }
 
 impl FjallBackend {
@@ -181,22 +183,59 @@ impl FjallBackend {
                     holder: None,
                 },
                 fjall::Error::JournalRecovery(reason) => damaged_journal(path, &reason),
-                other => StoreError::storage("cannot open the database", other),
+                other => read_error(path, "cannot open the database", other),
             })?;
         let keyspaces = Space::ALL
             .iter()
             .map(|space| database.keyspace(space.name(), fjall::KeyspaceCreateOptions::default))
             .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|error| StoreError::storage("cannot open the keyspaces", error))?;
+            .map_err(|error| read_error(path, "cannot open the keyspaces", error))?;
         Ok(FjallBackend {
             database,
             keyspaces,
+            path: path.to_owned(),
         })
     }
 
     fn keyspace(&self, space: Space) -> &fjall::Keyspace {
         &self.keyspaces[space.index()]
     }
+
+    /// The error for a failed read: [`StoreError::Corrupt`] when what was read fails its
+    /// check, a storage error otherwise.
+    fn read_error(&self, context: &str, error: fjall::Error) -> StoreError {
+        read_error(&self.path, context, error)
+    }
+}
+
+/// Whether an engine error says that bytes read from disk are not what was written: a block
+/// that fails its checksum, does not decompress or does not decode.
+fn is_damaged_data(error: &fjall::Error) -> bool {
+    match error {
+        fjall::Error::Storage(inner) => !matches!(inner, fjall::LsmError::Io(_)),
+        fjall::Error::Decompress(_)
+        | fjall::Error::InvalidTrailer
+        | fjall::Error::InvalidTag(_)
+        | fjall::Error::InvalidVersion(_) => true,
+        _ => false,
+    }
+}
+
+/// The error for an engine failure while reading `path`: damaged data is
+/// [`StoreError::Corrupt`], naming the directory and the way forward; anything else a storage
+/// error.
+fn read_error(path: &Path, context: &str, error: fjall::Error) -> StoreError {
+    if !is_damaged_data(&error) {
+        return StoreError::storage(context, error);
+    }
+    tracing::error!(data_dir = %path.display(), %error, "damaged data read from disk");
+    StoreError::Corrupt(format!(
+        "the data in {} is damaged: {context}: a table block read from disk fails its check \
+         ({error}), so bytes of a table file under {} changed on disk. The rest of the data \
+         can still be read; restore the data directory from a backup to get this part back",
+        path.display(),
+        path.join("keyspaces").display()
+    ))
 }
 
 /// The error for a journal that fails recovery: which files, why, and what to do. A torn
@@ -231,7 +270,7 @@ impl Backend for FjallBackend {
         let value = self
             .keyspace(space)
             .get(key)
-            .map_err(|error| StoreError::storage("cannot read a key", error))?;
+            .map_err(|error| self.read_error("cannot read a key", error))?;
         Ok(value.map(StoredBytes))
     }
 
@@ -252,7 +291,7 @@ impl Backend for FjallBackend {
         let iter = self.keyspace(space).range::<Vec<u8>, _>((start, end));
         let map = |guard: fjall::Guard| match guard.into_inner() {
             Ok((key, value)) => Ok((StoredBytes(key), StoredBytes(value))),
-            Err(error) => Err(StoreError::storage("cannot read a key range", error)),
+            Err(error) => Err(self.read_error("cannot read a key range", error)),
         };
         if reverse {
             Box::new(iter.rev().map(map))
@@ -341,7 +380,7 @@ impl Snapshot for FjallSnapshot<'_> {
         let value = self
             .snapshot
             .get(self.backend.keyspace(space), key)
-            .map_err(|error| StoreError::storage("cannot read a key", error))?;
+            .map_err(|error| self.backend.read_error("cannot read a key", error))?;
         Ok(value.map(StoredBytes))
     }
 
@@ -357,7 +396,7 @@ impl Snapshot for FjallSnapshot<'_> {
                 .range(self.backend.keyspace(space), start..end)
                 .map(|guard| match guard.into_inner() {
                     Ok((key, value)) => Ok((StoredBytes(key), StoredBytes(value))),
-                    Err(error) => Err(StoreError::storage("cannot read a key range", error)),
+                    Err(error) => Err(self.backend.read_error("cannot read a key range", error)),
                 }),
         )
     }
@@ -481,6 +520,84 @@ mod tests {
         assert!(
             message.contains("restore the data directory from a backup"),
             "{message}"
+        );
+    }
+
+    /// Every file under `dir` whose path has a `tables` component.
+    fn table_files(dir: &Path) -> Vec<std::path::PathBuf> {
+        let mut found = Vec::new();
+        let mut pending = vec![dir.to_owned()];
+        while let Some(next) = pending.pop() {
+            for entry in std::fs::read_dir(&next).expect("readable").flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else if path.components().any(|c| c.as_os_str() == "tables") {
+                    found.push(path);
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn a_damaged_table_is_a_corrupt_error_naming_the_directory() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            let backend = FjallBackend::open(dir.path()).expect("open");
+            let mutations = (0..2000u32)
+                .map(|i| {
+                    (
+                        Space::Feed,
+                        i.to_be_bytes().to_vec(),
+                        Some(vec![i as u8; 300]),
+                    )
+                })
+                .collect();
+            backend
+                .commit(mutations, Durability::Fsync)
+                .expect("commit");
+            backend
+                .shut_down()
+                .expect("shut down: the memtable becomes a table");
+        }
+        let tables = table_files(dir.path());
+        let table = tables
+            .iter()
+            .max_by_key(|path| std::fs::metadata(path).map(|m| m.len()).unwrap_or(0))
+            .expect("a table file");
+        let mut bytes = std::fs::read(table).expect("the table is there");
+        let middle = bytes.len() / 3;
+        bytes[middle] ^= 0xff;
+        std::fs::write(table, bytes).expect("write the damaged table");
+        let backend = FjallBackend::open(dir.path()).expect("the tables are read lazily");
+        let point_read = (0..2000u32)
+            .find_map(|i| backend.get(Space::Feed, &i.to_be_bytes()).err())
+            .expect("a read of the damaged block fails");
+        let scanned = scan(&backend, Space::Feed, &[], &[0xff; 8])
+            .find_map(Result::err)
+            .expect("a scan over the damaged block fails");
+        let snapshot = backend.snapshot();
+        let in_snapshot = snapshot
+            .scan(Space::Feed, &[], &[0xff; 8])
+            .find_map(Result::err)
+            .expect("so does a scan of a snapshot");
+        for error in [point_read, scanned, in_snapshot] {
+            let message = error.to_string();
+            assert!(matches!(error, StoreError::Corrupt(_)), "{message}");
+            assert!(message.contains("is damaged"), "{message}");
+            assert!(
+                message.contains(&dir.path().display().to_string()),
+                "{message}"
+            );
+            assert!(message.contains("restore the data directory"), "{message}");
+        }
+        let intact = backend
+            .get(Space::Feed, &0u32.to_be_bytes())
+            .map(|value| value.is_some());
+        assert!(
+            matches!(intact, Ok(true) | Err(StoreError::Corrupt(_))),
+            "a key in another block reads or fails as corrupt, never panics"
         );
     }
 }
