@@ -19,6 +19,7 @@ mod item_ops;
 mod maintenance;
 mod prepare;
 mod splits;
+mod user_ops;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,11 +36,14 @@ use self::catalog_ops::{
 use self::item_ops::apply_op;
 use self::prepare::PreparedOp;
 use self::splits::split_range;
+pub(crate) use self::user_ops::Put;
+use self::user_ops::{delete_permission, delete_user, put_permission, put_user};
 use crate::catalog::{ContainerDefinition, ContainerProperties, DatabaseProperties, RangeRecord};
 use crate::error::{Result, StoreError};
 use crate::item::{OperationResult, TransactionOutcome, WriteOutcome};
 use crate::shared::{FeedWatermark, Shared};
 use crate::txn::Txn;
+use crate::users::{PermissionDefinition, PermissionProperties, UserProperties};
 
 /// Most requests in one commit group.
 const MAX_GROUP_REQUESTS: usize = 1024;
@@ -116,6 +120,30 @@ pub(crate) enum Request {
         container: String,
         range_id: u32,
         reply: Reply<Vec<RangeRecord>>,
+    },
+    PutUser {
+        database: String,
+        id: String,
+        put: Put,
+        reply: Reply<(UserProperties, bool)>,
+    },
+    DeleteUser {
+        database: String,
+        id: String,
+        reply: Reply<()>,
+    },
+    PutPermission {
+        database: String,
+        user: String,
+        definition: PermissionDefinition,
+        put: Put,
+        reply: Reply<(PermissionProperties, bool)>,
+    },
+    DeletePermission {
+        database: String,
+        user: String,
+        id: String,
+        reply: Reply<()>,
     },
 }
 
@@ -236,10 +264,6 @@ struct Committer {
 }
 
 /// A reply waiting for its group to commit.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one short-lived value per request in a group; boxing would add an allocation per write"
-)]
 enum Pending {
     Write(Reply<WriteOutcome>, Result<WriteOutcome>),
     Bulk(Reply<Vec<Result<WriteOutcome>>>, Vec<Result<WriteOutcome>>),
@@ -248,6 +272,14 @@ enum Pending {
     Container(Reply<ContainerProperties>, Result<ContainerProperties>),
     Unit(Reply<()>, Result<()>),
     Ranges(Reply<Vec<RangeRecord>>, Result<Vec<RangeRecord>>),
+    User(
+        Reply<(UserProperties, bool)>,
+        Result<(UserProperties, bool)>,
+    ),
+    Permission(
+        Reply<(PermissionProperties, bool)>,
+        Result<(PermissionProperties, bool)>,
+    ),
 }
 
 impl Pending {
@@ -278,6 +310,8 @@ impl Pending {
             Pending::Container(r, v) => deliver(r, v, commit_error),
             Pending::Unit(r, v) => deliver(r, v, commit_error),
             Pending::Ranges(r, v) => deliver(r, v, commit_error),
+            Pending::User(r, v) => deliver(r, v, commit_error),
+            Pending::Permission(r, v) => deliver(r, v, commit_error),
         }
     }
 }
@@ -474,6 +508,33 @@ impl Committer {
                 range_id,
                 reply,
             } => Pending::Ranges(reply, split_range(txn, &database, &container, range_id)),
+            Request::PutUser {
+                database,
+                id,
+                put,
+                reply,
+            } => Pending::User(reply, put_user(txn, &database, id, put)),
+            Request::DeleteUser {
+                database,
+                id,
+                reply,
+            } => Pending::Unit(reply, delete_user(txn, &database, &id)),
+            Request::PutPermission {
+                database,
+                user,
+                definition,
+                put,
+                reply,
+            } => Pending::Permission(
+                reply,
+                put_permission(txn, &database, &user, definition, put),
+            ),
+            Request::DeletePermission {
+                database,
+                user,
+                id,
+                reply,
+            } => Pending::Unit(reply, delete_permission(txn, &database, &user, &id)),
         }
     }
 }
@@ -489,9 +550,12 @@ fn reject(request: Request, reason: &str) {
         Request::Transaction { reply, .. } => fail(reply, reason),
         Request::CreateDatabase { reply, .. }
         | Request::ReplaceDatabaseThroughput { reply, .. } => fail(reply, reason),
-        Request::DeleteDatabase { reply, .. } | Request::DeleteContainer { reply, .. } => {
-            fail(reply, reason)
-        }
+        Request::DeleteDatabase { reply, .. }
+        | Request::DeleteContainer { reply, .. }
+        | Request::DeleteUser { reply, .. }
+        | Request::DeletePermission { reply, .. } => fail(reply, reason),
+        Request::PutUser { reply, .. } => fail(reply, reason),
+        Request::PutPermission { reply, .. } => fail(reply, reason),
         Request::CreateContainer { reply, .. } | Request::ReplaceContainer { reply, .. } => {
             fail(reply, reason)
         }
