@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tributary_partition_key::PartitionKey;
 
 use crate::catalog::{database_rid, validate_id};
 use crate::error::{Result, StoreError};
@@ -118,8 +119,9 @@ impl PermissionDefinition {
         Ok(definition)
     }
 
-    /// Checks the definition's own rules: a valid id, and a resource link that starts with
-    /// `dbs/`, has no empty segment and is at most [`MAX_RESOURCE_LINK_BYTES`] long.
+    /// Checks the definition's own rules: a valid id, a resource link that starts with
+    /// `dbs/`, has no empty segment and is at most [`MAX_RESOURCE_LINK_BYTES`] long, and a
+    /// partition key that is one.
     ///
     /// # Errors
     /// [`StoreError::BadRequest`] naming the rule broken.
@@ -136,6 +138,13 @@ impl PermissionDefinition {
                 "the permission's 'resource' must be a resource link such as 'dbs/db/colls/c', not '{}'",
                 self.resource
             )));
+        }
+        if let Some(partition_key) = &self.resource_partition_key {
+            PartitionKey::from_json(partition_key).map_err(|error| {
+                StoreError::BadRequest(format!(
+                    "the permission's 'resourcePartitionKey' {partition_key} is not a partition key: {error}"
+                ))
+            })?;
         }
         Ok(())
     }
@@ -313,6 +322,10 @@ mod tests {
             (
                 json!({"id": "a/b", "permissionMode": "All", "resource": "dbs/d"}),
                 "not allowed",
+            ),
+            (
+                json!({"id": "p", "permissionMode": "All", "resource": "dbs/d", "resourcePartitionKey": [[1]]}),
+                "not a partition key",
             ),
         ] {
             let error = PermissionDefinition::from_json(&body).unwrap_err();

@@ -16,5 +16,6 @@ mod input;
 mod keys;
 mod limits;
 mod long_poll;
+mod permissions;
 mod sdk;
 mod transaction;
