@@ -53,6 +53,9 @@ pub struct PermissionDefinition {
     pub id: String,
     /// What it allows.
     pub mode: PermissionMode,
+    /// `permissionMode` as the client spelled it (`Read`, `read`, `all`, ...), which Cosmos
+    /// DB returns unchanged (both SDKs send lowercase and compare what comes back).
+    pub mode_as_sent: String,
     /// The resource's link as sent (name-based or by resource ids), without surrounding `/`.
     pub resource: String,
     /// The partition key the permission is limited to (a JSON array, as in
@@ -78,6 +81,11 @@ impl PermissionDefinition {
             .ok_or_else(|| {
                 StoreError::BadRequest("the permission definition needs a string 'id'".into())
             })?
+            .to_owned();
+        let mode_as_sent = object
+            .get("permissionMode")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
             .to_owned();
         let mode = match object.get("permissionMode").and_then(Value::as_str) {
             Some(mode) if mode.eq_ignore_ascii_case("read") => PermissionMode::Read,
@@ -112,6 +120,7 @@ impl PermissionDefinition {
         let definition = PermissionDefinition {
             id,
             mode,
+            mode_as_sent,
             resource,
             resource_partition_key,
         };
@@ -119,7 +128,7 @@ impl PermissionDefinition {
         Ok(definition)
     }
 
-    /// Checks the definition's own rules: a valid id, a resource link that starts with
+    /// Checks the definition's own rules: a valid id, a mode spelled as itself, a resource link that starts with
     /// `dbs/`, has no empty segment and is at most [`MAX_RESOURCE_LINK_BYTES`] long, and a
     /// partition key that is one.
     ///
@@ -127,6 +136,13 @@ impl PermissionDefinition {
     /// [`StoreError::BadRequest`] naming the rule broken.
     pub fn validate(&self) -> Result<()> {
         validate_id("permission", &self.id)?;
+        if !self.mode_as_sent.eq_ignore_ascii_case(self.mode.as_str()) {
+            return Err(StoreError::BadRequest(format!(
+                "'permissionMode' '{}' does not spell mode {}",
+                self.mode_as_sent,
+                self.mode.as_str()
+            )));
+        }
         if self.resource.len() > MAX_RESOURCE_LINK_BYTES {
             return Err(StoreError::BadRequest(format!(
                 "the permission's 'resource' is {} bytes long, over {MAX_RESOURCE_LINK_BYTES}",
@@ -292,6 +308,7 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(definition.mode, PermissionMode::Read);
+        assert_eq!(definition.mode_as_sent, "read");
         assert_eq!(definition.resource, "dbs/db/colls/c");
         assert_eq!(definition.resource_partition_key, Some(json!(["tenant-1"])));
         let single = PermissionDefinition::from_json(

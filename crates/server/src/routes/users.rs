@@ -45,7 +45,7 @@ fn permission_json(
     });
     let mut object = json!({
         "id": definition.id,
-        "permissionMode": definition.mode.as_str(),
+        "permissionMode": definition.mode_as_sent,
         "resource": definition.resource,
         "_rid": permission.rid,
         "_self": format!(
