@@ -17,7 +17,9 @@
 //! * `Read` allows only what a read-only key may send ([`routes::is_read`]); `All` allows
 //!   writes of items too;
 //! * a permission with a `resourcePartitionKey` allows item requests only with that key in
-//!   `x-ms-documentdb-partitionkey` (a cross-partition query without it is refused);
+//!   `x-ms-documentdb-partitionkey` (a cross-partition query without it is refused), and
+//!   without a partition key range or EPK header and not as bulk (each of those reaches past
+//!   the header's key);
 //! * users, permissions, offers, and creating, replacing or deleting databases and containers
 //!   are never reachable with a token, nor Tributary's cross-container transactions (their
 //!   operations name other containers).
@@ -178,6 +180,35 @@ impl Grant {
         let Some(allowed) = &self.partition_key else {
             return Ok(());
         };
+        // A range or EPK scope overrides the key header in feeds and queries, and a bulk
+        // request's operations carry their own keys: none of them stays inside one key.
+        for header in [
+            headers::X_MS_DOCUMENTDB_PARTITIONKEYRANGEID,
+            headers::X_MS_START_EPK,
+            headers::X_MS_END_EPK,
+        ] {
+            if request.header(header).is_some() {
+                return Err(self.refusal(
+                    request,
+                    &format!(
+                        "it is limited to partition key {}, and '{header}' would read beyond it",
+                        allowed.to_json()
+                    ),
+                ));
+            }
+        }
+        let is_bulk = request.flag(headers::X_MS_COSMOS_IS_BATCH_REQUEST)?
+            && request.header(headers::X_MS_COSMOS_BATCH_ATOMIC).is_some()
+            && !request.flag(headers::X_MS_COSMOS_BATCH_ATOMIC)?;
+        if is_bulk {
+            return Err(self.refusal(
+                request,
+                &format!(
+                    "it is limited to partition key {}, and a bulk request names a partition key per operation (send a transactional batch)",
+                    allowed.to_json()
+                ),
+            ));
+        }
         match request.partition_key()? {
             Some(sent) if sent == *allowed => Ok(()),
             Some(sent) => Err(self.refusal(

@@ -431,6 +431,120 @@ async fn an_all_token_limited_to_a_partition_key_writes_only_there() {
     create_item(&server, &token, "other", json!({"id": "x", "pk": "p1"}))
         .await
         .expect_error(403);
+
+    // A range or EPK scope, and bulk operations, would reach past the key: refused. A
+    // transactional batch is one key, checked by the store: served.
+    for (header, value) in [
+        (headers::X_MS_DOCUMENTDB_PARTITIONKEYRANGEID, "0"),
+        (headers::X_MS_START_EPK, ""),
+    ] {
+        let message = with_token(
+            server
+                .request(Method::GET, "/dbs/db/colls/c/docs")
+                .partition_key("p1")
+                .header(header, value),
+            &token,
+        )
+        .send()
+        .await
+        .expect_error(403);
+        assert!(message.contains(header), "{message}");
+    }
+    let bulk = json!([{"operationType": "Create", "partitionKey": "[\"p2\"]", "resourceBody": {"id": "sneaky", "pk": "p2"}}]);
+    let message = with_token(
+        server
+            .request(Method::POST, "/dbs/db/colls/c/docs")
+            .header(headers::X_MS_COSMOS_IS_BATCH_REQUEST, "true")
+            .header(headers::X_MS_COSMOS_BATCH_ATOMIC, "false")
+            .partition_key("p1")
+            .json(&bulk),
+        &token,
+    )
+    .send()
+    .await
+    .expect_error(403);
+    assert!(message.contains("bulk"), "{message}");
+    let batch = json!([{"operationType": "Create", "resourceBody": {"id": "batched", "pk": "p1"}}]);
+    with_token(
+        server
+            .request(Method::POST, "/dbs/db/colls/c/docs")
+            .header(headers::X_MS_COSMOS_IS_BATCH_REQUEST, "true")
+            .header(headers::X_MS_COSMOS_BATCH_ATOMIC, "true")
+            .partition_key("p1")
+            .json(&batch),
+        &token,
+    )
+    .send()
+    .await
+    .expect_status(200);
+    assert!(
+        server
+            .store
+            .read_item("db", "c", &pk_value("p2"), "sneaky")
+            .is_err(),
+        "nothing reached partition p2"
+    );
+}
+
+fn pk_value(pk: &str) -> tributary_partition_key::PartitionKey {
+    tributary_partition_key::PartitionKey::from_json(&json!([pk])).expect("a string key")
+}
+
+#[tokio::test]
+async fn a_new_primary_master_key_invalidates_every_token() {
+    let keys = tributary_server::AccountKeys::generate().expect("random keys");
+    let server = TestServer::start_with(|config| config.keys = keys.clone()).await;
+    server.create_database("db").await;
+    server.create_container("db", "c").await;
+    server
+        .create_item("p1", &json!({"id": "a", "pk": "p1"}))
+        .await;
+    server
+        .request(Method::POST, "/dbs/db/users")
+        .json(&json!({"id": "ada"}))
+        .send()
+        .await
+        .expect_status(201);
+    let token = permission_token(
+        &server,
+        json!({"id": "p", "permissionMode": "Read", "resource": "dbs/db/colls/c"}),
+    )
+    .await;
+    read_item(&server, &token, "a", "p1")
+        .await
+        .expect_status(200);
+
+    // The secondary key changes: tokens still hold.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("keys.json");
+    let mut rotated = keys.clone();
+    rotated.secondary_master_key = tributary_server::AccountKeys::generate()
+        .expect("random keys")
+        .secondary_master_key;
+    std::fs::write(
+        &path,
+        serde_json::to_string(&rotated).expect("keys serialize"),
+    )
+    .expect("the keys file is written");
+    server.key_ring.reload_file(&path).expect("valid keys");
+    read_item(&server, &token, "a", "p1")
+        .await
+        .expect_status(200);
+
+    // The primary key changes: every token minted under it is refused.
+    rotated.primary_master_key = tributary_server::AccountKeys::generate()
+        .expect("random keys")
+        .primary_master_key;
+    std::fs::write(
+        &path,
+        serde_json::to_string(&rotated).expect("keys serialize"),
+    )
+    .expect("the keys file is written");
+    server.key_ring.reload_file(&path).expect("valid keys");
+    let message = read_item(&server, &token, "a", "p1")
+        .await
+        .expect_error(401);
+    assert!(message.contains("another primary master key"), "{message}");
 }
 
 #[tokio::test]
