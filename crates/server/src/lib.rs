@@ -429,7 +429,7 @@ async fn serve(
     }
     context.segments = segments;
     if let Some(grant) = grant {
-        grant.authorize(&context)?;
+        grant.authorize(&state.store, &context)?;
     }
     routes::dispatch(state, &context).await
 }

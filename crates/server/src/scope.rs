@@ -17,9 +17,9 @@
 //! * `Read` allows only what a read-only key may send ([`routes::is_read`]); `All` allows
 //!   writes of items too;
 //! * a permission with a `resourcePartitionKey` allows item requests only with that key in
-//!   `x-ms-documentdb-partitionkey` (a cross-partition query without it is refused), and
-//!   without a partition key range or EPK header and not as bulk (each of those reaches past
-//!   the header's key);
+//!   `x-ms-documentdb-partitionkey` (a cross-partition query without it is refused), or with
+//!   an EPK span (`x-ms-start-epk`/`x-ms-end-epk`) inside that key's span, and never with a
+//!   partition key range id alone or as bulk (those reach past the key);
 //! * users, permissions, offers, and creating, replacing or deleting databases and containers
 //!   are never reachable with a token, nor Tributary's cross-container transactions (their
 //!   operations name other containers).
@@ -29,8 +29,8 @@
 use std::time::SystemTime;
 
 use axum::http::Method;
-use tributary_partition_key::PartitionKey;
-use tributary_store::{PermissionMode, PermissionProperties, StoreError};
+use tributary_partition_key::{Epk, PartitionKey};
+use tributary_store::{PermissionMode, PermissionProperties, Store, StoreError};
 use tributary_wire::headers;
 
 use crate::AppState;
@@ -127,7 +127,11 @@ impl Grant {
     ///
     /// # Errors
     /// 403 naming the permission and what it allows.
-    pub(crate) fn authorize(&self, request: &RequestContext) -> Result<(), ApiError> {
+    pub(crate) fn authorize(
+        &self,
+        store: &Store,
+        request: &RequestContext,
+    ) -> Result<(), ApiError> {
         let segments: Vec<&str> = request.segments.iter().map(String::as_str).collect();
         let method = &request.method;
         let is_get = method == Method::GET || method == Method::HEAD;
@@ -147,7 +151,7 @@ impl Grant {
                 request,
                 "users and permissions are managed with a master key only",
             )),
-            ["dbs", _, "colls", _, "docs" | "operations", ..] => {
+            ["dbs", database, "colls", container, "docs" | "operations", ..] => {
                 if request.flag(headers::X_TRIBUTARY_TRANSACTION)? {
                     return Err(self.refusal(
                         request,
@@ -160,7 +164,7 @@ impl Grant {
                 if self.permission.definition.mode == PermissionMode::Read && !is_read {
                     return Err(self.refusal(request, "its mode is Read, and this request writes"));
                 }
-                self.check_partition_key(request)
+                self.check_partition_key(store, request, database, container)
             }
             ["dbs", _, "colls", _] | ["dbs", _, "colls", _, "pkranges"]
                 if is_get && covers(&segments[..4]) =>
@@ -176,12 +180,72 @@ impl Grant {
         }
     }
 
-    fn check_partition_key(&self, request: &RequestContext) -> Result<(), ApiError> {
+    fn check_partition_key(
+        &self,
+        store: &Store,
+        request: &RequestContext,
+        database: &str,
+        container: &str,
+    ) -> Result<(), ApiError> {
         let Some(allowed) = &self.partition_key else {
             return Ok(());
         };
-        // A range or EPK scope overrides the key header in feeds and queries, and a bulk
-        // request's operations carry their own keys: none of them stays inside one key.
+        // A bulk request's operations carry their own keys.
+        let is_bulk = request.flag(headers::X_MS_COSMOS_IS_BATCH_REQUEST)?
+            && request.header(headers::X_MS_COSMOS_BATCH_ATOMIC).is_some()
+            && !request.flag(headers::X_MS_COSMOS_BATCH_ATOMIC)?;
+        if is_bulk {
+            return Err(self.refusal(
+                request,
+                &format!(
+                    "it is limited to partition key {}, and a bulk request names a partition key per operation (send a transactional batch)",
+                    allowed.to_json()
+                ),
+            ));
+        }
+        // An EPK span scopes feeds and queries before the key header does: it must lie
+        // within the key's span (the Python SDK's partition-key change feed sends exactly
+        // that span, with a range id and no key header).
+        if let (Some(start), Some(end)) = (
+            request.header(headers::X_MS_START_EPK),
+            request.header(headers::X_MS_END_EPK),
+        ) {
+            let definition = store.partition_key_definition(database, container)?;
+            let span = allowed.epk_range(&definition).map_err(|error| {
+                self.refusal(
+                    request,
+                    &format!(
+                        "its partition key {} does not fit the container's partition key ({error})",
+                        allowed.to_json()
+                    ),
+                )
+            })?;
+            let within = Epk::parse(start).is_ok_and(|start| start >= span.min)
+                && Epk::parse(end).is_ok_and(|end| end <= span.max);
+            if !within {
+                return Err(self.refusal(
+                    request,
+                    &format!(
+                        "it is limited to partition key {} (effective partition keys [{}, {})), and the request reads [{start}, {end})",
+                        allowed.to_json(),
+                        span.min,
+                        span.max
+                    ),
+                ));
+            }
+            return match request.partition_key()? {
+                Some(sent) if sent != *allowed => Err(self.refusal(
+                    request,
+                    &format!(
+                        "it is limited to partition key {}, and the request is for {}",
+                        allowed.to_json(),
+                        sent.to_json()
+                    ),
+                )),
+                _ => Ok(()),
+            };
+        }
+        // Without an EPK span, a range id scopes the request to a whole range.
         for header in [
             headers::X_MS_DOCUMENTDB_PARTITIONKEYRANGEID,
             headers::X_MS_START_EPK,
@@ -196,18 +260,6 @@ impl Grant {
                     ),
                 ));
             }
-        }
-        let is_bulk = request.flag(headers::X_MS_COSMOS_IS_BATCH_REQUEST)?
-            && request.header(headers::X_MS_COSMOS_BATCH_ATOMIC).is_some()
-            && !request.flag(headers::X_MS_COSMOS_BATCH_ATOMIC)?;
-        if is_bulk {
-            return Err(self.refusal(
-                request,
-                &format!(
-                    "it is limited to partition key {}, and a bulk request names a partition key per operation (send a transactional batch)",
-                    allowed.to_json()
-                ),
-            ));
         }
         match request.partition_key()? {
             Some(sent) if sent == *allowed => Ok(()),

@@ -3,7 +3,7 @@
 The application (master key) creates a user and a permission limited to one tenant's
 partition key, reads the permission's ``_token``, and gives it to a client that holds no key
 (``CosmosClient(url, credential={container link: token})``). That client reads and writes its
-own partition and is refused (403) everywhere else; deleting the permission revokes it (401).
+own partition (items, queries, its change feed) and is refused (403) everywhere else; deleting the permission revokes it (401).
 """
 
 import os
@@ -77,6 +77,10 @@ def test_a_tenant_token_reads_and_writes_its_partition_and_nothing_else(
         container.query_items("SELECT VALUE c.id FROM c", partition_key="tenant-1")
     )
     assert sorted(mine) == ["t1-new", "t1-seed"]
+    changes = container.query_items_change_feed(
+        partition_key="tenant-1", start_time="Beginning"
+    )
+    assert sorted(change["id"] for change in changes) == ["t1-new", "t1-seed"]
 
     with pytest.raises(exceptions.CosmosHttpResponseError) as refused:
         container.create_item({"id": "t2-new", "tenant": "tenant-2"})

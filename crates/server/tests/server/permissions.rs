@@ -450,6 +450,39 @@ async fn an_all_token_limited_to_a_partition_key_writes_only_there() {
         .expect_error(403);
         assert!(message.contains(header), "{message}");
     }
+    // An EPK span inside the key's span (as the Python SDK's partition-key change feed sends
+    // it, with a range id and no key header) is served, and holds only that key's items; a
+    // wider span is refused.
+    let span = pk_value("p1")
+        .epk_range(&tributary_partition_key::PartitionKeyDefinition::single(
+            "/pk",
+        ))
+        .expect("a key of the container");
+    let feed = with_token(
+        server
+            .request(Method::GET, "/dbs/db/colls/c/docs")
+            .header(headers::A_IM, "Incremental Feed")
+            .header(headers::X_MS_DOCUMENTDB_PARTITIONKEYRANGEID, "0")
+            .header(headers::X_MS_START_EPK, span.min.as_str())
+            .header(headers::X_MS_END_EPK, span.max.as_str()),
+        &token,
+    )
+    .send()
+    .await;
+    feed.expect_status(200);
+    assert_eq!(crate::harness::document_ids(&feed.json()), ["a"]);
+    with_token(
+        server
+            .request(Method::GET, "/dbs/db/colls/c/docs")
+            .header(headers::A_IM, "Incremental Feed")
+            .header(headers::X_MS_START_EPK, "")
+            .header(headers::X_MS_END_EPK, "FF"),
+        &token,
+    )
+    .send()
+    .await
+    .expect_error(403);
+
     let bulk = json!([{"operationType": "Create", "partitionKey": "[\"p2\"]", "resourceBody": {"id": "sneaky", "pk": "p2"}}]);
     let message = with_token(
         server
