@@ -437,8 +437,10 @@ pub(crate) struct Catalog {
     pub databases: BTreeMap<String, DatabaseRecord>,
     pub containers: BTreeMap<u32, Arc<ContainerRecord>>,
     pub container_ids: BTreeMap<(String, String), u32>,
-    /// Users (with their permissions) by database id and user id.
-    pub users: BTreeMap<(String, String), UserRecord>,
+    /// Users (with their permissions) by database id and user id. Behind an `Arc` so that
+    /// the catalog clone every commit group starts from does not copy them: only a group that
+    /// changes a user copies the map (`Arc::make_mut`).
+    pub users: Arc<BTreeMap<(String, String), UserRecord>>,
     pub counters: Counters,
 }
 

@@ -1159,8 +1159,7 @@ fn load_catalog(backend: &dyn Backend) -> Result<Catalog> {
                 record.id, record.database
             )));
         }
-        catalog
-            .users
+        Arc::make_mut(&mut catalog.users)
             .insert((record.database.clone(), record.id.clone()), record);
     }
     Ok(catalog)

@@ -6,6 +6,7 @@
 //! staged write, so a failed operation leaves nothing behind without a savepoint.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::catalog::validate_id;
 use crate::error::{Result, StoreError};
@@ -39,16 +40,16 @@ fn store_user(txn: &mut Txn<'_>, record: UserRecord) {
         user_meta_key(record.database_seq, &record.id),
         serde_json::to_vec(&record).expect("catalog records serialize"),
     );
-    txn.catalog
-        .users
+    Arc::make_mut(&mut txn.catalog.users)
         .insert((record.database.clone(), record.id.clone()), record);
 }
 
 fn remove_user(txn: &mut Txn<'_>, database: &str, id: &str) -> Option<UserRecord> {
-    let record = txn
-        .catalog
-        .users
-        .remove(&(database.to_owned(), id.to_owned()))?;
+    let key = (database.to_owned(), id.to_owned());
+    if !txn.catalog.users.contains_key(&key) {
+        return None;
+    }
+    let record = Arc::make_mut(&mut txn.catalog.users).remove(&key)?;
     txn.delete(Space::Meta, user_meta_key(record.database_seq, id));
     Some(record)
 }
