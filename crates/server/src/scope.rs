@@ -11,9 +11,9 @@
 //!   covers its containers' items, a container permission its items, an item permission that
 //!   item alone;
 //! * a container's properties and partition key ranges, and a database's properties, may be
-//!   read when the permission's resource is that container or database, or lies below it (the
-//!   SDKs read them before they touch an item); a database permission may also list its
-//!   containers;
+//!   read when the permission's resource is that container or database, lies below it (the
+//!   SDKs read them before they touch an item) or above it; a database permission may also
+//!   list its containers;
 //! * `Read` allows only what a read-only key may send ([`routes::is_read`]); `All` allows
 //!   writes of items too;
 //! * a permission with a `resourcePartitionKey` allows item requests only with that key in
@@ -167,7 +167,7 @@ impl Grant {
                 self.check_partition_key(store, request, database, container)
             }
             ["dbs", _, "colls", _] | ["dbs", _, "colls", _, "pkranges"]
-                if is_get && covers(&segments[..4]) =>
+                if is_get && (covers(&segments[..4]) || within(&resource)) =>
             {
                 Ok(())
             }

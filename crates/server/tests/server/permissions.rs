@@ -614,6 +614,43 @@ async fn an_item_token_reaches_that_item_and_the_container_properties_the_sdks_r
 }
 
 #[tokio::test]
+async fn a_database_token_reaches_every_container_of_its_database() {
+    let server = server_with_user().await;
+    let token = permission_token(
+        &server,
+        json!({"id": "db-read", "permissionMode": "Read", "resource": "dbs/db"}),
+    )
+    .await;
+    for path in [
+        "/dbs/db",
+        "/dbs/db/colls",
+        "/dbs/db/colls/c",
+        "/dbs/db/colls/other/pkranges",
+        "/dbs/db/colls/other/docs",
+    ] {
+        with_token(server.request(Method::GET, path), &token)
+            .send()
+            .await
+            .expect_status(200);
+    }
+    read_item(&server, &token, "b", "p2")
+        .await
+        .expect_status(200);
+    create_item(&server, &token, "other", json!({"id": "x", "pk": "p1"}))
+        .await
+        .expect_error(403);
+    for (method, path) in [
+        (Method::GET, "/dbs/db/users"),
+        (Method::DELETE, "/dbs/db/colls/c"),
+    ] {
+        with_token(server.request(method, path), &token)
+            .send()
+            .await
+            .expect_error(403);
+    }
+}
+
+#[tokio::test]
 async fn a_token_by_resource_ids_works_like_one_by_names() {
     let server = server_with_user().await;
     let container = server
