@@ -1,6 +1,7 @@
 //! The master-key `authorization` header, `x-ms-date` and the request path: `verify` accepts
 //! only the signature it computes itself, a request it signed verifies, and every refusal is a
-//! typed error with the status Cosmos DB answers with.
+//! typed error with the status Cosmos DB answers with. A resource token in the header is never
+//! accepted unless the server minted it (no fuzzed input can forge its HMAC).
 #![no_main]
 
 use std::sync::OnceLock;
@@ -11,6 +12,7 @@ use tributary_wire::auth::{
     DEFAULT_MAX_CLOCK_SKEW, EMULATOR_KEY, MasterKey, authorization_header, resource_of_path, verify,
 };
 use tributary_wire::headers::parse_http_date;
+use tributary_wire::resource_token::ResourceTokenKey;
 
 fn key() -> &'static MasterKey {
     static KEY: OnceLock<MasterKey> = OnceLock::new();
@@ -42,6 +44,13 @@ fuzz_target!(|data: &[u8]| {
     else {
         return;
     };
+    if let Ok(Some(token)) = tributary_wire::auth::resource_token_of(Some(authorization)) {
+        let token_key = ResourceTokenKey::derive(key());
+        let refusal = token_key
+            .verify(&token, SystemTime::UNIX_EPOCH)
+            .expect_err("a fuzzed resource token cannot carry a valid signature");
+        assert_eq!(refusal.http_status(), 401, "{refusal:?}");
+    }
     let Ok(address) = resource_of_path(path) else {
         return;
     };

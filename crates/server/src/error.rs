@@ -51,10 +51,16 @@ pub(crate) fn store_error_status(error: &StoreError) -> u16 {
         StoreError::DatabaseNotFound(_)
         | StoreError::ContainerNotFound { .. }
         | StoreError::ItemNotFound(_)
+        | StoreError::UserNotFound { .. }
+        | StoreError::PermissionNotFound { .. }
         | StoreError::RangeNotFound(_) => 404,
         StoreError::DatabaseExists(_)
         | StoreError::ContainerExists(_)
+        | StoreError::UserExists(_)
+        | StoreError::PermissionExists(_)
         | StoreError::ItemExists(_) => 409,
+        // Cosmos DB answers a resource quota reached with 403.
+        StoreError::LimitReached(_) => 403,
         StoreError::PreconditionFailed(_) => 412,
         StoreError::BadRequest(_)
         | StoreError::PartitionKeyMismatch { .. }

@@ -13,6 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 use tributary_wire::auth::{self, AuthError, KeyKind, KeySet, MasterKey};
+use tributary_wire::resource_token::ResourceTokenKey;
 
 /// Random bytes in a key [`AccountKeys::generate`] makes: 64, as in Azure's keys.
 pub const GENERATED_KEY_BYTES: usize = 64;
@@ -250,6 +251,18 @@ impl KeyRing {
     /// The keys in force now.
     pub(crate) fn current(&self) -> arc_swap::Guard<Arc<KeySet>> {
         self.keys.load()
+    }
+
+    /// The key resource tokens are minted and checked with now: derived from the primary
+    /// read-write key (the secondary when the account has no primary), so regenerating that
+    /// key invalidates every token, as on Cosmos DB.
+    pub(crate) fn resource_token_key(&self) -> ResourceTokenKey {
+        let keys = self.current();
+        let master_key = keys
+            .get(KeyKind::Primary)
+            .or_else(|| keys.get(KeyKind::Secondary))
+            .expect("a key set holds a read-write key");
+        ResourceTokenKey::derive(master_key)
     }
 
     /// Reads the keys file at `path` and, if it holds usable keys, makes them the only keys

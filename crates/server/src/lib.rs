@@ -9,10 +9,13 @@
 //! An account has Azure's four keys ([`AccountKeys`]): primary and secondary read-write keys,
 //! and primary and secondary read-only keys, whose requests may only read (anything else is
 //! answered 403). The keys can be swapped while the server runs ([`KeyRing::reload_file`]).
+//! A database's users hold permissions, and each permission hands out resource tokens: a
+//! client holding one (and no key) reaches that permission's resource alone, in its mode and
+//! partition key (`docs/decisions/` records the token design). Tokens are signed with a key
+//! derived from the primary master key: regenerating it invalidates them.
 //!
-//! What it is not: a multi-region service (one write region, Session consistency), nor a
-//! resource-token or Entra ID (AAD) authority (master keys only), nor a store of stored
-//! procedures, triggers, UDFs, users or permissions.
+//! What it is not: a multi-region service (one write region, Session consistency), nor an
+//! Entra ID (AAD) authority, nor a store of stored procedures, triggers or UDFs.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -34,6 +37,7 @@ mod keys;
 mod request;
 mod rid;
 mod routes;
+mod scope;
 mod tls;
 
 use connection::{ConnectionLimits, serve_connection};
@@ -391,19 +395,27 @@ async fn serve(
         auth::resource_of_path(path)?
     };
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-    let signer = auth::verify_keys(
-        &state.keys.current(),
-        parts.method.as_str(),
-        &address,
-        header(headers::AUTHORIZATION),
-        header(headers::X_MS_DATE),
-        header(headers::DATE),
-        SystemTime::now(),
-        state.max_clock_skew,
-    )?;
-    if signer.is_read_only() && !routes::is_read(&parts.method, &segments, &parts.headers)? {
-        return Err(read_only_key_refusal(signer, &parts.method, &segments));
-    }
+    // A resource token is checked here and its permission applied once the path is resolved
+    // to names; a master key's signature is checked here in full.
+    let grant = match auth::resource_token_of(header(headers::AUTHORIZATION))? {
+        Some(token) => Some(scope::Grant::of_token(state, &token)?),
+        None => {
+            let signer = auth::verify_keys(
+                &state.keys.current(),
+                parts.method.as_str(),
+                &address,
+                header(headers::AUTHORIZATION),
+                header(headers::X_MS_DATE),
+                header(headers::DATE),
+                SystemTime::now(),
+                state.max_clock_skew,
+            )?;
+            if signer.is_read_only() {
+                check_read_only_key(signer, &parts.method, &segments, &parts.headers)?;
+            }
+            None
+        }
+    };
     // Held until the request is answered: its body is in memory until then.
     let _body_memory = state.body_budget.reserve(&body)?;
     let body = axum::body::to_bytes(body, request::MAX_REQUEST_BODY_BYTES)
@@ -432,7 +444,33 @@ async fn serve(
         )?;
     }
     context.segments = segments;
+    if let Some(grant) = grant {
+        grant.authorize(&state.store, &context)?;
+    }
     routes::dispatch(state, &context).await
+}
+
+/// What a read-only key may not do: write (403), or read permissions, whose resource tokens
+/// may grant writes (403).
+fn check_read_only_key(
+    signer: KeyKind,
+    method: &axum::http::Method,
+    segments: &[String],
+    request_headers: &axum::http::HeaderMap,
+) -> Result<(), ApiError> {
+    if !routes::is_read(method, segments, request_headers)? {
+        return Err(read_only_key_refusal(signer, method, segments));
+    }
+    if segments.get(2).is_some_and(|s| s == "users") && segments.get(4).is_some() {
+        return Err(ApiError::new(
+            403,
+            format!(
+                "The request was signed with the {signer} ({}), and read-only keys cannot read permissions: a permission carries a resource token that may allow writes. Sign this request with a read-write key (primaryMasterKey or secondaryMasterKey).",
+                signer.azure_name()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The 403 for a write signed with a read-only key.

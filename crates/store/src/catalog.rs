@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use tributary_partition_key::{Epk, EpkRange, PartitionKeyDefinition};
 
 use crate::error::{Result, StoreError};
+use crate::users::UserRecord;
 
 /// Longest id a database or container may have (characters).
 pub const MAX_ID_CHARS: usize = 255;
@@ -22,7 +23,7 @@ pub const MAX_ITEM_ID_BYTES: usize = 1023;
 /// Most feed ranges a container may be split into.
 pub const MAX_FEED_RANGES: usize = 1024;
 
-/// Checks an id of a database, container or item the way Cosmos DB does: not empty, none of
+/// Checks an id of a database, container, user, permission or item the way Cosmos DB does: not empty, none of
 /// `/ \ ? #`, no trailing space, and at most [`MAX_ITEM_ID_BYTES`] bytes for `kind` `"item"`,
 /// [`MAX_ID_CHARS`] characters otherwise.
 ///
@@ -422,6 +423,12 @@ impl DatabaseRecord {
 pub(crate) struct Counters {
     pub next_database_seq: u32,
     pub next_cid: u32,
+    /// 0 in catalogs written before users existed.
+    #[serde(default)]
+    pub next_user_seq: u32,
+    /// 0 in catalogs written before permissions existed.
+    #[serde(default)]
+    pub next_permission_seq: u64,
 }
 
 /// An immutable view of every database and container.
@@ -430,6 +437,10 @@ pub(crate) struct Catalog {
     pub databases: BTreeMap<String, DatabaseRecord>,
     pub containers: BTreeMap<u32, Arc<ContainerRecord>>,
     pub container_ids: BTreeMap<(String, String), u32>,
+    /// Users (with their permissions) by database id and user id. Behind an `Arc` so that
+    /// the catalog clone every commit group starts from does not copy them: only a group that
+    /// changes a user copies the map (`Arc::make_mut`).
+    pub users: Arc<BTreeMap<(String, String), UserRecord>>,
     pub counters: Counters,
 }
 
@@ -453,6 +464,27 @@ impl Catalog {
                 database: database.to_owned(),
                 container: container.to_owned(),
             })
+    }
+
+    pub(crate) fn user(&self, database: &str, user: &str) -> Result<&UserRecord> {
+        self.database(database)?;
+        self.users
+            .get(&(database.to_owned(), user.to_owned()))
+            .ok_or_else(|| StoreError::UserNotFound {
+                database: database.to_owned(),
+                user: user.to_owned(),
+            })
+    }
+
+    /// The users of a database, by id.
+    pub(crate) fn users_of<'a>(
+        &'a self,
+        database: &'a str,
+    ) -> impl Iterator<Item = &'a UserRecord> + 'a {
+        self.users
+            .range((database.to_owned(), String::new())..)
+            .take_while(move |((owner, _), _)| owner == database)
+            .map(|(_, record)| record)
     }
 }
 

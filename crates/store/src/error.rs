@@ -23,6 +23,31 @@ pub enum StoreError {
         /// Container id.
         container: String,
     },
+    /// The named user does not exist in the database.
+    #[error("user '{user}' does not exist in database '{database}'")]
+    UserNotFound {
+        /// Database id.
+        database: String,
+        /// User id.
+        user: String,
+    },
+    /// The named permission does not exist for the user.
+    #[error("permission '{permission}' does not exist for user '{user}'")]
+    PermissionNotFound {
+        /// User id.
+        user: String,
+        /// Permission id.
+        permission: String,
+    },
+    /// A user with this id already exists in the database.
+    #[error("user '{0}' already exists")]
+    UserExists(String),
+    /// A permission with this id already exists for the user.
+    #[error("permission '{0}' already exists for this user")]
+    PermissionExists(String),
+    /// A limit on users or permissions was reached; the message names it.
+    #[error("{0}")]
+    LimitReached(String),
     /// No item with this id exists under this partition key (or it has expired).
     #[error("item '{0}' does not exist")]
     ItemNotFound(String),

@@ -9,7 +9,8 @@
 //! - a decoder never panics, and refuses bad input with its typed error
 //!   ([`StoreError::Corrupt`] for records, [`StoreError::InvalidContinuation`] for tokens);
 //! - whatever decodes re-encodes to bytes that decode to the same value (a canonical form);
-//! - a decoded container record can be used: every EPK falls in one current range.
+//! - a decoded container record can be used: every EPK falls in one current range;
+//! - a decoded user record's permissions are valid definitions.
 //!
 //! The `valid_*` functions give well-formed inputs, the seeds that the property tests and the
 //! fuzz corpora mutate.
@@ -21,6 +22,7 @@ use crate::records::{
     ChangeLogRecord, DocPointer, FeedRecordView, OperationType, decode_ttl_value, doc_key,
     encode_ttl_value, parse_doc_key,
 };
+use crate::users::{PermissionDefinition, PermissionRecord, UserRecord};
 
 /// Decodes `bytes` with every record decoder (doc pointers, feed records, change-log records,
 /// expiry values, doc keys) and checks the properties above.
@@ -105,6 +107,61 @@ pub fn check_container_record(bytes: &[u8]) {
     ] {
         record.range_for_epk_mut(epk);
     }
+}
+
+/// Decodes `bytes` as a user record of the catalog (with its permissions) and checks the
+/// properties above.
+///
+/// # Panics
+/// When decoding panics or fails with an error other than [`StoreError::Corrupt`], or when a
+/// decoded record does not survive re-encoding.
+pub fn check_user_record(bytes: &[u8]) {
+    let Some(record) = accepted(UserRecord::decode(bytes)) else {
+        return;
+    };
+    let again = serde_json::to_vec(&record).expect("user records serialize");
+    assert_eq!(
+        UserRecord::decode(&again).ok().as_ref(),
+        Some(&record),
+        "user record"
+    );
+    for permission in record.permissions.values() {
+        let properties = record.permission_properties(permission);
+        assert_eq!(properties.definition, permission.definition);
+    }
+}
+
+/// A well-formed user record (JSON, as stored) with two permissions: the seed for mutation.
+pub fn valid_user_record() -> Vec<u8> {
+    let permission = |seq, body| PermissionRecord {
+        seq,
+        ts: 1_700_000_000,
+        version: 1,
+        definition: PermissionDefinition::from_json(&body).expect("a valid permission"),
+    };
+    let permissions = [
+        permission(
+            1,
+            serde_json::json!({"id": "read", "permissionMode": "read", "resource": "dbs/db/colls/orders"}),
+        ),
+        permission(
+            2,
+            serde_json::json!({"id": "tenant", "permissionMode": "All", "resource": "dbs/AAAAAQ==/colls/AAAAAYAAAAM=", "resourcePartitionKey": ["t1", 5]}),
+        ),
+    ];
+    let record = UserRecord {
+        database: "db".into(),
+        database_seq: 1,
+        id: "ada".into(),
+        seq: 4,
+        ts: 1_700_000_000,
+        version: 2,
+        permissions: permissions
+            .into_iter()
+            .map(|p| (p.definition.id.clone(), p))
+            .collect(),
+    };
+    serde_json::to_vec(&record).expect("user records serialize")
 }
 
 /// Decodes `token` as a feed continuation token and checks the properties above.
@@ -266,6 +323,8 @@ mod tests {
         }
         check_container_record(&valid_container_record());
         ContainerRecord::decode(&valid_container_record()).expect("the seed record decodes");
+        check_user_record(&valid_user_record());
+        UserRecord::decode(&valid_user_record()).expect("the seed user record decodes");
         for token in valid_continuations() {
             check_continuation(&token);
             Continuation::decode(&token).expect("the seed token decodes");
@@ -371,6 +430,13 @@ mod tests {
         ) {
             check_record_decoders(&bytes);
             check_container_record(&bytes);
+            check_user_record(&bytes);
+        }
+
+        #[test]
+        fn edited_user_records_are_decoded_or_refused_as_corrupt(edits in edits()) {
+            let seed = valid_user_record();
+            check_user_record(&apply(&seed, &edits, &[&seed]));
         }
 
         #[test]
@@ -502,6 +568,7 @@ mod tests {
         };
         let mut records = valid_records();
         records.push(valid_container_record());
+        records.push(valid_user_record());
         for (n, record) in records.iter().enumerate() {
             check_record_decoders(record);
             write("records", format!("record-{n}"), record);

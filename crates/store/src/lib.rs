@@ -56,6 +56,7 @@ mod records;
 mod shared;
 mod storage;
 mod txn;
+mod users;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -85,13 +86,18 @@ pub use item_scan::ItemPosition;
 pub use records::OperationType;
 pub use storage::Durability;
 pub use tributary_patch::{PatchOperation, PatchRequest};
+pub use users::{
+    MAX_PERMISSIONS_PER_USER, MAX_RESOURCE_LINK_BYTES, MAX_USERS_PER_DATABASE,
+    PermissionDefinition, PermissionMode, PermissionProperties, UserProperties,
+};
 
 use catalog::{Catalog, ContainerRecord, Counters, DatabaseRecord};
-use committer::{DiskReserve, Gate, Request, TransactionOp};
+use committer::{DiskReserve, Gate, Put, Request, TransactionOp};
 use document::expiry_second;
 use records::{DocPointer, FeedRecord, doc_key, log_key};
 use shared::{FeedWatermark, Shared};
 use storage::{Backend, Space, scan};
+use users::UserRecord;
 
 /// Most requests waiting for the committer; beyond it requests fail with
 /// [`StoreError::Overloaded`] instead of queueing without bound.
@@ -552,6 +558,222 @@ impl Store {
         .await
     }
 
+    // ---- users and permissions -------------------------------------------------------
+
+    /// Creates a user in a database.
+    ///
+    /// # Errors
+    /// [`StoreError::DatabaseNotFound`], [`StoreError::UserExists`],
+    /// [`StoreError::BadRequest`] for an invalid id, [`StoreError::LimitReached`] past
+    /// [`MAX_USERS_PER_DATABASE`].
+    pub async fn create_user(&self, database: &str, id: &str) -> Result<UserProperties> {
+        let (user, _) = self.put_user(database, id, Put::Create).await?;
+        Ok(user)
+    }
+
+    /// Creates a user, or replaces the one with the same id (which only renews its `_ts` and
+    /// `_etag`: a user has no other properties). The flag says whether it was created.
+    ///
+    /// # Errors
+    /// As [`Store::create_user`], without [`StoreError::UserExists`].
+    pub async fn upsert_user(&self, database: &str, id: &str) -> Result<(UserProperties, bool)> {
+        self.put_user(database, id, Put::Upsert).await
+    }
+
+    /// Replaces user `id`, renaming it to `new_id` (its permissions go with it).
+    ///
+    /// # Errors
+    /// [`StoreError::UserNotFound`]; [`StoreError::UserExists`] if another user has `new_id`;
+    /// [`StoreError::BadRequest`] for an invalid id.
+    pub async fn replace_user(
+        &self,
+        database: &str,
+        id: &str,
+        new_id: &str,
+    ) -> Result<UserProperties> {
+        let put = Put::Replace { id: id.to_owned() };
+        let (user, _) = self.put_user(database, new_id, put).await?;
+        Ok(user)
+    }
+
+    async fn put_user(&self, database: &str, id: &str, put: Put) -> Result<(UserProperties, bool)> {
+        let database = database.to_owned();
+        let id = id.to_owned();
+        self.call(|reply| Request::PutUser {
+            database,
+            id,
+            put,
+            reply,
+        })
+        .await
+    }
+
+    /// Reads a user.
+    ///
+    /// # Errors
+    /// [`StoreError::DatabaseNotFound`], [`StoreError::UserNotFound`].
+    pub fn read_user(&self, database: &str, id: &str) -> Result<UserProperties> {
+        Ok(self.shared.catalog().user(database, id)?.properties())
+    }
+
+    /// Lists a database's users, by id.
+    ///
+    /// # Errors
+    /// [`StoreError::DatabaseNotFound`].
+    pub fn list_users(&self, database: &str) -> Result<Vec<UserProperties>> {
+        let catalog = self.shared.catalog();
+        catalog.database(database)?;
+        Ok(catalog
+            .users_of(database)
+            .map(UserRecord::properties)
+            .collect())
+    }
+
+    /// Deletes a user and its permissions.
+    ///
+    /// # Errors
+    /// [`StoreError::DatabaseNotFound`], [`StoreError::UserNotFound`].
+    pub async fn delete_user(&self, database: &str, id: &str) -> Result<()> {
+        let database = database.to_owned();
+        let id = id.to_owned();
+        self.call(|reply| Request::DeleteUser {
+            database,
+            id,
+            reply,
+        })
+        .await
+    }
+
+    /// Creates a permission of a user.
+    ///
+    /// # Errors
+    /// [`StoreError::DatabaseNotFound`], [`StoreError::UserNotFound`],
+    /// [`StoreError::PermissionExists`], [`StoreError::BadRequest`] for an invalid
+    /// definition, [`StoreError::LimitReached`] past [`MAX_PERMISSIONS_PER_USER`].
+    pub async fn create_permission(
+        &self,
+        database: &str,
+        user: &str,
+        definition: PermissionDefinition,
+    ) -> Result<PermissionProperties> {
+        let (permission, _) = self
+            .put_permission(database, user, definition, Put::Create)
+            .await?;
+        Ok(permission)
+    }
+
+    /// Creates a permission, or replaces the one with the same id. The flag says whether it
+    /// was created.
+    ///
+    /// # Errors
+    /// As [`Store::create_permission`], without [`StoreError::PermissionExists`].
+    pub async fn upsert_permission(
+        &self,
+        database: &str,
+        user: &str,
+        definition: PermissionDefinition,
+    ) -> Result<(PermissionProperties, bool)> {
+        self.put_permission(database, user, definition, Put::Upsert)
+            .await
+    }
+
+    /// Replaces permission `id` of a user with `definition`, which may carry a new id.
+    ///
+    /// # Errors
+    /// [`StoreError::UserNotFound`], [`StoreError::PermissionNotFound`];
+    /// [`StoreError::PermissionExists`] if another permission has the new id;
+    /// [`StoreError::BadRequest`] for an invalid definition.
+    pub async fn replace_permission(
+        &self,
+        database: &str,
+        user: &str,
+        id: &str,
+        definition: PermissionDefinition,
+    ) -> Result<PermissionProperties> {
+        let put = Put::Replace { id: id.to_owned() };
+        let (permission, _) = self.put_permission(database, user, definition, put).await?;
+        Ok(permission)
+    }
+
+    async fn put_permission(
+        &self,
+        database: &str,
+        user: &str,
+        definition: PermissionDefinition,
+        put: Put,
+    ) -> Result<(PermissionProperties, bool)> {
+        let database = database.to_owned();
+        let user = user.to_owned();
+        self.call(|reply| Request::PutPermission {
+            database,
+            user,
+            definition,
+            put,
+            reply,
+        })
+        .await
+    }
+
+    /// Reads a permission of a user.
+    ///
+    /// # Errors
+    /// [`StoreError::DatabaseNotFound`], [`StoreError::UserNotFound`],
+    /// [`StoreError::PermissionNotFound`].
+    pub fn read_permission(
+        &self,
+        database: &str,
+        user: &str,
+        id: &str,
+    ) -> Result<PermissionProperties> {
+        let catalog = self.shared.catalog();
+        let record = catalog.user(database, user)?;
+        let permission =
+            record
+                .permissions
+                .get(id)
+                .ok_or_else(|| StoreError::PermissionNotFound {
+                    user: user.to_owned(),
+                    permission: id.to_owned(),
+                })?;
+        Ok(record.permission_properties(permission))
+    }
+
+    /// Lists a user's permissions, by id.
+    ///
+    /// # Errors
+    /// [`StoreError::DatabaseNotFound`], [`StoreError::UserNotFound`].
+    pub fn list_permissions(
+        &self,
+        database: &str,
+        user: &str,
+    ) -> Result<Vec<PermissionProperties>> {
+        let catalog = self.shared.catalog();
+        let record = catalog.user(database, user)?;
+        Ok(record
+            .permissions
+            .values()
+            .map(|permission| record.permission_properties(permission))
+            .collect())
+    }
+
+    /// Deletes a permission of a user.
+    ///
+    /// # Errors
+    /// [`StoreError::DatabaseNotFound`], [`StoreError::UserNotFound`],
+    /// [`StoreError::PermissionNotFound`].
+    pub async fn delete_permission(&self, database: &str, user: &str, id: &str) -> Result<()> {
+        let database = database.to_owned();
+        let user = user.to_owned();
+        let id = id.to_owned();
+        self.call(|reply| Request::DeletePermission {
+            database,
+            user,
+            id,
+            reply,
+        })
+        .await
+    }
+
     // ---- items -----------------------------------------------------------------------
 
     fn container(&self, database: &str, container: &str) -> Result<Arc<ContainerRecord>> {
@@ -932,6 +1154,19 @@ fn load_catalog(backend: &dyn Backend) -> Result<Catalog> {
             record.cid,
         );
         catalog.containers.insert(record.cid, Arc::new(record));
+    }
+    let users_end = [&records::USER_META_PREFIX[..2], b"\x01"].concat();
+    for entry in scan(backend, Space::Meta, records::USER_META_PREFIX, &users_end) {
+        let (_, value) = entry?;
+        let record = UserRecord::decode(&value)?;
+        if !catalog.databases.contains_key(&record.database) {
+            return Err(StoreError::Corrupt(format!(
+                "user '{}' belongs to database '{}', which does not exist",
+                record.id, record.database
+            )));
+        }
+        Arc::make_mut(&mut catalog.users)
+            .insert((record.database.clone(), record.id.clone()), record);
     }
     Ok(catalog)
 }

@@ -128,6 +128,18 @@ pub(crate) fn container_meta_key(cid: u32) -> Vec<u8> {
     key
 }
 
+/// Key of a catalog record for a user (with its permissions): the database's sequence
+/// number, then the user id.
+pub(crate) fn user_meta_key(database_seq: u32, id: &str) -> Vec<u8> {
+    let mut key = USER_META_PREFIX.to_vec();
+    key.extend_from_slice(&database_seq.to_be_bytes());
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+/// The prefix of every user record's key.
+pub(crate) const USER_META_PREFIX: &[u8] = b"us\0";
+
 /// Key of the catalog's counters record.
 pub(crate) const COUNTERS_META_KEY: &[u8] = b"counters";
 

@@ -1,4 +1,6 @@
-//! Master-key authorization: signing a request and checking its signature.
+//! Master-key authorization: signing a request and checking its signature,
+//! and telling a resource token apart ([`resource_token_of`]; the tokens
+//! themselves are [`crate::resource_token`]'s).
 //!
 //! Every Cosmos request carries an `authorization` header that is the
 //! URL-encoded form of `type=master&ver=1.0&sig=<signature>`. The signature is
@@ -52,10 +54,11 @@ pub const EMULATOR_KEY: &str =
 /// allows.
 pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
 
-/// The longest `authorization` header [`verify`] reads, in bytes. A master
-/// token is about 80 bytes; anything past this limit is rejected as malformed
-/// before any work is done on it.
-pub const MAX_AUTHORIZATION_LEN: usize = 4096;
+/// The longest `authorization` header [`verify`] and [`resource_token_of`]
+/// read, in bytes. A master token is about 80 bytes, a resource token a few
+/// hundred (more with long ids); anything past this limit is rejected as
+/// malformed before any work is done on it.
+pub const MAX_AUTHORIZATION_LEN: usize = 8192;
 
 /// The longest request path [`resource_of_path`] reads, in bytes.
 pub const MAX_PATH_LEN: usize = 8192;
@@ -122,6 +125,13 @@ impl MasterKey {
         let mut mac = self.keyed_mac.clone();
         mac.update(payload.as_bytes());
         BASE64.encode(mac.finalize().into_bytes())
+    }
+
+    /// The raw HMAC-SHA256 of `data` under this key.
+    pub(crate) fn hmac(&self, data: &[u8]) -> Vec<u8> {
+        let mut mac = self.keyed_mac.clone();
+        mac.update(data);
+        mac.finalize().into_bytes().to_vec()
     }
 
     /// Whether `signature` is the HMAC of `payload` under this key, compared
@@ -626,9 +636,50 @@ fn verify_signed_by<'k, Label: Copy>(
     Ok(signer)
 }
 
+/// The signed part of a resource token (`<signature>;<claims>`, see
+/// [`crate::resource_token`]) if the `authorization` header carries one
+/// (`type=resource`), `None` if it carries another kind of token or none.
+///
+/// ```
+/// use tributary_wire::auth::resource_token_of;
+/// assert_eq!(resource_token_of(Some("type%3Dresource%26ver%3D1.0%26sig%3Dab%3Bcd"))?.as_deref(), Some("ab;cd"));
+/// assert_eq!(resource_token_of(Some("type%3Dmaster%26ver%3D1.0%26sig%3Dab"))?, None);
+/// assert_eq!(resource_token_of(None)?, None);
+/// # Ok::<(), tributary_wire::auth::AuthError>(())
+/// ```
+///
+/// # Errors
+/// [`AuthError::MalformedAuthorization`] if a header that says `type=resource`
+/// is otherwise malformed (no `ver=1.0`, no `sig=`), or is too long.
+pub fn resource_token_of(authorization: Option<&str>) -> Result<Option<String>, AuthError> {
+    let Some(raw) = authorization else {
+        return Ok(None);
+    };
+    match parse_token(raw) {
+        Ok((token_type, signature)) if token_type.eq_ignore_ascii_case("resource") => {
+            Ok(Some(signature))
+        }
+        Ok(_) => Ok(None),
+        // A malformed header of another kind is `verify`'s to report.
+        Err(error) if raw.to_ascii_lowercase().contains("resource") => Err(error),
+        Err(_) => Ok(None),
+    }
+}
+
 /// Decodes the `authorization` header and returns the signature of a master
 /// token, with spaces turned back into the `+` they were.
 fn parse_master_token(raw: &str) -> Result<String, AuthError> {
+    let (token_type, signature) = parse_token(raw)?;
+    if !token_type.eq_ignore_ascii_case("master") {
+        return Err(AuthError::UnsupportedTokenType {
+            token_type: crate::quoted_excerpt(&token_type.to_ascii_lowercase()),
+        });
+    }
+    Ok(signature.replace(' ', "+"))
+}
+
+/// Decodes the `authorization` header into its type and signature fields.
+fn parse_token(raw: &str) -> Result<(String, String), AuthError> {
     let malformed = |reason: String| AuthError::MalformedAuthorization { reason };
     if raw.len() > MAX_AUTHORIZATION_LEN {
         return Err(malformed(format!(
@@ -666,11 +717,6 @@ fn parse_master_token(raw: &str) -> Result<String, AuthError> {
     }
 
     let token_type = token_type.ok_or_else(|| malformed("it has no type= field".to_owned()))?;
-    if !token_type.eq_ignore_ascii_case("master") {
-        return Err(AuthError::UnsupportedTokenType {
-            token_type: crate::quoted_excerpt(&token_type.to_ascii_lowercase()),
-        });
-    }
     match version {
         Some("1.0") => {}
         Some(other) => {
@@ -682,7 +728,9 @@ fn parse_master_token(raw: &str) -> Result<String, AuthError> {
         None => return Err(malformed("it has no ver= field".to_owned())),
     }
     match signature {
-        Some(signature) if !signature.is_empty() => Ok(signature.replace(' ', "+")),
+        Some(signature) if !signature.is_empty() => {
+            Ok((token_type.to_owned(), signature.to_owned()))
+        }
         _ => Err(malformed(
             "it has no sig= field, or the field is empty".to_owned(),
         )),
@@ -692,7 +740,9 @@ fn parse_master_token(raw: &str) -> Result<String, AuthError> {
 /// How to describe a token type other than `master` in an error message.
 fn describe_token_type(token_type: &str) -> &'static str {
     match token_type {
-        "resource" => "resource tokens (type=resource, from a user's permissions)",
+        "resource" => {
+            "resource tokens (type=resource, from a user's permissions) where a master key must sign"
+        }
         "aad" => "Microsoft Entra ID (AAD) tokens (type=aad)",
         "sas" => "SAS tokens (type=sas)",
         _ => "tokens of this type",
@@ -786,6 +836,27 @@ pub enum AuthError {
         /// The payload the server signed, with real line feeds.
         payload: String,
     },
+    /// A resource token that this server did not mint under its current primary master key,
+    /// or that was altered (Cosmos answers 401).
+    #[error(
+        "The resource token is invalid: {reason}. Read the permission again for a fresh token (its '_token')."
+    )]
+    InvalidResourceToken {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A resource token past its expiry (Cosmos answers 401).
+    #[error(
+        "The resource token of permission '{permission}' of user '{user}' has expired ({expired_s_ago} s ago). Read the permission again for a fresh token; 'x-ms-documentdb-expiry-seconds' sets how long one lasts (default 3600 s, at most 18000 s)."
+    )]
+    ResourceTokenExpired {
+        /// The permission's id (at most 64 characters of it).
+        permission: String,
+        /// The user's id (at most 64 characters of it).
+        user: String,
+        /// How long ago it expired, in seconds.
+        expired_s_ago: u64,
+    },
 }
 
 impl AuthError {
@@ -802,7 +873,9 @@ impl AuthError {
             | AuthError::UnsupportedTokenType { .. }
             | AuthError::MissingDate
             | AuthError::InvalidDate { .. }
-            | AuthError::SignatureMismatch { .. } => 401,
+            | AuthError::SignatureMismatch { .. }
+            | AuthError::InvalidResourceToken { .. }
+            | AuthError::ResourceTokenExpired { .. } => 401,
         }
     }
 }

@@ -60,6 +60,9 @@ pub const X_MS_MAX_ITEM_COUNT: &str = "x-ms-max-item-count";
 pub const X_MS_CONTINUATION: &str = "x-ms-continuation";
 /// `True`/`true` on an upsert ([`parse_bool_header`]).
 pub const X_MS_DOCUMENTDB_IS_UPSERT: &str = "x-ms-documentdb-is-upsert";
+/// How many seconds the resource token of a permission read or written should be valid for
+/// (1 to 18000; 3600 when absent).
+pub const X_MS_DOCUMENTDB_EXPIRY_SECONDS: &str = "x-ms-documentdb-expiry-seconds";
 /// `If-Match: <etag>` or `*`: conditional write (412 on mismatch).
 pub const IF_MATCH: &str = "if-match";
 /// `If-None-Match`: conditional read; for the change feed, where to start.

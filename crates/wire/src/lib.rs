@@ -9,6 +9,9 @@
 //!   (HMAC-SHA256 over verb, resource type, resource link and date). The
 //!   server rebuilds the resource address from the path, recomputes the
 //!   signature and checks the date; a client signs the same way.
+//! * [`resource_token`]: the tokens a user's permission hands out, minted and
+//!   checked by the server (opaque to clients), signed with a key derived from
+//!   the primary master key.
 //! * [`headers`]: the header names, the well-known values (`A-IM`, API
 //!   version), and parsers for the values that come in several spellings
 //!   (`True`/`true`, `-1` page sizes, RFC 1123 dates).
@@ -67,14 +70,16 @@
 //! as `&str`, and routing, body limits, response building and the mapping of
 //! errors to responses belong to the server. It does not know the resource
 //! JSON shapes (databases, containers, documents, change feed pages); it does
-//! not check resource tokens or Microsoft Entra ID (AAD) tokens, which
-//! [`auth::verify`] refuses by name; and it does not parse continuation
+//! not decide what a resource token grants (the server reads its permission),
+//! nor check Microsoft Entra ID (AAD) tokens, which [`auth::verify`] refuses
+//! by name; and it does not parse continuation
 //! tokens, whose format belongs to whoever issues them.
 
 pub mod auth;
 pub mod binary_json;
 pub mod error;
 pub mod headers;
+pub mod resource_token;
 pub mod session;
 
 /// How many characters of an untrusted value an error message quotes.

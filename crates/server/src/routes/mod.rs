@@ -9,6 +9,7 @@ pub(crate) mod items;
 pub(crate) mod paging;
 pub(crate) mod query;
 pub(crate) mod resources;
+pub(crate) mod users;
 
 use axum::http::{HeaderMap, Method};
 use serde_json::Value;
@@ -53,6 +54,38 @@ pub(crate) async fn dispatch(
         ["dbs", database] => match *method {
             Method::GET => resources::read_database(state, database),
             Method::DELETE => resources::delete_database(state, database).await,
+            _ => Err(method_not_allowed(request)),
+        },
+        ["dbs", database, "users"] if method == Method::POST && is_query => {
+            let database_rid = state.store.read_database(database)?.rid;
+            let users = users::users_json(state, database)?;
+            query_reply(request, "Users", &database_rid, users)
+        }
+        ["dbs", database, "users"] => match *method {
+            Method::POST => users::create_user(state, request, database).await,
+            Method::GET => users::list_users(state, database),
+            _ => Err(method_not_allowed(request)),
+        },
+        ["dbs", database, "users", user] => match *method {
+            Method::GET => users::read_user(state, database, user),
+            Method::PUT => users::replace_user(state, request, database, user).await,
+            Method::DELETE => users::delete_user(state, database, user).await,
+            _ => Err(method_not_allowed(request)),
+        },
+        ["dbs", database, "users", user, "permissions"] if method == Method::POST && is_query => {
+            let user_rid = state.store.read_user(database, user)?.rid;
+            let permissions = users::user_permissions_json(state, request, database, user)?;
+            query_reply(request, "Permissions", &user_rid, permissions)
+        }
+        ["dbs", database, "users", user, "permissions"] => match *method {
+            Method::POST => users::create_permission(state, request, database, user).await,
+            Method::GET => users::list_permissions(state, request, database, user),
+            _ => Err(method_not_allowed(request)),
+        },
+        ["dbs", database, "users", user, "permissions", id] => match *method {
+            Method::GET => users::read_permission(state, request, database, user, id),
+            Method::PUT => users::replace_permission(state, request, database, user, id).await,
+            Method::DELETE => users::delete_permission(state, database, user, id).await,
             _ => Err(method_not_allowed(request)),
         },
         ["dbs", database, "colls"] if method == Method::POST && is_query => {
@@ -140,7 +173,7 @@ pub(crate) async fn dispatch(
             _ => Err(method_not_allowed(request)),
         },
         _ => Err(ApiError::not_found(format!(
-            "no resource at /{} (this server supports databases, containers, items, conflicts, partition key ranges and offers)",
+            "no resource at /{} (this server supports databases, users, permissions, containers, items, conflicts, partition key ranges and offers)",
             request.segments.join("/")
         ))),
     }
@@ -161,8 +194,8 @@ fn is_query(request_headers: &HeaderMap) -> Result<bool, ApiError> {
 
 /// Whether [`dispatch`] serves this request without changing anything: what a read-only key
 /// may send. That is a GET or HEAD of anything, and the POSTs that `dispatch` answers as
-/// queries: of databases, containers, items (and the query plans of item queries), conflicts
-/// and offers. Every other request writes: creates, upserts, replaces, patches, deletes,
+/// queries: of databases, users, permissions, containers, items (and the query plans of item
+/// queries), conflicts and offers. Every other request writes: creates, upserts, replaces, patches, deletes,
 /// batches, bulk, Tributary transactions, partition key deletes, and offer and container
 /// replacements. `segments` are the path's decoded segments, by name or by resource id.
 ///
@@ -181,7 +214,10 @@ pub(crate) fn is_read(
     }
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     Ok(match segments.as_slice() {
-        ["dbs"] | ["dbs", _, "colls"] => is_query(request_headers)?,
+        ["dbs"]
+        | ["dbs", _, "colls"]
+        | ["dbs", _, "users"]
+        | ["dbs", _, "users", _, "permissions"] => is_query(request_headers)?,
         ["dbs", _, "colls", _, "docs"] => {
             !flag(request_headers, headers::X_TRIBUTARY_TRANSACTION)?
                 && !flag(request_headers, headers::X_MS_COSMOS_IS_BATCH_REQUEST)?

@@ -253,7 +253,7 @@ async fn an_unknown_route_is_a_json_404() {
     for (method, path) in [
         (Method::GET, "/nothing"),
         (Method::GET, "/dbs/db/colls/c/sprocs"),
-        (Method::GET, "/dbs/db/users"),
+        (Method::GET, "/dbs/db/colls/c/udfs"),
         (Method::POST, "/dbs/db/colls/c/docs/a/attachments"),
     ] {
         let message = server.request(method, path).send().await.expect_error(404);

@@ -17,6 +17,7 @@ mod input;
 mod keys;
 mod limits;
 mod long_poll;
+mod permissions;
 mod queries;
 mod sdk;
 mod transaction;

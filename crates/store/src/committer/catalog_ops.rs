@@ -1,10 +1,11 @@
 //! Catalog operations inside a commit group: databases and containers created, replaced and
-//! deleted, shared throughput, the id counters, and the expiry index rebuilt when a
+//! deleted (a database with its users), shared throughput, the id counters, and the expiry index rebuilt when a
 //! container's `defaultTtl` changes.
 
 use std::sync::Arc;
 
 use super::maintenance::PURGE_META_PREFIX;
+use super::user_ops::delete_users_of;
 use crate::catalog::{
     ContainerDefinition, ContainerProperties, ContainerRecord, DatabaseProperties, DatabaseRecord,
     FeedState, MAX_FEED_RANGES, RangeRecord, initial_boundaries, validate_id,
@@ -84,6 +85,7 @@ pub(super) fn delete_database(txn: &mut Txn<'_>, id: &str) -> Result<()> {
     for container in containers {
         delete_container(txn, id, &container)?;
     }
+    delete_users_of(txn, id);
     txn.catalog.databases.remove(id);
     txn.delete(Space::Meta, database_meta_key(id));
     Ok(())

@@ -20,6 +20,7 @@ mod item_ops;
 mod maintenance;
 mod prepare;
 mod splits;
+mod user_ops;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -36,12 +37,15 @@ use self::catalog_ops::{
 use self::item_ops::apply_op;
 use self::prepare::PreparedOp;
 use self::splits::split_range;
+pub(crate) use self::user_ops::Put;
+use self::user_ops::{delete_permission, delete_user, put_permission, put_user};
 use crate::catalog::{ContainerDefinition, ContainerProperties, DatabaseProperties, RangeRecord};
 use crate::disk_space::caused_by_full_disk;
 use crate::error::{Result, StoreError};
 use crate::item::{OperationResult, TransactionOutcome, WriteOutcome};
 use crate::shared::{FeedWatermark, Shared};
 use crate::txn::Txn;
+use crate::users::{PermissionDefinition, PermissionProperties, UserProperties};
 
 pub(crate) use self::disk_reserve::DiskReserve;
 
@@ -120,6 +124,30 @@ pub(crate) enum Request {
         container: String,
         range_id: u32,
         reply: Reply<Vec<RangeRecord>>,
+    },
+    PutUser {
+        database: String,
+        id: String,
+        put: Put,
+        reply: Reply<(UserProperties, bool)>,
+    },
+    DeleteUser {
+        database: String,
+        id: String,
+        reply: Reply<()>,
+    },
+    PutPermission {
+        database: String,
+        user: String,
+        definition: PermissionDefinition,
+        put: Put,
+        reply: Reply<(PermissionProperties, bool)>,
+    },
+    DeletePermission {
+        database: String,
+        user: String,
+        id: String,
+        reply: Reply<()>,
     },
 }
 
@@ -243,10 +271,6 @@ struct Committer {
 }
 
 /// A reply waiting for its group to commit.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one short-lived value per request in a group; boxing would add an allocation per write"
-)]
 enum Pending {
     Write(Reply<WriteOutcome>, Result<WriteOutcome>),
     Bulk(Reply<Vec<Result<WriteOutcome>>>, Vec<Result<WriteOutcome>>),
@@ -255,6 +279,14 @@ enum Pending {
     Container(Reply<ContainerProperties>, Result<ContainerProperties>),
     Unit(Reply<()>, Result<()>),
     Ranges(Reply<Vec<RangeRecord>>, Result<Vec<RangeRecord>>),
+    User(
+        Reply<(UserProperties, bool)>,
+        Result<(UserProperties, bool)>,
+    ),
+    Permission(
+        Reply<(PermissionProperties, bool)>,
+        Result<(PermissionProperties, bool)>,
+    ),
 }
 
 impl Pending {
@@ -285,6 +317,8 @@ impl Pending {
             Pending::Container(r, v) => deliver(r, v, commit_error),
             Pending::Unit(r, v) => deliver(r, v, commit_error),
             Pending::Ranges(r, v) => deliver(r, v, commit_error),
+            Pending::User(r, v) => deliver(r, v, commit_error),
+            Pending::Permission(r, v) => deliver(r, v, commit_error),
         }
     }
 }
@@ -500,6 +534,33 @@ impl Committer {
                 range_id,
                 reply,
             } => Pending::Ranges(reply, split_range(txn, &database, &container, range_id)),
+            Request::PutUser {
+                database,
+                id,
+                put,
+                reply,
+            } => Pending::User(reply, put_user(txn, &database, id, put)),
+            Request::DeleteUser {
+                database,
+                id,
+                reply,
+            } => Pending::Unit(reply, delete_user(txn, &database, &id)),
+            Request::PutPermission {
+                database,
+                user,
+                definition,
+                put,
+                reply,
+            } => Pending::Permission(
+                reply,
+                put_permission(txn, &database, &user, definition, put),
+            ),
+            Request::DeletePermission {
+                database,
+                user,
+                id,
+                reply,
+            } => Pending::Unit(reply, delete_permission(txn, &database, &user, &id)),
         }
     }
 }
@@ -516,9 +577,12 @@ fn reject(request: Request, error: impl Fn() -> StoreError) {
         Request::Transaction { reply, .. } => fail(reply, error()),
         Request::CreateDatabase { reply, .. }
         | Request::ReplaceDatabaseThroughput { reply, .. } => fail(reply, error()),
-        Request::DeleteDatabase { reply, .. } | Request::DeleteContainer { reply, .. } => {
-            fail(reply, error())
-        }
+        Request::DeleteDatabase { reply, .. }
+        | Request::DeleteContainer { reply, .. }
+        | Request::DeleteUser { reply, .. }
+        | Request::DeletePermission { reply, .. } => fail(reply, error()),
+        Request::PutUser { reply, .. } => fail(reply, error()),
+        Request::PutPermission { reply, .. } => fail(reply, error()),
         Request::CreateContainer { reply, .. } | Request::ReplaceContainer { reply, .. } => {
             fail(reply, error())
         }

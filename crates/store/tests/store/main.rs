@@ -15,6 +15,8 @@
 //! - `snapshot_reads`: point reads racing replaces of the same items always find a version.
 //! - `commit_paths`: writes committed on the caller's thread and by the committer thread mix
 //!   into one gap-free feed; writes racing `close` are committed or refused, never lost.
+//! - `users`: users and permissions: conflicts, renames, upserts, durability, deletion with
+//!   their database.
 //! - `continuations`: any continuation token or LSN gives a page or an error, never a panic.
 
 mod bulk;
@@ -30,4 +32,5 @@ mod splits;
 mod support;
 mod transactions;
 mod ttl;
+mod users;
 mod waiting_readers;
