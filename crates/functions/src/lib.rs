@@ -14,7 +14,7 @@
 //! Each function gets its own change feed processor (its leases carry the function's name,
 //! or its `lease_container_prefix`), so several functions on one container each see every
 //! change, and several hosts running the same app share the leases. For each batch
-//! ([`runner`]):
+//! (`runner.rs`):
 //!
 //! 1. changes that do not match the function's filter are skipped (they still advance the
 //!    lease);

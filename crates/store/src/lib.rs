@@ -70,7 +70,7 @@ use tributary_partition_key::{Epk, PartitionKey, PartitionKeyDefinition};
 
 pub use catalog::{
     ContainerDefinition, ContainerProperties, DatabaseProperties, MAX_FEED_RANGES, MAX_ID_CHARS,
-    RangeRecord, validate_id,
+    MAX_ITEM_ID_BYTES, RangeRecord, validate_id,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use disk_space::{DiskSpace, ManualDiskSpace, SystemDiskSpace};
