@@ -100,6 +100,16 @@ def test_upsert_with_stale_etag_is_412(container: ContainerProxy) -> None:
         )
 
 
+def test_upsert_with_an_etag_creates_an_absent_item(container: ContainerProxy) -> None:
+    # The etag guards the replace an upsert makes of an existing item; with none, it creates.
+    created = container.upsert_item(
+        {"id": "fresh", "pk": "p", "v": 1}, etag='"0000"', match_condition=MatchConditions.IfNotModified
+    )
+
+    assert created["v"] == 1
+    assert container.read_item("fresh", partition_key="p")["_etag"] == created["_etag"]
+
+
 def test_delete_removes_the_item_and_a_second_delete_is_404(container: ContainerProxy) -> None:
     container.create_item({"id": "d", "pk": "p"})
     container.create_item({"id": "keep", "pk": "p"})
@@ -165,6 +175,18 @@ def test_item_larger_than_2_mb_is_413(container: ContainerProxy) -> None:
     assert raised.value.status_code == 413
     with pytest.raises(exceptions.CosmosResourceNotFoundError):
         container.read_item("big", partition_key="p")
+
+
+def test_an_item_over_2_mb_as_sent_is_413_even_if_smaller_stored(container: ContainerProxy) -> None:
+    # The SDK escapes non-ASCII characters (six bytes each as sent, three in UTF-8): Cosmos DB
+    # measures the item as sent.
+    cjk = {"id": "cjk", "pk": "p", "text": "\u6f22" * (400 * 1024)}
+
+    with pytest.raises(exceptions.CosmosHttpResponseError) as raised:
+        container.create_item(cjk)
+    assert raised.value.status_code == 413
+    with pytest.raises(exceptions.CosmosResourceNotFoundError):
+        container.read_item("cjk", partition_key="p")
 
 
 def test_item_just_under_the_limit_is_accepted(container: ContainerProxy) -> None:

@@ -135,7 +135,12 @@ pub(super) fn apply_op(
         }
         _ => {}
     }
-    check_precondition(op.precondition.as_ref(), current.as_ref())?;
+    // An upsert's If-Match guards the replace it makes of an existing item; where there is
+    // none it creates the item, as on Cosmos DB (the SDKs pass an etag to any write).
+    let creates_by_upsert = matches!(op.kind, PreparedKind::Upsert(_)) && current.is_none();
+    if !creates_by_upsert {
+        check_precondition(op.precondition.as_ref(), current.as_ref())?;
+    }
     let (operation, status, new_item) = match op.kind {
         PreparedKind::Read => {
             return Ok(WriteOutcome {

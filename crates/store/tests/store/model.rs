@@ -384,7 +384,9 @@ impl ModelContainer {
         if matches!(op, ItemOp::Create { .. }) && live.is_some() {
             return Err("ItemExists");
         }
-        if let Some(etag) = precondition {
+        // An upsert of an absent item creates it whatever its If-Match says.
+        let creates_by_upsert = matches!(op, ItemOp::Upsert { .. }) && live.is_none();
+        if let Some(etag) = precondition.filter(|_| !creates_by_upsert) {
             match &live {
                 Some(item) if etag == "*" || etag == self.etag_of(item.lsn) => {}
                 _ => return Err("PreconditionFailed"),
