@@ -1,7 +1,8 @@
 //! Item create, upsert, read, replace, delete and patch.
 
 use tributary_store::{
-    Item, ItemWrite, PatchRequest, Precondition, WriteKind, WriteOutcome, WriteStatus,
+    Item, ItemWrite, MAX_ITEM_BYTES, PatchRequest, Precondition, WriteKind, WriteOutcome,
+    WriteStatus,
 };
 use tributary_wire::error::substatus;
 use tributary_wire::headers;
@@ -65,6 +66,23 @@ async fn apply(
     Ok(write_reply(request, outcome))
 }
 
+/// The item a create, upsert or replace sends. Cosmos DB measures an item as sent: a body
+/// over [`MAX_ITEM_BYTES`] is refused even when it would be smaller stored (characters the
+/// client escaped as `\uXXXX` take six bytes each).
+fn item_body(request: &RequestContext) -> Result<serde_json::Value, ApiError> {
+    if request.body.len() > MAX_ITEM_BYTES {
+        return Err(ApiError::new(
+            413,
+            format!(
+                "the item is {} bytes as sent, over the {MAX_ITEM_BYTES} bytes an item may have \
+                 (characters sent escaped count as sent)",
+                request.body.len()
+            ),
+        ));
+    }
+    request.json()
+}
+
 /// `POST .../docs`: create, or upsert with `x-ms-documentdb-is-upsert: true`.
 pub(crate) async fn create(
     state: &AppState,
@@ -72,7 +90,7 @@ pub(crate) async fn create(
     database: &str,
     container: &str,
 ) -> Result<Reply, ApiError> {
-    let body = request.json()?;
+    let body = item_body(request)?;
     let kind = if request.flag(headers::X_MS_DOCUMENTDB_IS_UPSERT)? {
         WriteKind::Upsert
     } else {
@@ -165,7 +183,7 @@ pub(crate) async fn replace(
         kind: WriteKind::Replace,
         id: Some(id.to_owned()),
         partition_key: request.partition_key()?,
-        body: Some(request.json()?),
+        body: Some(item_body(request)?),
         precondition: precondition(request),
     };
     apply(state, request, database, container, write).await
