@@ -81,6 +81,10 @@ pub struct ContainerDefinition {
     /// Not part of the JSON definition: clients set it through offers.
     #[serde(default)]
     pub throughput: Option<u64>,
+    /// Set when `throughput` scales automatically up to its value (autoscale), rather than
+    /// being fixed. Not part of the JSON definition either.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<Autoscale>,
 }
 
 impl ContainerDefinition {
@@ -94,6 +98,7 @@ impl ContainerDefinition {
             indexing_policy: None,
             other_properties: Map::new(),
             throughput: None,
+            autoscale: None,
         }
     }
 
@@ -157,6 +162,7 @@ impl ContainerDefinition {
             indexing_policy,
             other_properties,
             throughput: None,
+            autoscale: None,
         };
         definition.validate()?;
         Ok(definition)
@@ -404,6 +410,9 @@ pub(crate) struct DatabaseRecord {
     /// Throughput shared by the database's containers, if provisioned.
     #[serde(default)]
     pub throughput: Option<u64>,
+    /// Set when that throughput is autoscale (its maximum).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<Autoscale>,
 }
 
 impl DatabaseRecord {
@@ -414,8 +423,18 @@ impl DatabaseRecord {
             ts: self.ts,
             etag: format!("\"{:08x}-0000-0000-0000-000000000000\"", self.seq),
             throughput: self.throughput,
+            autoscale: self.autoscale,
         }
     }
+}
+
+/// Autoscale provisioned throughput: the throughput it goes with is the most the resource
+/// scales up to, as Cosmos DB's `offerAutopilotSettings.maxThroughput`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Autoscale {
+    /// By how many percent the maximum may grow on its own (Cosmos DB's
+    /// `autoUpgradePolicy.throughputPolicy.incrementPercent`): kept and reported.
+    pub increment_percent: u32,
 }
 
 /// Counters that must survive restarts.
@@ -501,6 +520,8 @@ pub struct DatabaseProperties {
     pub etag: String,
     /// Throughput shared by the database's containers (request units per second), if any.
     pub throughput: Option<u64>,
+    /// Set when that throughput is autoscale (`throughput` is then its maximum).
+    pub autoscale: Option<Autoscale>,
 }
 
 /// A container's definition and system properties.

@@ -69,8 +69,8 @@ use tokio::sync::oneshot;
 use tributary_partition_key::{Epk, PartitionKey, PartitionKeyDefinition};
 
 pub use catalog::{
-    ContainerDefinition, ContainerProperties, DatabaseProperties, MAX_FEED_RANGES, MAX_ID_CHARS,
-    MAX_ITEM_ID_BYTES, RangeRecord, validate_id,
+    Autoscale, ContainerDefinition, ContainerProperties, DatabaseProperties, MAX_FEED_RANGES,
+    MAX_ID_CHARS, MAX_ITEM_ID_BYTES, RangeRecord, validate_id,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use disk_space::{DiskSpace, ManualDiskSpace, SystemDiskSpace};
@@ -359,10 +359,11 @@ impl Store {
     /// # Errors
     /// [`StoreError::DatabaseExists`], or [`StoreError::BadRequest`] for an invalid id.
     pub async fn create_database(&self, id: &str) -> Result<DatabaseProperties> {
-        self.create_database_with_throughput(id, None).await
+        self.create_database_with_throughput(id, None, None).await
     }
 
-    /// Creates a database whose containers share `throughput` request units per second.
+    /// Creates a database whose containers share `throughput` request units per second
+    /// (with `autoscale`, the most they scale up to).
     ///
     /// # Errors
     /// As [`Store::create_database`].
@@ -370,17 +371,20 @@ impl Store {
         &self,
         id: &str,
         throughput: Option<u64>,
+        autoscale: Option<Autoscale>,
     ) -> Result<DatabaseProperties> {
         let id = id.to_owned();
         self.call(|reply| Request::CreateDatabase {
             id,
             throughput,
+            autoscale,
             reply,
         })
         .await
     }
 
-    /// Changes the throughput a database shares among its containers.
+    /// Changes the throughput a database shares among its containers (to autoscale up to it
+    /// with `autoscale`, fixed without).
     ///
     /// # Errors
     /// [`StoreError::DatabaseNotFound`]; [`StoreError::BadRequest`] if the database was
@@ -389,11 +393,13 @@ impl Store {
         &self,
         id: &str,
         throughput: u64,
+        autoscale: Option<Autoscale>,
     ) -> Result<DatabaseProperties> {
         let id = id.to_owned();
         self.call(|reply| Request::ReplaceDatabaseThroughput {
             id,
             throughput,
+            autoscale,
             reply,
         })
         .await
@@ -1212,11 +1218,11 @@ mod tests {
         {
             let store = Store::open(dir.path(), StoreOptions::relaxed()).unwrap();
             store
-                .create_database_with_throughput("shared", Some(400))
+                .create_database_with_throughput("shared", Some(400), None)
                 .await
                 .unwrap();
             let replaced = store
-                .replace_database_throughput("shared", 5000)
+                .replace_database_throughput("shared", 5000, None)
                 .await
                 .unwrap();
             assert_eq!(replaced.throughput, Some(5000));
@@ -1233,16 +1239,53 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn autoscale_settings_survive_a_restart_and_a_replace_can_switch_them_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let autoscale = Some(Autoscale {
+            increment_percent: 7,
+        });
+        {
+            let store = Store::open(dir.path(), StoreOptions::relaxed()).unwrap();
+            store
+                .create_database_with_throughput("auto", Some(5000), autoscale)
+                .await
+                .unwrap();
+            let mut definition = ContainerDefinition::new("c", "/pk");
+            definition.throughput = Some(7000);
+            definition.autoscale = autoscale;
+            store.create_container("auto", definition, 1).await.unwrap();
+        }
+        let store = Store::open(dir.path(), StoreOptions::relaxed()).unwrap();
+        let database = store.read_database("auto").unwrap();
+        assert_eq!(
+            (database.throughput, database.autoscale),
+            (Some(5000), autoscale)
+        );
+        let container = store.read_container("auto", "c").unwrap().definition;
+        assert_eq!(
+            (container.throughput, container.autoscale),
+            (Some(7000), autoscale)
+        );
+        let manual = store
+            .replace_database_throughput("auto", 800, None)
+            .await
+            .unwrap();
+        assert_eq!((manual.throughput, manual.autoscale), (Some(800), None));
+    }
+
+    #[tokio::test]
     async fn database_throughput_replace_needs_a_database_with_shared_throughput() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), StoreOptions::relaxed()).unwrap();
         store.create_database("plain").await.unwrap();
         assert!(matches!(
-            store.replace_database_throughput("plain", 5000).await,
+            store.replace_database_throughput("plain", 5000, None).await,
             Err(StoreError::BadRequest(_))
         ));
         assert!(matches!(
-            store.replace_database_throughput("missing", 5000).await,
+            store
+                .replace_database_throughput("missing", 5000, None)
+                .await,
             Err(StoreError::DatabaseNotFound(_))
         ));
         assert_eq!(store.read_database("plain").unwrap().throughput, None);

@@ -1,7 +1,9 @@
 //! The account, databases, containers, partition key ranges and offers (throughput).
 
 use serde_json::{Map, Value, json};
-use tributary_store::{ContainerDefinition, ContainerProperties, DatabaseProperties, RangeRecord};
+use tributary_store::{
+    Autoscale, ContainerDefinition, ContainerProperties, DatabaseProperties, RangeRecord,
+};
 use tributary_wire::headers;
 
 use crate::AppState;
@@ -96,10 +98,14 @@ pub(crate) async fn create_database(
         .get("id")
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::bad_request("the database definition needs a string 'id'"))?;
-    let throughput = requested_throughput(request)?;
+    let provisioned = requested_throughput(request)?;
     let database = state
         .store
-        .create_database_with_throughput(id, throughput)
+        .create_database_with_throughput(
+            id,
+            provisioned.map(|p| p.throughput),
+            provisioned.and_then(|p| p.autoscale),
+        )
         .await?;
     Ok(
         Reply::json(201, database_json(&database).to_string())
@@ -131,27 +137,69 @@ pub(crate) async fn delete_database(state: &AppState, id: &str) -> Result<Reply,
     Ok(Reply::empty(204))
 }
 
-/// The throughput a create request asks for, from its headers.
-fn requested_throughput(request: &RequestContext) -> Result<Option<u64>, ApiError> {
+/// The least maximum an autoscale throughput may have, as on Cosmos DB.
+const MIN_AUTOSCALE_MAX_THROUGHPUT: i64 = 1000;
+
+/// Provisioned throughput as a request or an offer gives it: request units per second
+/// (for autoscale, the most it scales up to).
+#[derive(Clone, Copy)]
+struct Provisioned {
+    throughput: u64,
+    autoscale: Option<Autoscale>,
+}
+
+/// Reads autoscale settings (`{"maxThroughput": n, "autoUpgradePolicy": {"throughputPolicy":
+/// {"incrementPercent": p}}}`), from a header or an offer's `offerAutopilotSettings`.
+fn autoscale_settings(settings: &Value, source: &str) -> Result<Provisioned, ApiError> {
+    let max = settings
+        .get("maxThroughput")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!("{source} needs a whole-number 'maxThroughput'"))
+        })?;
+    if max < MIN_AUTOSCALE_MAX_THROUGHPUT {
+        return Err(ApiError::bad_request(format!(
+            "Requested throughput {max} is less than required minimum throughput {MIN_AUTOSCALE_MAX_THROUGHPUT}"
+        )));
+    }
+    let increment_percent = match settings
+        .pointer("/autoUpgradePolicy/throughputPolicy/incrementPercent")
+    {
+        None | Some(Value::Null) => 0,
+        Some(value) => value
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "{source}: 'incrementPercent' must be a whole number of percent, not {value}"
+                ))
+            })?,
+    };
+    Ok(Provisioned {
+        throughput: max.unsigned_abs(),
+        autoscale: Some(Autoscale { increment_percent }),
+    })
+}
+
+/// The throughput a create request asks for, from its headers: manual
+/// (`x-ms-offer-throughput`) or autoscale (`x-ms-cosmos-offer-autopilot-settings`).
+fn requested_throughput(request: &RequestContext) -> Result<Option<Provisioned>, ApiError> {
     if let Some(value) = request.header(OFFER_THROUGHPUT_HEADER) {
         let throughput: u64 = value.parse().map_err(|_| {
             ApiError::bad_request(format!(
                 "header '{OFFER_THROUGHPUT_HEADER}' must be a whole number, not '{value}'"
             ))
         })?;
-        return Ok(Some(throughput));
+        return Ok(Some(Provisioned {
+            throughput,
+            autoscale: None,
+        }));
     }
     if let Some(value) = request.header(AUTOSCALE_HEADER) {
         let settings: Value = serde_json::from_str(value).map_err(|e| {
             ApiError::bad_request(format!("header '{AUTOSCALE_HEADER}' is not JSON: {e}"))
         })?;
-        let max = settings
-            .get("maxThroughput")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| {
-                ApiError::bad_request(format!("header '{AUTOSCALE_HEADER}' needs 'maxThroughput'"))
-            })?;
-        return Ok(Some(max));
+        return autoscale_settings(&settings, &format!("header '{AUTOSCALE_HEADER}'")).map(Some);
     }
     Ok(None)
 }
@@ -217,7 +265,9 @@ pub(crate) async fn create_container(
 ) -> Result<Reply, ApiError> {
     let mut definition = ContainerDefinition::from_json(&request.json()?)?;
     normalize_indexing_policy(&mut definition);
-    definition.throughput = requested_throughput(request)?;
+    let provisioned = requested_throughput(request)?;
+    definition.throughput = provisioned.map(|p| p.throughput);
+    definition.autoscale = provisioned.and_then(|p| p.autoscale);
     let n_ranges = ranges_for_throughput(definition.throughput.unwrap_or(DEFAULT_THROUGHPUT));
     let container = state
         .store
@@ -335,11 +385,9 @@ pub(crate) async fn replace_container(
             definition.id
         )));
     }
-    definition.throughput = state
-        .store
-        .read_container(database, id)?
-        .definition
-        .throughput;
+    let current = state.store.read_container(database, id)?.definition;
+    definition.throughput = current.throughput;
+    definition.autoscale = current.autoscale;
     let container = state.store.replace_container(database, definition).await?;
     Ok(container_reply(&container, 200))
 }
@@ -422,19 +470,21 @@ impl OfferTarget {
 
     fn json(&self) -> Value {
         let id = self.id();
-        let (throughput, resource, ts) = match self {
+        let (throughput, autoscale, resource, ts) = match self {
             OfferTarget::Container(c) => (
                 c.definition.throughput.unwrap_or(DEFAULT_THROUGHPUT),
+                c.definition.autoscale,
                 format!("dbs/{}/colls/{}/", c.database_rid, c.rid),
                 c.ts,
             ),
             OfferTarget::Database(d) => (
                 d.throughput.unwrap_or(DEFAULT_THROUGHPUT),
+                d.autoscale,
                 format!("dbs/{}/", d.rid),
                 d.ts,
             ),
         };
-        json!({
+        let mut offer = json!({
             "id": id,
             "_rid": id,
             "_self": format!("offers/{id}/"),
@@ -452,7 +502,23 @@ impl OfferTarget {
                 }
             },
             "_ts": ts,
-        })
+        });
+        if let Some(autoscale) = autoscale {
+            // Autoscale runs between a tenth of its maximum and the maximum; at rest it is at
+            // the tenth, which is what Cosmos DB reports as the offer's current throughput.
+            offer["content"]["offerThroughput"] = json!(throughput / 10);
+            offer["content"]["offerAutopilotSettings"] = json!({
+                "maxThroughput": throughput,
+                "autoUpgradePolicy": {
+                    "throughputPolicy": { "incrementPercent": autoscale.increment_percent }
+                }
+            });
+            offer["_etag"] = json!(format!(
+                "\"{id}-{throughput}-{}\"",
+                autoscale.increment_percent
+            ));
+        }
+        offer
     }
 }
 
@@ -514,18 +580,24 @@ pub(crate) async fn replace_offer(
     let content = body
         .get("content")
         .ok_or_else(|| ApiError::bad_request("the offer needs a 'content' object"))?;
-    let throughput = content
-        .get("offerThroughput")
-        .and_then(Value::as_u64)
-        .or_else(|| {
-            content
-                .get("offerAutopilotSettings")
-                .and_then(|s| s.get("maxThroughput"))
+    // An autoscale offer carries its current throughput too: its settings decide.
+    let provisioned = match content.get("offerAutopilotSettings") {
+        Some(settings) if !settings.is_null() => {
+            autoscale_settings(settings, "the offer's 'offerAutopilotSettings'")?
+        }
+        _ => Provisioned {
+            throughput: content
+                .get("offerThroughput")
                 .and_then(Value::as_u64)
-        })
-        .ok_or_else(|| {
-            ApiError::bad_request("the offer content needs a whole-number 'offerThroughput'")
-        })?;
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "the offer content needs a whole-number 'offerThroughput' or 'offerAutopilotSettings'",
+                    )
+                })?,
+            autoscale: None,
+        },
+    };
+    let throughput = provisioned.throughput;
     if throughput < DEFAULT_THROUGHPUT {
         return Err(ApiError::bad_request(format!(
             "the throughput must be at least {DEFAULT_THROUGHPUT} RU/s, not {throughput}"
@@ -536,7 +608,7 @@ pub(crate) async fn replace_offer(
         OfferTarget::Database(database) => {
             let database = state
                 .store
-                .replace_database_throughput(&database.id, throughput)
+                .replace_database_throughput(&database.id, throughput, provisioned.autoscale)
                 .await?;
             return Ok(Reply::json(
                 200,
@@ -546,6 +618,7 @@ pub(crate) async fn replace_offer(
     };
     let mut definition = container.definition.clone();
     definition.throughput = Some(throughput);
+    definition.autoscale = provisioned.autoscale;
     let mut container = state
         .store
         .replace_container(&container.database, definition)

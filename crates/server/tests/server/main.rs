@@ -17,6 +17,7 @@ mod input;
 mod keys;
 mod limits;
 mod long_poll;
+mod offers;
 mod permissions;
 mod queries;
 mod sdk;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use super::maintenance::PURGE_META_PREFIX;
 use super::user_ops::delete_users_of;
 use crate::catalog::{
-    ContainerDefinition, ContainerProperties, ContainerRecord, DatabaseProperties, DatabaseRecord,
-    FeedState, MAX_FEED_RANGES, RangeRecord, initial_boundaries, validate_id,
+    Autoscale, ContainerDefinition, ContainerProperties, ContainerRecord, DatabaseProperties,
+    DatabaseRecord, FeedState, MAX_FEED_RANGES, RangeRecord, initial_boundaries, validate_id,
 };
 use crate::document::expiry_second;
 use crate::error::{Result, StoreError};
@@ -23,6 +23,7 @@ pub(super) fn create_database(
     txn: &mut Txn<'_>,
     id: String,
     throughput: Option<u64>,
+    autoscale: Option<Autoscale>,
 ) -> Result<DatabaseProperties> {
     validate_id("database", &id)?;
     if txn.catalog.databases.contains_key(&id) {
@@ -34,6 +35,7 @@ pub(super) fn create_database(
         seq: txn.catalog.counters.next_database_seq,
         ts: txn.now_s,
         throughput,
+        autoscale: autoscale.filter(|_| throughput.is_some()),
     };
     put_counters(txn);
     txn.put(
@@ -50,6 +52,7 @@ pub(super) fn replace_database_throughput(
     txn: &mut Txn<'_>,
     id: &str,
     throughput: u64,
+    autoscale: Option<Autoscale>,
 ) -> Result<DatabaseProperties> {
     let record = txn
         .catalog
@@ -62,6 +65,7 @@ pub(super) fn replace_database_throughput(
         )));
     }
     record.throughput = Some(throughput);
+    record.autoscale = autoscale;
     let bytes = serde_json::to_vec(&*record).expect("catalog records serialize");
     let properties = record.properties();
     txn.put(Space::Meta, database_meta_key(id), bytes);

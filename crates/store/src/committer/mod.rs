@@ -39,7 +39,9 @@ use self::prepare::PreparedOp;
 use self::splits::split_range;
 pub(crate) use self::user_ops::Put;
 use self::user_ops::{delete_permission, delete_user, put_permission, put_user};
-use crate::catalog::{ContainerDefinition, ContainerProperties, DatabaseProperties, RangeRecord};
+use crate::catalog::{
+    Autoscale, ContainerDefinition, ContainerProperties, DatabaseProperties, RangeRecord,
+};
 use crate::disk_space::caused_by_full_disk;
 use crate::error::{Result, StoreError};
 use crate::item::{OperationResult, TransactionOutcome, WriteOutcome};
@@ -92,11 +94,13 @@ pub(crate) enum Request {
     CreateDatabase {
         id: String,
         throughput: Option<u64>,
+        autoscale: Option<Autoscale>,
         reply: Reply<DatabaseProperties>,
     },
     ReplaceDatabaseThroughput {
         id: String,
         throughput: u64,
+        autoscale: Option<Autoscale>,
         reply: Reply<DatabaseProperties>,
     },
     DeleteDatabase {
@@ -491,13 +495,18 @@ impl Committer {
             Request::CreateDatabase {
                 id,
                 throughput,
+                autoscale,
                 reply,
-            } => Pending::Database(reply, create_database(txn, id, throughput)),
+            } => Pending::Database(reply, create_database(txn, id, throughput, autoscale)),
             Request::ReplaceDatabaseThroughput {
                 id,
                 throughput,
+                autoscale,
                 reply,
-            } => Pending::Database(reply, replace_database_throughput(txn, &id, throughput)),
+            } => Pending::Database(
+                reply,
+                replace_database_throughput(txn, &id, throughput, autoscale),
+            ),
             Request::DeleteDatabase { id, reply } => {
                 Pending::Unit(reply, delete_database(txn, &id))
             }

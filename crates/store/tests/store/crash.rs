@@ -280,7 +280,7 @@ async fn chaos_until(store: Arc<Store>, round: u64, started: Instant) {
             }
             _ => {
                 store
-                    .replace_database_throughput(THROUGHPUT_DATABASE, 400 + (m % 10) * 100)
+                    .replace_database_throughput(THROUGHPUT_DATABASE, 400 + (m % 10) * 100, None)
                     .await
                     .expect("the throughput changes");
             }
@@ -368,7 +368,7 @@ fn crash_rounds_on_a_fresh_directory(random: &mut SplitMix, rounds: std::ops::Ra
             .block_on(store.create_container(DATABASE, ttl, 1))
             .expect("TTL container");
         runtime
-            .block_on(store.create_database_with_throughput(THROUGHPUT_DATABASE, Some(400)))
+            .block_on(store.create_database_with_throughput(THROUGHPUT_DATABASE, Some(400), None))
             .expect("throughput database");
     }
     let mut acknowledged = Acknowledged::new();
