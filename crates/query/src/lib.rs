@@ -198,6 +198,14 @@ impl Query {
             || ast.offset_limit.is_some()
     }
 
+    /// True when the query can be answered one document at a time, each document's results
+    /// in order: it reads documents (`FROM`) and does not need its whole input
+    /// ([`Query::needs_full_scan`]). Running it over each document alone and concatenating
+    /// gives what running it over all of them gives.
+    pub fn answers_item_by_item(&self) -> bool {
+        !self.ast.sources.is_empty() && !self.needs_full_scan()
+    }
+
     /// True for `SELECT *` (each result is a whole input value).
     pub fn selects_star(&self) -> bool {
         self.ast.select == Selection::Star

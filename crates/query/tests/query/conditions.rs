@@ -115,6 +115,24 @@ fn a_condition_runs_as_select_star() {
 }
 
 #[test]
+fn only_queries_over_documents_that_need_no_whole_input_answer_item_by_item() {
+    for (text, expected) in [
+        ("SELECT * FROM c WHERE c.a = 1", true),
+        ("SELECT t FROM c JOIN t IN c.tags", true),
+        ("SELECT * FROM t IN c.tags", true),
+        ("SELECT * FROM c ORDER BY c.a", false),
+        ("SELECT VALUE 1", false),
+        ("SELECT VALUE COUNT(1) FROM c", false),
+    ] {
+        assert_eq!(
+            Query::parse(text).unwrap().answers_item_by_item(),
+            expected,
+            "{text}"
+        );
+    }
+}
+
+#[test]
 fn needs_full_scan_flags_clauses_that_see_all_input() {
     let table = [
         ("SELECT * FROM c WHERE c.a = 1", false),

@@ -108,7 +108,7 @@ pub(crate) fn query_items(
     let page_size = request.max_item_count(DEFAULT_PAGE_ITEMS)?;
     let token = request.header(headers::X_MS_CONTINUATION);
     let started = Instant::now();
-    let (page, next, n_read, n_read_bytes) = if query.needs_full_scan() {
+    let (page, next, n_read, n_read_bytes) = if !query.answers_item_by_item() {
         let offset = PageToken::offset(token)?;
         let (documents, n_bytes) = load_whole_input(state, (database, container), &scan_scope)?;
         let mut results = tributary_query::execute(&query, &parameters, documents.iter())
@@ -137,6 +137,8 @@ pub(crate) fn query_items(
     } else {
         // Item by item: the page reads on from where the last ended and stops once full.
         let after = PageToken::position(token)?;
+        // One clock for the whole page, as one run over every document would have.
+        let now = std::time::SystemTime::now();
         let page = read_items_page(
             &state.store,
             (database, container),
@@ -145,9 +147,8 @@ pub(crate) fn query_items(
             page_size,
             |body| {
                 let document: Value = serde_json::from_str(body).map_err(stored_item_not_json)?;
-                let results =
-                    tributary_query::execute(&query, &parameters, std::iter::once(&document))
-                        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                let results = tributary_query::execute_at(&query, &parameters, [&document], now)
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
                 Ok(results.iter().map(Value::to_string).collect())
             },
         )?;

@@ -335,3 +335,18 @@ async fn a_query_that_needs_more_whole_input_than_allowed_is_a_400_and_a_paged_o
     let pages = all_pages(&server, Some("SELECT * FROM c"), 7, |_| None).await;
     assert_eq!(pages.iter().map(|(ids, _)| ids.len()).sum::<usize>(), 20);
 }
+
+#[tokio::test]
+async fn a_query_without_from_answers_once_whatever_the_container_holds() {
+    let server = TestServer::with_container().await;
+    let path = "/dbs/db/colls/c/docs";
+    for n_items in [0, 3] {
+        for n in 0..n_items {
+            server
+                .create_item("a", &json!({"id": format!("once{n}"), "pk": "a"}))
+                .await;
+        }
+        let answered = query(&server, path, "SELECT VALUE 1", json!([])).await;
+        assert_eq!(answered.json()["Documents"], json!([1]), "{n_items} items");
+    }
+}
