@@ -227,20 +227,13 @@ impl Query {
         !self.ast.group_by.is_empty()
     }
 
-    /// True when the `WHERE` clause fixes the document property at `path` (`["a", "b"]` for
-    /// `c.a.b`) to one value: the clause is, or has as a top-level `AND` term,
-    /// `c.a.b = <literal or @parameter>` (either way round, `c["a"]` too), where `c` is the
-    /// `FROM` source that stands for the whole document. A server uses it to tell a query that
-    /// targets one partition key from one that spans the container.
-    pub fn pins_property(&self, path: &[String]) -> bool {
-        self.pinning_term(path).is_some()
-    }
-
-    /// The value the `WHERE` clause fixes the document property at `path` to, as
-    /// [`Query::pins_property`] finds it: the literal, or the parameter's bound value. `None`
-    /// when nothing pins it, or the parameter is unbound or bound to undefined. Every document
-    /// the query can return has this value at `path`, so a server can read only the documents
-    /// stored under it.
+    /// The value the `WHERE` clause fixes the document property at `path` (`["a", "b"]` for
+    /// `c.a.b`) to: the clause is, or has as a top-level `AND` term, `c.a.b = <literal or
+    /// @parameter>` (either way round, `c["a"]` too), where `c` is the `FROM` source that
+    /// stands for the whole document. The literal, or the parameter's bound value; `None` when
+    /// nothing pins it, or the parameter is unbound or bound to undefined. Every document the
+    /// query can return has this value at `path`, so a server can read only the documents
+    /// stored under it, and tell a query of one partition key from one across them.
     pub fn pinned_value(&self, path: &[String], parameters: &Parameters) -> Option<Value> {
         match self.pinning_term(path)? {
             Expr::Literal(value) => Some(value.clone()),

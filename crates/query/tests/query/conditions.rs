@@ -181,10 +181,17 @@ fn parameter_names_are_reported_in_order_of_use() {
 }
 
 #[test]
-fn pins_property_finds_an_equality_on_the_document_path() {
+fn pinned_value_finds_an_equality_on_the_document_path() {
     let pk = vec!["pk".to_owned()];
     let nested = vec!["address".to_owned(), "state".to_owned()];
-    let pins = |text: &str, path: &[String]| Query::parse(text).unwrap().pins_property(path);
+    let mut parameters = Parameters::new();
+    parameters.insert("@pk", json!(1));
+    let pins = |text: &str, path: &[String]| {
+        Query::parse(text)
+            .unwrap()
+            .pinned_value(path, &parameters)
+            .is_some()
+    };
     assert!(pins("SELECT * FROM c WHERE c.pk = @pk", &pk));
     assert!(pins("SELECT * FROM c WHERE 'a' = c.pk", &pk));
     assert!(pins(

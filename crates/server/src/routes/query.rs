@@ -79,9 +79,14 @@ pub(crate) fn query_items(
     let scope = crate::routes::feed::feed_scope(request)?;
     let properties = state.store.read_container(database, container)?;
     let spans_ranges = matches!(scope, FeedScope::Container) && properties.feed_ranges.len() > 1;
+    let definition = &properties.definition.partition_key;
+    let pinned = pinned_partition_key(&query, &parameters, &definition.paths);
+    let pins_one_key = pinned
+        .as_ref()
+        .is_some_and(|key| !key.is_prefix_of(definition));
     if matches!(scope, FeedScope::Container)
         && !request.flag(headers::X_MS_DOCUMENTDB_QUERY_ENABLECROSSPARTITION)?
-        && !pins_partition_key(&query, &properties.definition.partition_key.paths)
+        && !pins_one_key
     {
         return Err(ApiError::bad_request(format!(
             "Cross partition query is required but disabled. Please set {}: true, specify {}, or revise your query to avoid this exception.",
@@ -96,14 +101,9 @@ pub(crate) fn query_items(
     }
     // A query whose filter fixes the partition key reads only that key's items; the
     // answer is the same, the checks above stay those of the scope the client asked for.
-    let scan_scope = match scope {
-        FeedScope::Container => pinned_partition_key(
-            &query,
-            &parameters,
-            &properties.definition.partition_key.paths,
-        )
-        .map_or(FeedScope::Container, FeedScope::PartitionKey),
-        scope => scope,
+    let scan_scope = match (scope, pinned) {
+        (FeedScope::Container, Some(key)) => FeedScope::PartitionKey(key),
+        (scope, _) => scope,
     };
     let page_size = request.max_item_count(DEFAULT_PAGE_ITEMS)?;
     let token = request.header(headers::X_MS_CONTINUATION);
@@ -245,14 +245,4 @@ fn pinned_partition_key(
         return None;
     }
     PartitionKey::from_json(&Value::Array(components)).ok()
-}
-
-/// Whether the query's filter fixes every partition key path to one value, so it targets a
-/// single partition key without naming it in the header.
-fn pins_partition_key(query: &Query, paths: &[String]) -> bool {
-    !paths.is_empty()
-        && paths.iter().all(|path| {
-            tributary_partition_key::parse_path(path)
-                .is_ok_and(|segments| query.pins_property(&segments))
-        })
 }

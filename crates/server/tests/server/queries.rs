@@ -350,3 +350,32 @@ async fn a_query_without_from_answers_once_whatever_the_container_holds() {
         assert_eq!(answered.json()["Documents"], json!([1]), "{n_items} items");
     }
 }
+
+#[tokio::test]
+async fn without_cross_partition_consent_only_a_query_that_fixes_the_whole_key_runs() {
+    let server = TestServer::with_container().await;
+    server
+        .create_item("a", &json!({"id": "one", "pk": "a"}))
+        .await;
+    let send = |sql: &'static str| {
+        server
+            .request(Method::POST, "/dbs/db/colls/c/docs")
+            .header("x-ms-documentdb-isquery", "true")
+            .header("content-type", "application/query+json")
+            .body(json!({ "query": sql }).to_string().into_bytes())
+            .send()
+    };
+    let pinned = send("SELECT * FROM c WHERE c.pk = 'a'").await;
+    pinned.expect_status(200);
+    assert_eq!(ids(&pinned), ["one"]);
+    for sql in [
+        "SELECT * FROM c",
+        "SELECT * FROM c WHERE c.pk = 'a' OR c.pk = 'b'",
+    ] {
+        let message = send(sql).await.expect_error(400);
+        assert!(
+            message.contains("Cross partition query is required"),
+            "{sql}: {message}"
+        );
+    }
+}
