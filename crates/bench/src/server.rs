@@ -368,6 +368,28 @@ struct FeedCatchUp {
     page_latency: LatencySummary,
 }
 
+impl FeedCatchUp {
+    /// The rates of a read of every document; an error unless it read `expected` of them.
+    fn of_complete_read(
+        (n_read, n_bytes): (u64, u64),
+        expected: u64,
+        elapsed: std::time::Duration,
+        latencies: Vec<std::time::Duration>,
+    ) -> Result<FeedCatchUp, BenchError> {
+        if n_read != expected {
+            return Err(BenchError::FeedCountMismatch {
+                expected,
+                actual: n_read,
+            });
+        }
+        Ok(FeedCatchUp {
+            items_per_s: per_second(n_read, elapsed),
+            mb_per_s: per_second(n_bytes, elapsed) / (1024.0 * 1024.0),
+            page_latency: LatencySummary::from_samples(latencies),
+        })
+    }
+}
+
 /// The client side of the benchmark; every connection it opens is closed when it returns.
 async fn drive(
     addr: SocketAddr,
@@ -483,18 +505,12 @@ async fn page_through_query(
             break;
         }
     }
-    let elapsed = started.elapsed();
-    if n_read != options.n_items {
-        return Err(BenchError::FeedCountMismatch {
-            expected: options.n_items,
-            actual: n_read,
-        });
-    }
-    Ok(FeedCatchUp {
-        items_per_s: per_second(n_read, elapsed),
-        mb_per_s: per_second(n_bytes, elapsed) / (1024.0 * 1024.0),
-        page_latency: LatencySummary::from_samples(latencies),
-    })
+    FeedCatchUp::of_complete_read(
+        (n_read, n_bytes),
+        options.n_items,
+        started.elapsed(),
+        latencies,
+    )
 }
 
 /// Queries [`N_PARTITION_KEY_QUERIES`] partition keys by their value, one after another.
@@ -804,18 +820,12 @@ async fn catch_up(
             etag = Some(next.to_owned());
         }
     }
-    let elapsed = started.elapsed();
-    if n_read != options.n_items {
-        return Err(BenchError::FeedCountMismatch {
-            expected: options.n_items,
-            actual: n_read,
-        });
-    }
-    Ok(FeedCatchUp {
-        items_per_s: per_second(n_read, elapsed),
-        mb_per_s: per_second(n_bytes, elapsed) / (1024.0 * 1024.0),
-        page_latency: LatencySummary::from_samples(latencies),
-    })
+    FeedCatchUp::of_complete_read(
+        (n_read, n_bytes),
+        options.n_items,
+        started.elapsed(),
+        latencies,
+    )
 }
 
 #[cfg(test)]

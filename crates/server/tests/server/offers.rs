@@ -1,7 +1,8 @@
 //! Offers (provisioned throughput), manual and autoscale, as the SDKs create, read and replace
 //! them: an autoscale offer reports its maximum and increment in `offerAutopilotSettings`, a
 //! replace that carries both a current throughput and autoscale settings follows the settings,
-//! and a maximum under 1,000 RU/s is refused with Cosmos DB's message.
+//! a maximum under 1,000 RU/s is refused with Cosmos DB's message, and the maximum gives feed
+//! ranges (one per 10,000 RU/s) as manual throughput does.
 
 use axum::http::Method;
 use serde_json::{Value, json};
@@ -98,4 +99,49 @@ async fn an_autoscale_maximum_under_1000_is_refused_with_cosmos_dbs_message() {
         .await
         .expect_error(400);
     assert!(message.contains("incrementPercent"), "{message}");
+}
+
+/// The number of partition key ranges of container `c` of `db`.
+async fn n_ranges(server: &TestServer, container: &str) -> usize {
+    let ranges = server
+        .request(Method::GET, &format!("/dbs/db/colls/{container}/pkranges"))
+        .send()
+        .await;
+    ranges.expect_status(200);
+    ranges.json()["PartitionKeyRanges"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+#[tokio::test]
+async fn an_autoscale_maximum_gives_feed_ranges_as_manual_throughput_does() {
+    let server = TestServer::start().await;
+    server.create_database("db").await;
+    let created = server
+        .request(Method::POST, "/dbs/db/colls")
+        .header(AUTOSCALE_HEADER, r#"{"maxThroughput": 20000}"#)
+        .json(&json!({"id": "wide", "partitionKey": {"paths": ["/pk"], "kind": "Hash"}}))
+        .send()
+        .await;
+    created.expect_status(201);
+    assert_eq!(
+        n_ranges(&server, "wide").await,
+        2,
+        "one range per 10,000 RU/s"
+    );
+    let rid = created.json()["_rid"].as_str().expect("a rid").to_owned();
+    let mut offer = offer_of(&server, &rid).await;
+    offer["content"]["offerAutopilotSettings"]["maxThroughput"] = json!(30000);
+    let id = offer["id"].as_str().expect("an offer id").to_owned();
+    server
+        .request(Method::PUT, &format!("/offers/{id}"))
+        .json(&offer)
+        .send()
+        .await
+        .expect_status(200);
+    assert_eq!(
+        n_ranges(&server, "wide").await,
+        3,
+        "raising the maximum splits"
+    );
 }
