@@ -4,6 +4,7 @@
 mod feed_commands;
 mod functions_commands;
 mod lease_commands;
+mod repair_command;
 mod source;
 mod start_from;
 
@@ -57,6 +58,9 @@ enum Command {
     Deadletter(functions_commands::DeadLetterArgs),
     /// Make account keys for `serve --keys-file`.
     Keys(KeysArgs),
+    /// Check a data directory's journal and, with `--apply`, cut it at a damaged batch,
+    /// keeping the valid prefix and reporting what is dropped.
+    Repair(repair_command::RepairArgs),
 }
 
 #[derive(clap::Args)]
@@ -377,7 +381,8 @@ fn main() {
         | Command::Leases(_)
         | Command::Estimate(_)
         | Command::Deadletter(_)
-        | Command::Keys(_) => "warn",
+        | Command::Keys(_)
+        | Command::Repair(_) => "warn",
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -404,6 +409,7 @@ fn main() {
             runtime().and_then(|r| r.block_on(functions_commands::run_dead_letters(args)))
         }
         Command::Keys(args) => keys(args),
+        Command::Repair(args) => repair_command::run(args),
     };
     if let Err(error) = result {
         eprintln!("tributary: {error:#}");

@@ -53,6 +53,7 @@ pub mod fuzzing;
 mod item;
 mod item_scan;
 mod records;
+mod repair;
 mod shared;
 mod storage;
 mod txn;
@@ -84,6 +85,7 @@ pub use item::{
 };
 pub use item_scan::ItemPosition;
 pub use records::OperationType;
+pub use repair::{DamageReport, LostWrites, RepairError, RepairMode, RepairReport, repair};
 pub use storage::Durability;
 pub use tributary_patch::{PatchOperation, PatchRequest};
 pub use users::{

@@ -173,6 +173,7 @@ impl FjallBackend {
     /// Opens (or creates) the database in `path`, replaying its journal;
     /// [`StoreError::Locked`] if another process holds it.
     fn open(path: &Path) -> Result<Self> {
+        check_journal(path)?;
         let database = fjall::Database::builder(path)
             // Keep journals bounded so a restart replays little.
             .max_journaling_size(64 * 1024 * 1024)
@@ -182,7 +183,9 @@ impl FjallBackend {
                     path: path.to_owned(),
                     holder: None,
                 },
-                fjall::Error::JournalRecovery(reason) => damaged_journal(path, &reason),
+                fjall::Error::JournalRecovery(reason) => {
+                    damaged_journal(path, &format!("{reason:?}"))
+                }
                 other => read_error(path, "cannot open the database", other),
             })?;
         let keyspaces = Space::ALL
@@ -190,6 +193,12 @@ impl FjallBackend {
             .map(|space| database.keyspace(space.name(), fjall::KeyspaceCreateOptions::default))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|error| read_error(path, "cannot open the keyspaces", error))?;
+        clear_closed_cleanly(path).map_err(|error| {
+            StoreError::storage(
+                format!("cannot remove {}", path.join(CLEAN_CLOSE_FILE).display()),
+                error,
+            )
+        })?;
         Ok(FjallBackend {
             database,
             keyspaces,
@@ -238,30 +247,36 @@ fn read_error(path: &Path, context: &str, error: fjall::Error) -> StoreError {
     ))
 }
 
-/// The error for a journal that fails recovery: which files, why, and what to do. A torn
-/// batch at the end (a crash mid-write) is not this: fjall drops it on its own.
-fn damaged_journal(path: &Path, reason: &fjall::JournalRecoveryError) -> StoreError {
-    let mut journals: Vec<String> = std::fs::read_dir(path)
-        .map(|entries| {
-            entries
-                .filter_map(|entry| entry.ok())
-                .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "jnl"))
-                .map(|entry| entry.path().display().to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    journals.sort();
+/// Reads the journal before fjall replays it. fjall refuses a batch that fails its checksum,
+/// but stops at an undecodable byte and drops every later batch without a word; this check
+/// finds both, so a damaged journal is always refused with [`damaged_journal`].
+fn check_journal(path: &Path) -> Result<()> {
+    let scan = crate::repair::scan_journal(path)
+        .map_err(|error| StoreError::storage("cannot read the journal", error))?;
+    match scan.damage {
+        Some(damage) => Err(damaged_journal(
+            path,
+            &format!(
+                "{} at byte {} of {}",
+                damage.kind,
+                damage.offset,
+                damage.file.display()
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The error for a journal that fails recovery: where, why, and what to do. A torn batch at
+/// the end (a crash mid-write) is not this: fjall drops it on its own.
+fn damaged_journal(path: &Path, reason: &str) -> StoreError {
     StoreError::Corrupt(format!(
-        "the journal in {} is damaged ({reason:?}: a batch of writes fails its check; a write \
-         torn by a crash is recovered on its own, so these bytes changed on disk). Journal \
-         files: {}. Tributary cannot replay it: restore the data directory from a backup, or \
-         keep a copy of it for investigation; the directory was left as it was",
+        "the journal in {} is damaged ({reason}; a write torn by a crash is recovered on its \
+         own, so these bytes changed on disk). The directory was left as it was: run \
+         `tributary repair --data-dir {}` to see what cutting the journal at the damage \
+         would drop and then to cut it (`--apply`), or restore the data directory from a backup",
         path.display(),
-        if journals.is_empty() {
-            "none found".to_owned()
-        } else {
-            journals.join(", ")
-        }
+        path.display()
     ))
 }
 
@@ -364,8 +379,45 @@ impl Backend for FjallBackend {
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
+        if let Err(error) = mark_closed_cleanly(&self.path, self.database.seqno()) {
+            tracing::warn!(%error, "cannot record the clean close");
+        }
         Ok(())
     }
+}
+
+/// The file a clean close leaves in the data directory: every memtable was flushed, so every
+/// batch still in the journal is also in the tables of each keyspace it writes. It holds
+/// fjall's next sequence number at the close; the next open removes it before any write.
+/// `tributary repair` relies on it to cut a damaged journal of a cleanly closed store without
+/// losing anything.
+const CLEAN_CLOSE_FILE: &str = "closed-cleanly";
+
+/// Records a clean close (see [`CLEAN_CLOSE_FILE`]), durably.
+fn mark_closed_cleanly(path: &Path, next_seqno: u64) -> std::io::Result<()> {
+    let file_path = path.join(CLEAN_CLOSE_FILE);
+    std::fs::write(&file_path, format!("{next_seqno}\n"))?;
+    std::fs::File::open(&file_path)?.sync_all()?;
+    std::fs::File::open(path)?.sync_all()
+}
+
+/// Removes the clean-close record before the store writes again, durably.
+fn clear_closed_cleanly(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path.join(CLEAN_CLOSE_FILE)) {
+        Ok(()) => std::fs::File::open(path)?.sync_all(),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+/// fjall's next sequence number at the last clean close, when the directory was closed
+/// cleanly and not opened since.
+pub(crate) fn closed_cleanly_at(path: &Path) -> Option<u64> {
+    std::fs::read_to_string(path.join(CLEAN_CLOSE_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// A fjall snapshot over the backend's keyspaces.

@@ -9,4 +9,5 @@ mod leases;
 #[cfg(unix)]
 mod processor_processes;
 mod remote;
+mod repair;
 mod soak;

@@ -17,6 +17,8 @@
 //!   into one gap-free feed; writes racing `close` are committed or refused, never lost.
 //! - `users`: users and permissions: conflicts, renames, upserts, durability, deletion with
 //!   their database.
+//! - `repair`: a damaged journal is refused at open, then cut at the damage with the loss
+//!   reported, or left untouched when a cut would leave keyspaces disagreeing.
 //! - `continuations`: any continuation token or LSN gives a page or an error, never a panic.
 
 mod bulk;
@@ -27,6 +29,7 @@ mod data_dir_lock;
 mod disk_full;
 mod fsync_failure;
 mod model;
+mod repair;
 mod snapshot_reads;
 mod splits;
 mod support;
