@@ -58,8 +58,8 @@ enum Command {
     Deadletter(functions_commands::DeadLetterArgs),
     /// Make account keys for `serve --keys-file`.
     Keys(KeysArgs),
-    /// Check a data directory's journal and, with `--apply`, cut it at a damaged batch,
-    /// keeping the valid prefix and reporting what is dropped.
+    /// Check a data directory's journal and tables and, with `--apply`, cut the journal at a
+    /// damaged batch, keeping the valid prefix and reporting what is dropped.
     Repair(repair_command::RepairArgs),
 }
 
@@ -374,15 +374,14 @@ fn main() {
     // The server and benchmarks report progress; the data commands only warnings, so their
     // stderr stays quiet beside the data on stdout.
     let default_filter = match cli.command {
-        Command::Serve(_) | Command::Bench(_) | Command::Functions(_) => {
+        Command::Serve(_) | Command::Bench(_) | Command::Functions(_) | Command::Repair(_) => {
             "info,fjall=warn,lsm_tree=warn"
         }
         Command::Feed(_)
         | Command::Leases(_)
         | Command::Estimate(_)
         | Command::Deadletter(_)
-        | Command::Keys(_)
-        | Command::Repair(_) => "warn",
+        | Command::Keys(_) => "warn",
     };
     tracing_subscriber::fmt()
         .with_env_filter(

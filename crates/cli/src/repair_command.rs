@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use tributary_store::{RepairMode, repair};
 
 /// Arguments of `tributary repair`.
@@ -18,7 +18,8 @@ pub struct RepairArgs {
 }
 
 /// Reads the journal, prints what is damaged and what a cut drops, and cuts it with
-/// `--apply`; fails when the cut would leave the store inconsistent (nothing is changed).
+/// `--apply`; fails when the cut would leave the store inconsistent (nothing is changed) or
+/// when table files are damaged (a repair cannot cut those away).
 pub fn run(args: RepairArgs) -> Result<()> {
     let data_dir = args
         .data_dir
@@ -33,6 +34,13 @@ pub fn run(args: RepairArgs) -> Result<()> {
     if report.damage.is_some() && !report.applied {
         println!(
             "run `tributary repair --data-dir {} --apply` to cut the journal there",
+            data_dir.display()
+        );
+    }
+    if !report.damaged_tables.is_empty() {
+        bail!(
+            "{} damaged table files remain in {}: restore the data directory from a backup",
+            report.damaged_tables.len(),
             data_dir.display()
         );
     }

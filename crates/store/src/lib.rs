@@ -85,7 +85,9 @@ pub use item::{
 };
 pub use item_scan::ItemPosition;
 pub use records::OperationType;
-pub use repair::{DamageReport, LostWrites, RepairError, RepairMode, RepairReport, repair};
+pub use repair::{
+    DamageReport, DamagedTable, LostWrites, RepairError, RepairMode, RepairReport, repair,
+};
 pub use storage::Durability;
 pub use tributary_patch::{PatchOperation, PatchRequest};
 pub use users::{

@@ -241,9 +241,11 @@ fn read_error(path: &Path, context: &str, error: fjall::Error) -> StoreError {
     StoreError::Corrupt(format!(
         "the data in {} is damaged: {context}: a table block read from disk fails its check \
          ({error}), so bytes of a table file under {} changed on disk. The rest of the data \
-         can still be read; restore the data directory from a backup to get this part back",
+         can still be read; `tributary repair --data-dir {}` (with the server stopped) names \
+         the damaged files; restore the data directory from a backup to get this part back",
         path.display(),
-        path.join("keyspaces").display()
+        path.join("keyspaces").display(),
+        path.display()
     ))
 }
 

@@ -65,7 +65,7 @@ async fn repair_reports_then_cuts_a_damaged_journal_and_the_store_opens_again() 
 
     let mut again = tributary(&["repair"]);
     again.args(data_dir.arg());
-    assert!(run(again).success().contains("nothing to repair"));
+    assert!(run(again).success().contains("nothing to cut"));
 }
 
 #[test]
@@ -75,4 +75,33 @@ fn repair_of_a_directory_without_a_store_fails_in_one_line() {
     repair.args(empty.arg());
     let line = run(repair).one_line_failure().to_owned();
     assert!(line.contains("is not a Tributary data directory"), "{line}");
+}
+
+#[tokio::test]
+async fn repair_names_a_damaged_table_file_and_fails_in_one_line() {
+    let data_dir = DataDir::with_orders(20).await;
+    // The largest table file: the one holding the orders' bodies.
+    let mut tables: Vec<(u64, std::path::PathBuf)> = Vec::new();
+    for keyspace in std::fs::read_dir(data_dir.path().join("keyspaces")).expect("keyspaces") {
+        let folder = keyspace.expect("entry").path().join("tables");
+        for table in std::fs::read_dir(&folder).into_iter().flatten() {
+            let path = table.expect("entry").path();
+            tables.push((std::fs::metadata(&path).expect("metadata").len(), path));
+        }
+    }
+    let (_, table) = tables.into_iter().max().expect("a closed store has tables");
+    let mut bytes = std::fs::read(&table).expect("the table reads");
+    bytes[20] ^= 1;
+    std::fs::write(&table, bytes).expect("the table writes");
+
+    let mut repair = tributary(&["repair"]);
+    repair.args(data_dir.arg());
+    let outcome = run(repair);
+    let line = outcome.one_line_failure().to_owned();
+    assert!(line.contains("1 damaged table files remain"), "{line}");
+    assert!(
+        outcome.stdout.contains(&table.display().to_string()),
+        "the report names the file: {}",
+        outcome.stdout
+    );
 }

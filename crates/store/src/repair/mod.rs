@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 pub(crate) use journal::scan as scan_journal;
 use journal::{Batch, Damage};
+pub use tables::DamagedTable;
 use tables::KeyspaceTables;
 
 use crate::{Store, StoreError, StoreOptions};
@@ -100,6 +101,10 @@ pub struct RepairReport {
     pub applied: bool,
     /// Where the dropped journal bytes were moved (when applied and something was dropped).
     pub backup: Option<PathBuf>,
+    /// How many table files were checked against their recorded checksums.
+    pub tables_checked: usize,
+    /// Table files (or keyspaces) whose bytes changed on disk: a repair cannot cut them away.
+    pub damaged_tables: Vec<DamagedTable>,
 }
 
 /// The damaged place and what cutting there drops.
@@ -174,8 +179,11 @@ pub fn repair(path: &Path, mode: RepairMode) -> Result<RepairReport, RepairError
         damage: None,
         applied: false,
         backup: None,
+        tables_checked: 0,
+        damaged_tables: Vec::new(),
     };
     let Some(damage) = &scan.damage else {
+        check_tables(path, &mut report)?;
         return Ok(report);
     };
     let keyspaces = tables::read(path).map_err(|source| RepairError::Tables {
@@ -205,13 +213,29 @@ pub fn repair(path: &Path, mode: RepairMode) -> Result<RepairReport, RepairError
     if mode == RepairMode::Apply {
         report.backup = Some(cut_journal(path, &scan, damage)?);
         report.applied = true;
-        drop(lock);
+    }
+    check_tables(path, &mut report)?;
+    drop(lock);
+    // Opening checks the catalog and names the containers that lost writes; a store with
+    // damaged tables may not open, and the report says why already.
+    if report.applied && report.damaged_tables.is_empty() {
         let store = Store::open(path, StoreOptions::default())?;
         name_containers(&store, &mut damage_report.lost);
         store.close();
     }
     report.damage = Some(damage_report);
     Ok(report)
+}
+
+/// Checks every table file against its recorded checksum, into `report`.
+fn check_tables(path: &Path, report: &mut RepairReport) -> Result<(), RepairError> {
+    let (checked, damaged) = tables::verify(path).map_err(|source| RepairError::Tables {
+        path: path.to_owned(),
+        source,
+    })?;
+    report.tables_checked = checked;
+    report.damaged_tables = damaged;
+    Ok(())
 }
 
 /// Whether every batch sequence number the journal shows is below `next_seqno`, the next
@@ -493,10 +517,34 @@ impl std::fmt::Display for RepairReport {
                 files
             }
         )?;
+        if self.damaged_tables.is_empty() {
+            writeln!(
+                f,
+                "tables: {} files checked, each matches the checksum recorded when it was written",
+                self.tables_checked
+            )?;
+        } else {
+            writeln!(
+                f,
+                "damaged tables ({} of {} files; a table cannot be cut like the journal: restore \
+                 the data directory from a backup to get their data back):",
+                self.damaged_tables.len(),
+                self.tables_checked
+            )?;
+            for table in &self.damaged_tables {
+                writeln!(
+                    f,
+                    "  {} ({}): {}",
+                    table.file.display(),
+                    table.keyspace,
+                    table.reason
+                )?;
+            }
+        }
         let Some(damage) = &self.damage else {
             return writeln!(
                 f,
-                "the journal is intact: {} good batches; nothing to repair",
+                "the journal is intact: {} good batches; nothing to cut",
                 self.good_batches
             );
         };
