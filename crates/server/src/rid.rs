@@ -1,4 +1,5 @@
-//! Resource-id links: `dbs/{db _rid}/colls/{container _rid}/docs/{item _rid}`.
+//! Resource-id links: `dbs/{db _rid}/colls/{container _rid}/docs/{item _rid}` and
+//! `dbs/{db _rid}/users/{user _rid}/permissions/{permission _rid}`.
 //!
 //! The SDKs address a resource by its `_self` link when they hold the resource itself (the
 //! Python SDK deletes an item passed as a dict through its `_self`). Such a link is signed
@@ -62,6 +63,9 @@ pub(crate) fn resolve(
         .ok_or_else(|| not_found("database", &segments[1]))?
         .id;
     segments[1] = database.clone();
+    if segments.len() >= 4 && segments[2] == "users" {
+        return resolve_user(store, &database, segments);
+    }
     if segments.len() < 4 || segments[2] != "colls" {
         return Ok(());
     }
@@ -89,6 +93,36 @@ pub(crate) fn resolve(
         .and_then(|item| item.get("id").and_then(Value::as_str).map(str::to_owned))
         .ok_or_else(|| not_found("item", &segments[5]))?;
     segments[5] = id;
+    Ok(())
+}
+
+/// Rewrites the user and permission ids of `dbs/{db}/users/{user _rid}[/permissions/{_rid}]`
+/// into names (the database segment already is one).
+fn resolve_user(store: &Store, database: &str, segments: &mut [String]) -> Result<(), ApiError> {
+    let user = store
+        .list_users(database)?
+        .into_iter()
+        .find(|user| user.rid == segments[3])
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no user has the resource id '{}'", segments[3]))
+        })?
+        .id;
+    segments[3] = user.clone();
+    if segments.len() < 6 || segments[4] != "permissions" {
+        return Ok(());
+    }
+    segments[5] = store
+        .list_permissions(database, &user)?
+        .into_iter()
+        .find(|permission| permission.rid == segments[5])
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no permission has the resource id '{}'",
+                segments[5]
+            ))
+        })?
+        .definition
+        .id;
     Ok(())
 }
 

@@ -277,10 +277,12 @@ impl TestRequest<'_> {
         let date_text = self.date.map(tributary_wire::headers::format_http_date);
         // A path the server cannot parse is signed as the account: it must be refused for the
         // path before the signature is looked at.
-        let address = auth::resource_of_path(&self.path).unwrap_or(auth::ResourceAddress {
-            resource_type: String::new(),
-            resource_link: String::new(),
-        });
+        let address = rid_link_address(&self.path)
+            .or_else(|| auth::resource_of_path(&self.path).ok())
+            .unwrap_or(auth::ResourceAddress {
+                resource_type: String::new(),
+                resource_link: String::new(),
+            });
         let authorization = auth::authorization_header(
             &self.key,
             self.method.as_str(),
@@ -403,4 +405,27 @@ impl Response {
         );
         message.to_owned()
     }
+}
+
+/// The address a resource-id link (`/dbs/{8-character rid}/...`) is signed with, as the SDKs
+/// sign it: the resource type, and the last resource id in the path, lowercased.
+fn rid_link_address(path: &str) -> Option<auth::ResourceAddress> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let is_rid = segments.len() >= 2
+        && segments[0] == "dbs"
+        && segments[1].len() == 8
+        && segments[1].ends_with("==");
+    if !is_rid {
+        return None;
+    }
+    let n = segments.len();
+    let (resource_type, rid) = if n.is_multiple_of(2) {
+        (segments[n - 2], segments[n - 1])
+    } else {
+        (segments[n - 1], segments[n - 2])
+    };
+    Some(auth::ResourceAddress {
+        resource_type: resource_type.to_owned(),
+        resource_link: rid.to_lowercase(),
+    })
 }

@@ -814,3 +814,51 @@ async fn read_only_keys_read_users_but_not_permissions() {
         .await
         .expect_error(403);
 }
+
+#[tokio::test]
+async fn users_and_permissions_are_read_by_their_resource_id_links() {
+    let server = server_with_user().await;
+    permission_token(
+        &server,
+        json!({"id": "p", "permissionMode": "Read", "resource": "dbs/db/colls/c"}),
+    )
+    .await;
+    let user = server
+        .request(Method::GET, "/dbs/db/users/ada")
+        .send()
+        .await
+        .json();
+    let user_link = user["_self"].as_str().expect("a _self link").to_owned();
+    let by_rid = server
+        .request(
+            Method::GET,
+            &format!("/{}", user_link.trim_end_matches('/')),
+        )
+        .send()
+        .await
+        .json();
+    assert_eq!(by_rid["id"], "ada", "{by_rid}");
+    let permission = server
+        .request(Method::GET, "/dbs/db/users/ada/permissions/p")
+        .send()
+        .await
+        .json();
+    let permission_link = permission["_self"].as_str().expect("a _self link");
+    let by_rid = server
+        .request(
+            Method::GET,
+            &format!("/{}", permission_link.trim_end_matches('/')),
+        )
+        .send()
+        .await
+        .json();
+    assert_eq!(by_rid["id"], "p");
+    let missing = format!("/{}", user_link.trim_end_matches('/'))
+        .replace(user["_rid"].as_str().expect("a rid"), "AAAAAAAAAAA=");
+    let message = server
+        .request(Method::GET, &missing)
+        .send()
+        .await
+        .expect_error(404);
+    assert!(message.contains("no user has the resource id"), "{message}");
+}
