@@ -78,6 +78,7 @@
 
 mod ast;
 mod bind;
+mod computed;
 mod datetime;
 mod error;
 mod eval;
@@ -92,6 +93,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+pub use crate::computed::{ComputedProperties, MAX_COMPUTED_PROPERTIES};
 pub use crate::error::QueryError;
 pub use crate::functions::{MAX_COMPUTED_STRING_BYTES, MAX_REPLICATE_CHARS};
 

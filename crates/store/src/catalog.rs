@@ -10,6 +10,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tributary_partition_key::{Epk, EpkRange, PartitionKeyDefinition};
+use tributary_query::ComputedProperties;
 
 use crate::error::{Result, StoreError};
 use crate::users::UserRecord;
@@ -74,8 +75,12 @@ pub struct ContainerDefinition {
     pub change_feed_retention_minutes: Option<u64>,
     /// `indexingPolicy` as sent (stored and returned; the store indexes nothing by it).
     pub indexing_policy: Option<Value>,
+    /// `computedProperties`: named expressions over each item that queries read as
+    /// top-level properties (checked by [`tributary_query::ComputedProperties::new`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub computed_properties: Vec<ComputedProperty>,
     /// Every other container property the client sent, kept verbatim
-    /// (`uniqueKeyPolicy`, `conflictResolutionPolicy`, `computedProperties`, ...).
+    /// (`uniqueKeyPolicy`, `conflictResolutionPolicy`, ...).
     pub other_properties: Map<String, Value>,
     /// Provisioned throughput (request units per second), if the container has its own.
     /// Not part of the JSON definition: clients set it through offers.
@@ -96,6 +101,7 @@ impl ContainerDefinition {
             default_ttl: None,
             change_feed_retention_minutes: None,
             indexing_policy: None,
+            computed_properties: Vec::new(),
             other_properties: Map::new(),
             throughput: None,
             autoscale: None,
@@ -144,12 +150,20 @@ impl ContainerDefinition {
             },
         };
         let indexing_policy = object.get("indexingPolicy").cloned();
+        let computed_properties = match object.get("computedProperties") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(value) => ComputedProperty::list_from_json(value)?,
+        };
         let other_properties = object
             .iter()
             .filter(|(k, _)| {
                 !matches!(
                     k.as_str(),
-                    "id" | "partitionKey" | "defaultTtl" | "changeFeedPolicy" | "indexingPolicy"
+                    "id" | "partitionKey"
+                        | "defaultTtl"
+                        | "changeFeedPolicy"
+                        | "indexingPolicy"
+                        | "computedProperties"
                 ) && !k.starts_with('_')
             })
             .map(|(k, v)| (k.clone(), v.clone()))
@@ -160,6 +174,7 @@ impl ContainerDefinition {
             default_ttl,
             change_feed_retention_minutes,
             indexing_policy,
+            computed_properties,
             other_properties,
             throughput: None,
             autoscale: None,
@@ -181,7 +196,22 @@ impl ContainerDefinition {
                 "'defaultTtl' must be -1 or a positive number of seconds, not {ttl}"
             )));
         }
+        self.computed()?;
         Ok(())
+    }
+
+    /// The computed properties, checked and ready to rewrite queries with.
+    ///
+    /// # Errors
+    /// [`StoreError::BadRequest`] naming the property and the rule it breaks.
+    pub fn computed(&self) -> Result<ComputedProperties> {
+        let definitions: Vec<(String, String)> = self
+            .computed_properties
+            .iter()
+            .map(|property| (property.name.clone(), property.query.clone()))
+            .collect();
+        ComputedProperties::new(&definitions)
+            .map_err(|error| StoreError::BadRequest(format!("{INVALID_INPUT}: {error}")))
     }
 
     /// Whether an all-versions-and-deletes log is kept.
@@ -209,10 +239,64 @@ impl ContainerDefinition {
                 serde_json::json!({ "retentionDuration": minutes }),
             );
         }
+        if !self.computed_properties.is_empty() {
+            object.insert(
+                "computedProperties".into(),
+                Value::Array(
+                    self.computed_properties
+                        .iter()
+                        .map(|property| serde_json::json!({"name": property.name, "query": property.query}))
+                        .collect(),
+                ),
+            );
+        }
         for (k, v) in &self.other_properties {
             object.insert(k.clone(), v.clone());
         }
         object
+    }
+}
+
+/// How Cosmos DB begins the message of a 400 for a definition it cannot take (the Python
+/// SDK's tests look for it).
+const INVALID_INPUT: &str = "One of the specified inputs is invalid";
+
+/// One computed property of a container: its name and the `SELECT VALUE ... FROM c` query
+/// that computes it from an item.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComputedProperty {
+    /// The top-level property name queries read it by.
+    pub name: String,
+    /// The query computing it.
+    pub query: String,
+}
+
+impl ComputedProperty {
+    /// Reads `computedProperties`: an array of `{"name", "query"}` objects.
+    fn list_from_json(value: &Value) -> Result<Vec<ComputedProperty>> {
+        let invalid = |what: &str| {
+            StoreError::BadRequest(format!(
+                "{INVALID_INPUT}: 'computedProperties' must be an array of {{\"name\": string, \"query\": string}} objects; {what}"
+            ))
+        };
+        let items = value
+            .as_array()
+            .ok_or_else(|| invalid(&format!("got {value}")))?;
+        items
+            .iter()
+            .map(|item| {
+                let field = |name: &str| {
+                    item.get(name)
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                        .ok_or_else(|| invalid(&format!("{item} has no string '{name}'")))
+                };
+                Ok(ComputedProperty {
+                    name: field("name")?,
+                    query: field("query")?,
+                })
+            })
+            .collect()
     }
 }
 

@@ -70,8 +70,8 @@ use tokio::sync::oneshot;
 use tributary_partition_key::{Epk, PartitionKey, PartitionKeyDefinition};
 
 pub use catalog::{
-    Autoscale, ContainerDefinition, ContainerProperties, DatabaseProperties, MAX_FEED_RANGES,
-    MAX_ID_CHARS, MAX_ITEM_ID_BYTES, RangeRecord, validate_id,
+    Autoscale, ComputedProperty, ContainerDefinition, ContainerProperties, DatabaseProperties,
+    MAX_FEED_RANGES, MAX_ID_CHARS, MAX_ITEM_ID_BYTES, RangeRecord, validate_id,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use disk_space::{DiskSpace, ManualDiskSpace, SystemDiskSpace};

@@ -78,6 +78,13 @@ pub(crate) fn query_items(
     let (query, parameters) = parse_body(request)?;
     let scope = crate::routes::feed::feed_scope(request)?;
     let properties = state.store.read_container(database, container)?;
+    // Reads of computed properties become their expressions before anything looks at the
+    // query (a computed property named like the partition key path must not pin it).
+    let query = if properties.definition.computed_properties.is_empty() {
+        query
+    } else {
+        query.with_computed_properties(&properties.definition.computed()?)
+    };
     let spans_ranges = matches!(scope, FeedScope::Container) && properties.feed_ranges.len() > 1;
     let definition = &properties.definition.partition_key;
     let pinned = pinned_partition_key(&query, &parameters, &definition.paths);

@@ -379,3 +379,94 @@ async fn without_cross_partition_consent_only_a_query_that_fixes_the_whole_key_r
         );
     }
 }
+
+#[tokio::test]
+async fn computed_properties_are_queried_returned_replaced_and_checked() {
+    let server = TestServer::start().await;
+    server.create_database("db").await;
+    let computed = json!([
+        {"name": "cp_lower", "query": "SELECT VALUE LOWER(c.group) FROM c"},
+        {"name": "pk", "query": "SELECT VALUE 'not-the-key' FROM c"}
+    ]);
+    let created = server
+        .request(Method::POST, "/dbs/db/colls")
+        .json(&json!({
+            "id": "cp",
+            "partitionKey": {"paths": ["/pk"], "kind": "Hash", "version": 2},
+            "computedProperties": computed,
+        }))
+        .send()
+        .await;
+    created.expect_status(201);
+    assert_eq!(created.json()["computedProperties"], computed);
+    for (id, group) in [("a", "GrOuP1"), ("b", "group2"), ("c", "GROUP1")] {
+        server
+            .request(Method::POST, "/dbs/db/colls/cp/docs")
+            .partition_key("p")
+            .json(&json!({"id": id, "pk": "p", "group": group}))
+            .send()
+            .await
+            .expect_status(201);
+    }
+    let path = "/dbs/db/colls/cp/docs";
+    let lower = query(
+        &server,
+        path,
+        "SELECT * FROM c WHERE c.cp_lower = 'group1'",
+        json!([]),
+    )
+    .await;
+    assert_eq!(ids(&lower), ["a", "c"]);
+    let document = &lower.json()["Documents"][0];
+    assert!(
+        document.get("cp_lower").is_none(),
+        "SELECT * returns the item as stored"
+    );
+    // A computed property named like the partition key path wins in the filter and does not
+    // pin the query to the key 'p'.
+    let shadowed = query(
+        &server,
+        path,
+        "SELECT VALUE c.id FROM c WHERE c.pk = 'not-the-key'",
+        json!([]),
+    )
+    .await;
+    assert_eq!(shadowed.json()["Documents"], json!(["a", "b", "c"]));
+
+    let refused = server
+        .request(Method::PUT, "/dbs/db/colls/cp")
+        .json(&json!({
+            "id": "cp",
+            "partitionKey": {"paths": ["/pk"], "kind": "Hash", "version": 2},
+            "computedProperties": [{"name": "cp_bad", "query": "SELECT VALUE c.x FROM c WHERE c.y = 1"}],
+        }))
+        .send()
+        .await
+        .expect_error(400);
+    assert!(
+        refused.contains("One of the specified inputs is invalid"),
+        "{refused}"
+    );
+    assert!(refused.contains("cannot use WHERE"), "{refused}");
+    let replaced = server
+        .request(Method::PUT, "/dbs/db/colls/cp")
+        .json(&json!({
+            "id": "cp",
+            "partitionKey": {"paths": ["/pk"], "kind": "Hash", "version": 2},
+        }))
+        .send()
+        .await;
+    replaced.expect_status(200);
+    assert!(replaced.json().get("computedProperties").is_none());
+    let gone = query(
+        &server,
+        path,
+        "SELECT * FROM c WHERE c.cp_lower = 'group1'",
+        json!([]),
+    )
+    .await;
+    assert!(
+        ids(&gone).is_empty(),
+        "a removed computed property reads as undefined"
+    );
+}
