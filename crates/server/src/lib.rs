@@ -38,6 +38,7 @@ mod request;
 mod rid;
 mod routes;
 mod scope;
+mod session;
 mod tls;
 
 use connection::{ConnectionLimits, serve_connection};

@@ -631,8 +631,27 @@ pub struct ContainerProperties {
     pub high_lsn: u64,
 }
 
+/// What a session token names for a request (see [`crate::Store::session_scope`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionScope {
+    /// The container's resource id.
+    pub container_rid: String,
+    /// The current feed ranges the request's scope overlaps, by id.
+    pub range_ids: Vec<u32>,
+    /// The container's highest committed LSN.
+    pub high_lsn: u64,
+}
+
+/// A resource id's text: base64 with `-` in place of `/`, as Cosmos DB writes them, so a
+/// resource id is always one path segment of a `_self` link.
+pub(crate) fn encode_rid(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD
+        .encode(bytes)
+        .replace('/', "-")
+}
+
 pub(crate) fn database_rid(seq: u32) -> String {
-    base64::engine::general_purpose::STANDARD.encode(seq.to_be_bytes())
+    encode_rid(&seq.to_be_bytes())
 }
 
 pub(crate) fn container_rid_bytes(database_seq: u32, cid: u32) -> [u8; 8] {
@@ -644,7 +663,7 @@ pub(crate) fn container_rid_bytes(database_seq: u32, cid: u32) -> [u8; 8] {
 }
 
 pub(crate) fn container_rid(database_seq: u32, cid: u32) -> String {
-    base64::engine::general_purpose::STANDARD.encode(container_rid_bytes(database_seq, cid))
+    encode_rid(&container_rid_bytes(database_seq, cid))
 }
 
 /// An item's `_rid`: the container's 8 bytes then the item's creation LSN.
@@ -652,17 +671,16 @@ pub(crate) fn item_rid(database_seq: u32, cid: u32, created_lsn: u64) -> String 
     let mut bytes = [0u8; 16];
     bytes[..8].copy_from_slice(&container_rid_bytes(database_seq, cid));
     bytes[8..].copy_from_slice(&created_lsn.to_le_bytes());
-    base64::engine::general_purpose::STANDARD.encode(bytes)
+    encode_rid(&bytes)
 }
 
 /// An item's `_self`: `dbs/{database rid}/colls/{container rid}/docs/{item rid}/`.
 pub(crate) fn item_self_link(database_seq: u32, cid: u32, item_rid: &str) -> String {
-    let engine = &base64::engine::general_purpose::STANDARD;
     let mut link = String::with_capacity(48 + item_rid.len());
     link.push_str("dbs/");
-    engine.encode_string(database_seq.to_be_bytes(), &mut link);
+    link.push_str(&database_rid(database_seq));
     link.push_str("/colls/");
-    engine.encode_string(container_rid_bytes(database_seq, cid), &mut link);
+    link.push_str(&container_rid(database_seq, cid));
     link.push_str("/docs/");
     link.push_str(item_rid);
     link.push('/');

@@ -63,7 +63,8 @@ pub struct ItemWrite {
     /// What to do.
     pub kind: WriteKind,
     /// The item id: required for replace, delete, patch and read; for create and upsert the
-    /// body's id is used (and must equal this one if both are given).
+    /// body's id is used (and must equal this one if both are given). A replace whose body
+    /// carries another id renames the item (`ItemExists` if that id is taken).
     pub id: Option<String>,
     /// The partition key; required when there is no body to take it from.
     pub partition_key: Option<PartitionKey>,

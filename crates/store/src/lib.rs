@@ -71,7 +71,7 @@ use tributary_partition_key::{Epk, PartitionKey, PartitionKeyDefinition};
 
 pub use catalog::{
     Autoscale, ComputedProperty, ContainerDefinition, ContainerProperties, DatabaseProperties,
-    MAX_FEED_RANGES, MAX_ID_CHARS, MAX_ITEM_ID_BYTES, RangeRecord, validate_id,
+    MAX_FEED_RANGES, MAX_ID_CHARS, MAX_ITEM_ID_BYTES, RangeRecord, SessionScope, validate_id,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use disk_space::{DiskSpace, ManualDiskSpace, SystemDiskSpace};
@@ -466,6 +466,37 @@ impl Store {
     /// [`StoreError::DatabaseNotFound`], [`StoreError::ContainerNotFound`].
     pub fn read_container(&self, database: &str, id: &str) -> Result<ContainerProperties> {
         Ok(self.shared.catalog().container(database, id)?.properties())
+    }
+
+    /// What a session token names for a request on `scope`: the container's resource id, the
+    /// ids of the current feed ranges the scope overlaps (in id order), and the container's
+    /// highest committed LSN. LSNs are per container, so that LSN is a session position valid
+    /// for every range: read-your-writes holds whichever range a later request reaches.
+    ///
+    /// # Errors
+    /// [`StoreError::DatabaseNotFound`], [`StoreError::ContainerNotFound`]; for a range scope,
+    /// [`StoreError::RangeNotFound`] or [`StoreError::RangeGone`]; a partition key that does
+    /// not fit the container's definition.
+    pub fn session_scope(
+        &self,
+        database: &str,
+        container: &str,
+        scope: &FeedScope,
+    ) -> Result<SessionScope> {
+        let catalog = self.shared.catalog();
+        let record = catalog.container(database, container)?;
+        let span = feed::scope_span(record, scope)?;
+        Ok(SessionScope {
+            container_rid: catalog::container_rid(record.database_seq, record.cid),
+            range_ids: record
+                .feed
+                .ranges
+                .iter()
+                .filter(|range| range.is_current() && range.epk_range().overlaps(&span))
+                .map(|range| range.id)
+                .collect(),
+            high_lsn: record.high_lsn(),
+        })
     }
 
     /// A container's partition key definition, without copying the rest of its properties.

@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tributary_partition_key::PartitionKey;
@@ -242,7 +241,7 @@ impl UserRecord {
         UserProperties {
             database: self.database.clone(),
             id: self.id.clone(),
-            rid: base64::engine::general_purpose::STANDARD.encode(self.rid_bytes()),
+            rid: crate::catalog::encode_rid(&self.rid_bytes()),
             database_rid: database_rid(self.database_seq),
             ts: self.ts,
             etag: format!("\"{:08x}-0001-0000-0000-{:012x}\"", self.seq, self.version),
@@ -258,7 +257,7 @@ impl UserRecord {
             database: self.database.clone(),
             user: self.id.clone(),
             definition: record.definition.clone(),
-            rid: base64::engine::general_purpose::STANDARD.encode(rid),
+            rid: crate::catalog::encode_rid(&rid),
             user_rid: user.rid,
             database_rid: user.database_rid,
             ts: record.ts,

@@ -215,6 +215,11 @@ pub(crate) async fn batch(
         Some(_) => request.flag(headers::X_MS_COSMOS_BATCH_ATOMIC)?,
     };
     let minimal = request.prefers_minimal();
+    crate::session::check_request_token(state, request, database, container)?;
+    let session_scope = match request.partition_key()? {
+        Some(key) => tributary_store::FeedScope::PartitionKey(key),
+        None => tributary_store::FeedScope::Container,
+    };
     let mut lsn = None;
     let results: Vec<ResultJson> = if atomic {
         let partition_key = request.partition_key()?.ok_or_else(|| {
@@ -268,7 +273,14 @@ pub(crate) async fn batch(
             .collect()
     };
     let all_ok = results.iter().all(|result| result.ok);
-    let reply = Reply::json(if all_ok { 200 } else { 207 }, results_array(&results));
+    let reply = crate::session::with_session(
+        Reply::json(if all_ok { 200 } else { 207 }, results_array(&results)),
+        state,
+        database,
+        container,
+        &session_scope,
+        None,
+    );
     Ok(match lsn {
         Some(lsn) => reply.header(LSN_HEADER, lsn.to_string()),
         None => reply,

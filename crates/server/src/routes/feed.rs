@@ -102,6 +102,7 @@ pub(crate) async fn change_feed(
             headers::values::A_IM_FULL_FIDELITY_FEED
         )));
     };
+    crate::session::check_request_token(state, request, database, container)?;
     let feed_request = FeedRequest {
         scope: feed_scope(request)?,
         start: feed_start(request)?,
@@ -153,21 +154,26 @@ pub(crate) async fn change_feed(
         }
     }
     let etag = format!("\"{}\"", page.lsn);
-    let session_token = format!("0:-1#{}", page.high_lsn);
     let mut reply = if page.is_empty() {
         Reply::empty(304)
             .header(headers::ETAG, &etag)
-            .header(headers::X_MS_SESSION_TOKEN, &session_token)
             .header(X_MS_ITEM_COUNT, "0")
     } else {
         let rid = state.store.container_position(database, container)?.0;
         let n_bytes: usize = page.changes.iter().map(String::len).sum();
         Reply::json(200, feed_body(&rid, "Documents", &page.changes))
             .header(headers::ETAG, &etag)
-            .header(headers::X_MS_SESSION_TOKEN, &session_token)
             .header(X_MS_ITEM_COUNT, page.changes.len().to_string())
             .charge(charge_for(n_bytes, false))
     };
+    reply = crate::session::with_session(
+        reply,
+        state,
+        database,
+        container,
+        &feed_request.scope,
+        Some(page.high_lsn),
+    );
     if filter.is_some() {
         reply = reply.header(headers::X_TRIBUTARY_FILTERED_COUNT, n_filtered.to_string());
     }

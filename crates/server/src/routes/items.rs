@@ -7,9 +7,13 @@ use tributary_store::{
 use tributary_wire::error::substatus;
 use tributary_wire::headers;
 
+use tributary_partition_key::PartitionKey;
+use tributary_store::FeedScope;
+
 use crate::AppState;
 use crate::error::ApiError;
 use crate::request::{LSN_HEADER, Reply, RequestContext, charge_for};
+use crate::session::{check_request_token, with_session};
 
 /// The `If-Match` / `If-None-Match` condition of a write, if any.
 fn precondition(request: &RequestContext) -> Option<Precondition> {
@@ -21,11 +25,30 @@ fn precondition(request: &RequestContext) -> Option<Precondition> {
         .map(|etag| Precondition::IfNoneMatch(etag.to_owned()))
 }
 
+/// The container and partition key an item request is about: what its response's session
+/// token names.
+struct ItemScope<'a> {
+    database: &'a str,
+    container: &'a str,
+    partition_key: Option<PartitionKey>,
+}
+
+impl ItemScope<'_> {
+    /// Adds the session headers (see [`crate::session`]) at `lsn`, or at the container's
+    /// highest LSN when `None` (a delete).
+    fn session(&self, state: &AppState, reply: Reply, lsn: Option<u64>) -> Reply {
+        let scope = match &self.partition_key {
+            Some(key) => FeedScope::PartitionKey(key.clone()),
+            None => FeedScope::Container,
+        };
+        with_session(reply, state, self.database, self.container, &scope, lsn)
+    }
+}
+
 /// Headers every item response carries.
 fn item_headers(reply: Reply, item: &Item) -> Reply {
     reply
         .header(headers::ETAG, &item.etag)
-        .header(headers::X_MS_SESSION_TOKEN, format!("0:-1#{}", item.lsn))
         .header(LSN_HEADER, item.lsn.to_string())
 }
 
@@ -38,7 +61,12 @@ pub(crate) fn write_status_code(status: WriteStatus) -> u16 {
     }
 }
 
-fn write_reply(request: &RequestContext, outcome: WriteOutcome) -> Reply {
+fn write_reply(
+    state: &AppState,
+    request: &RequestContext,
+    scope: &ItemScope<'_>,
+    outcome: WriteOutcome,
+) -> Reply {
     let status = write_status_code(outcome.status);
     match outcome.item {
         Some(item) => {
@@ -48,9 +76,13 @@ fn write_reply(request: &RequestContext, outcome: WriteOutcome) -> Reply {
             } else {
                 Reply::json(status, item.body.clone())
             };
-            item_headers(reply, &item).charge(charge)
+            scope
+                .session(state, item_headers(reply, &item), Some(item.lsn))
+                .charge(charge)
         }
-        None => Reply::empty(status).charge(charge_for(0, true)),
+        None => scope
+            .session(state, Reply::empty(status), None)
+            .charge(charge_for(0, true)),
     }
 }
 
@@ -62,8 +94,13 @@ async fn apply(
     container: &str,
     write: ItemWrite,
 ) -> Result<Reply, ApiError> {
+    let scope = ItemScope {
+        database,
+        container,
+        partition_key: write.partition_key.clone(),
+    };
     let outcome = state.store.write_item(database, container, write).await?;
-    Ok(write_reply(request, outcome))
+    Ok(write_reply(state, request, &scope, outcome))
 }
 
 /// The item a create, upsert or replace sends. Cosmos DB measures an item as sent: a body
@@ -152,9 +189,15 @@ pub(crate) fn read(
 ) -> Result<Reply, ApiError> {
     tributary_store::validate_id("item", id)?;
     let partition_key = point_partition_key(state, request, database, container)?;
+    check_request_token(state, request, database, container)?;
     let item = state
         .store
         .read_item(database, container, &partition_key, id)?;
+    let scope = ItemScope {
+        database,
+        container,
+        partition_key: Some(partition_key),
+    };
     // A read reports the container's LSN, not the item's, as Cosmos DB reports the
     // partition's: the read saw every write up to it.
     let container_lsn = state
@@ -168,6 +211,7 @@ pub(crate) fn read(
         let charge = charge_for(item.body.len(), false);
         item_headers(Reply::json(200, item.body.clone()), &item).charge(charge)
     };
+    let reply = scope.session(state, reply, Some(item.lsn));
     Ok(reply.header(LSN_HEADER, container_lsn.to_string()))
 }
 

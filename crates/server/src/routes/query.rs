@@ -77,6 +77,7 @@ pub(crate) fn query_items(
     }
     let (query, parameters) = parse_body(request)?;
     let scope = crate::routes::feed::feed_scope(request)?;
+    crate::session::check_request_token(state, request, database, container)?;
     let properties = state.store.read_container(database, container)?;
     // Reads of computed properties become their expressions before anything looks at the
     // query (a computed property named like the partition key path must not pin it).
@@ -163,9 +164,16 @@ pub(crate) fn query_items(
         (page.entries, next, page.n_read, page.n_read_bytes)
     };
     let executed = started.elapsed();
-    let mut reply = Reply::json(200, feed_body(&properties.rid, "Documents", &page))
-        .header(X_MS_ITEM_COUNT, page.len().to_string())
-        .charge(charge_for(n_read_bytes, false));
+    let mut reply = crate::session::with_session(
+        Reply::json(200, feed_body(&properties.rid, "Documents", &page)),
+        state,
+        database,
+        container,
+        &scan_scope,
+        None,
+    )
+    .header(X_MS_ITEM_COUNT, page.len().to_string())
+    .charge(charge_for(n_read_bytes, false));
     if let Some(next) = next {
         reply = reply.header(headers::X_MS_CONTINUATION, next.encode());
     }

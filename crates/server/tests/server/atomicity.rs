@@ -188,13 +188,14 @@ async fn refused_item_writes_leave_the_change_feed_untouched() {
                 .header(headers::IF_MATCH, "\"stale\"")
                 .json(&json!({ "id": "a", "pk": "p", "v": 3 })),
         ),
-        // 400: the body's id differs from the path's.
+        // 404: a rename (the body's id differs from the path's) of an item that does not
+        // exist, onto the id of one that does.
         (
-            400,
+            404,
             server
-                .request(Method::PUT, "/dbs/db/colls/c/docs/a")
+                .request(Method::PUT, "/dbs/db/colls/c/docs/missing")
                 .partition_key("p")
-                .json(&json!({ "id": "b", "pk": "p", "v": 4 })),
+                .json(&json!({ "id": "a", "pk": "p", "v": 4 })),
         ),
         // 404: replace of an item that does not exist.
         (

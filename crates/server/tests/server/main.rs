@@ -21,4 +21,5 @@ mod offers;
 mod permissions;
 mod queries;
 mod sdk;
+mod sessions;
 mod transaction;

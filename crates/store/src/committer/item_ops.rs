@@ -195,6 +195,18 @@ pub(super) fn apply_op(
             true,
         )?;
     }
+    if let Some(renamed) = new_item.as_ref().filter(|item| item.id != op.id) {
+        let default_ttl = container.definition.default_ttl;
+        let item = rename(
+            txn,
+            cid,
+            (&key, existing.as_ref()),
+            &op.partition_key,
+            renamed,
+            default_ttl,
+        )?;
+        return Ok(WriteOutcome { status, item });
+    }
     let item = write_version(
         txn,
         cid,
@@ -206,6 +218,60 @@ pub(super) fn apply_op(
         false,
     )?;
     Ok(WriteOutcome { status, item })
+}
+
+/// A replace whose body carries another id: the item at `old_key` is deleted and the new
+/// version created under its new id, in this commit (two LSNs: the feed shows the new id, and
+/// the all-versions log the delete of the old one and the create of the new). Refused with
+/// `ItemExists` when an item already has the new id.
+fn rename(
+    txn: &mut Txn<'_>,
+    cid: u32,
+    (old_key, existing): (&[u8], Option<&Existing>),
+    partition_key: &PartitionKey,
+    renamed: &PreparedItem,
+    default_ttl: Option<i64>,
+) -> Result<Option<Item>> {
+    let new_key = doc_key(cid, &renamed.epk, &renamed.id);
+    let mut taken = load_existing(txn, cid, &new_key)?;
+    if let Some(live) = &taken {
+        let expiry = expiry_second(default_ttl, live.record.ttl, live.record.ts);
+        if expiry.is_none_or(|at| at > txn.now_s) {
+            return Err(StoreError::ItemExists(renamed.id.clone()));
+        }
+    }
+    if let Some(expired) = taken.take() {
+        write_version(
+            txn,
+            cid,
+            &new_key,
+            partition_key,
+            None,
+            Some(&expired),
+            OperationType::Delete,
+            true,
+        )?;
+    }
+    write_version(
+        txn,
+        cid,
+        old_key,
+        partition_key,
+        None,
+        existing,
+        OperationType::Delete,
+        false,
+    )?;
+    write_version(
+        txn,
+        cid,
+        &new_key,
+        partition_key,
+        Some(renamed),
+        None,
+        OperationType::Create,
+        false,
+    )
 }
 
 /// Writes one new version of an item (or its deletion), with its feed, change-log, expiry and

@@ -84,12 +84,21 @@ impl Shared {
         let precondition = write.precondition;
         let (kind, id, partition_key, epk) = match write.kind {
             WriteKind::Create | WriteKind::Upsert | WriteKind::Replace => {
-                let item = with_body(write.body, write.id, write.partition_key)?;
-                let (id, key, epk) = (
-                    item.id.clone(),
-                    item.partition_key.clone(),
-                    item.epk.clone(),
-                );
+                // A replace names the item it replaces in its path; a body with another id
+                // renames it (as on Cosmos DB).
+                let (path_id, id_to_match) = match write.kind {
+                    WriteKind::Replace => (write.id, None),
+                    _ => (None, write.id),
+                };
+                let item = with_body(write.body, id_to_match, write.partition_key)?;
+                let id = match path_id {
+                    Some(id) => {
+                        validate_id("item", &id)?;
+                        id
+                    }
+                    None => item.id.clone(),
+                };
+                let (key, epk) = (item.partition_key.clone(), item.epk.clone());
                 let kind = match write.kind {
                     WriteKind::Create => PreparedKind::Create(item),
                     WriteKind::Upsert => PreparedKind::Upsert(item),

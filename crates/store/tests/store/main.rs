@@ -12,6 +12,7 @@
 //! - `data_dir_lock`: one data directory has one open store; a second open is `Locked`.
 //! - `transactions`: a transaction across databases commits all or nothing, within its limits.
 //! - `bulk`: `write_items` applies independent operations in order, in one commit.
+//! - `renames`: a replace whose body has another id renames the item in one commit.
 //! - `snapshot_reads`: point reads racing replaces of the same items always find a version.
 //! - `commit_paths`: writes committed on the caller's thread and by the committer thread mix
 //!   into one gap-free feed; writes racing `close` are committed or refused, never lost.
@@ -29,6 +30,7 @@ mod data_dir_lock;
 mod disk_full;
 mod fsync_failure;
 mod model;
+mod renames;
 mod repair;
 mod snapshot_reads;
 mod splits;
