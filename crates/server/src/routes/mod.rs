@@ -31,6 +31,37 @@ fn method_not_allowed(request: &RequestContext) -> ApiError {
 }
 
 /// Serves one authenticated request.
+/// An SDK that cached a container's resource id sends it with item requests
+/// (`x-ms-cosmos-intended-collection-rid`); when the container of that name was deleted and
+/// re-created meanwhile, the request is answered 400 with sub-status 1024, as on Cosmos DB, so
+/// the SDK re-reads the container (its partition key may have changed) and retries.
+fn check_intended_container(
+    state: &AppState,
+    request: &RequestContext,
+    database: &str,
+    container: &str,
+) -> Result<(), ApiError> {
+    let Some(intended) = request.header(headers::X_MS_COSMOS_INTENDED_COLLECTION_RID) else {
+        return Ok(());
+    };
+    let Ok((rid, _)) = state.store.container_position(database, container) else {
+        // An absent container gets its own 404 from the route.
+        return Ok(());
+    };
+    if intended.trim() == rid {
+        return Ok(());
+    }
+    Err(ApiError {
+        status: 400,
+        substatus: Some(tributary_wire::error::substatus::COLLECTION_RID_MISMATCH),
+        message: format!(
+            "container '{container}' has the resource id '{rid}', not the intended '{}': it was \
+             deleted and re-created since the client read it; read the container again",
+            intended.trim()
+        ),
+    })
+}
+
 pub(crate) async fn dispatch(
     state: &AppState,
     request: &RequestContext,
@@ -38,6 +69,9 @@ pub(crate) async fn dispatch(
     let segments: Vec<&str> = request.segments.iter().map(String::as_str).collect();
     let method = &request.method;
     let is_query = is_query(&request.headers)?;
+    if let ["dbs", database, "colls", container, "docs", ..] = segments.as_slice() {
+        check_intended_container(state, request, database, container)?;
+    }
     match segments.as_slice() {
         [] if method == Method::GET => Ok(resources::account(state, request)),
         ["dbs"] if method == Method::POST && is_query => {

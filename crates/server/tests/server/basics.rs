@@ -279,3 +279,44 @@ async fn every_response_names_its_activity_and_charge() {
     refused.expect_error(404);
     assert!(refused.header(headers::X_MS_ACTIVITY_ID).is_some());
 }
+
+#[tokio::test]
+async fn an_item_request_for_a_re_created_container_answers_400_with_substatus_1024() {
+    let server = TestServer::with_container().await;
+    let old = container_rid(&server).await;
+    server
+        .request(Method::DELETE, "/dbs/db/colls/c")
+        .send()
+        .await
+        .expect_status(204);
+    server.create_container("db", "c").await;
+    let new = container_rid(&server).await;
+    assert_ne!(old, new);
+    server
+        .create_item("p", &json!({"id": "a", "pk": "p"}))
+        .await;
+    let read = |rid: String| {
+        server
+            .request(Method::GET, "/dbs/db/colls/c/docs/a")
+            .partition_key("p")
+            .header(headers::X_MS_COSMOS_INTENDED_COLLECTION_RID, &rid)
+            .send()
+    };
+    let stale = read(old).await;
+    let message = stale.expect_error(400);
+    assert_eq!(stale.header(headers::X_MS_SUBSTATUS), Some("1024"));
+    assert!(message.contains("deleted and re-created"), "{message}");
+    read(new).await.expect_status(200);
+}
+
+/// The `_rid` of container `c` of `db`.
+async fn container_rid(server: &TestServer) -> String {
+    server
+        .request(Method::GET, "/dbs/db/colls/c")
+        .send()
+        .await
+        .json()["_rid"]
+        .as_str()
+        .expect("a rid")
+        .to_owned()
+}
