@@ -244,4 +244,40 @@ impl Expr {
             } => vec![condition, then, otherwise],
         }
     }
+
+    /// Every direct sub-expression, mutably (not descending into subqueries).
+    pub(crate) fn children_mut(&mut self) -> Vec<&mut Expr> {
+        match self {
+            Expr::Literal(_)
+            | Expr::Undefined
+            | Expr::Parameter(_)
+            | Expr::Ident { .. }
+            | Expr::Var { .. }
+            | Expr::Exists(_)
+            | Expr::ArraySubquery(_)
+            | Expr::Subquery(_) => Vec::new(),
+            Expr::Property(inner, _) | Expr::Unary(_, inner) => vec![inner],
+            Expr::Aggregate { arg, .. } => vec![arg],
+            Expr::Index(a, b) | Expr::Binary(_, a, b) => vec![a, b],
+            Expr::Array(items)
+            | Expr::And(items)
+            | Expr::Or(items)
+            | Expr::Call { args: items, .. } => items.iter_mut().collect(),
+            Expr::Object(properties) => properties.iter_mut().map(|(_, expr)| expr).collect(),
+            Expr::Between {
+                value, low, high, ..
+            } => vec![value, low, high],
+            Expr::In { value, list, .. } => {
+                let mut all = vec![value.as_mut()];
+                all.extend(list.iter_mut());
+                all
+            }
+            Expr::Like { value, pattern, .. } => vec![value, pattern],
+            Expr::Conditional {
+                condition,
+                then,
+                otherwise,
+            } => vec![condition, then, otherwise],
+        }
+    }
 }

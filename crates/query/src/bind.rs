@@ -213,47 +213,11 @@ impl Binder {
             _ => {}
         }
         with_stack(|| {
-            for child in children_mut(expr) {
+            for child in expr.children_mut() {
                 self.expr(child, place, n_aggregates)?;
             }
             Ok(())
         })
-    }
-}
-
-/// Mutable access to the direct sub-expressions (subqueries excluded).
-fn children_mut(expr: &mut Expr) -> Vec<&mut Expr> {
-    match expr {
-        Expr::Literal(_)
-        | Expr::Undefined
-        | Expr::Parameter(_)
-        | Expr::Ident { .. }
-        | Expr::Var { .. }
-        | Expr::Exists(_)
-        | Expr::ArraySubquery(_)
-        | Expr::Subquery(_) => Vec::new(),
-        Expr::Property(inner, _) | Expr::Unary(_, inner) => vec![inner],
-        Expr::Aggregate { arg, .. } => vec![arg],
-        Expr::Index(a, b) | Expr::Binary(_, a, b) => vec![a, b],
-        Expr::Array(items)
-        | Expr::And(items)
-        | Expr::Or(items)
-        | Expr::Call { args: items, .. } => items.iter_mut().collect(),
-        Expr::Object(properties) => properties.iter_mut().map(|(_, expr)| expr).collect(),
-        Expr::Between {
-            value, low, high, ..
-        } => vec![value, low, high],
-        Expr::In { value, list, .. } => {
-            let mut all = vec![value.as_mut()];
-            all.extend(list.iter_mut());
-            all
-        }
-        Expr::Like { value, pattern, .. } => vec![value, pattern],
-        Expr::Conditional {
-            condition,
-            then,
-            otherwise,
-        } => vec![condition, then, otherwise],
     }
 }
 

@@ -245,7 +245,7 @@ fn rewrite(expr: &mut Expr, computed: &ComputedProperties, depth: usize) {
             rewrite_query(subquery, computed, depth + 1);
         }
         _ => {
-            for child in children_mut(expr) {
+            for child in expr.children_mut() {
                 rewrite(child, computed, depth);
             }
         }
@@ -258,42 +258,8 @@ fn shift_item(expr: &mut Expr, depth: usize) {
         *d += depth;
         return;
     }
-    for child in children_mut(expr) {
+    for child in expr.children_mut() {
         shift_item(child, depth);
-    }
-}
-
-/// Every direct sub-expression, mutably (not descending into subqueries).
-fn children_mut(expr: &mut Expr) -> Vec<&mut Expr> {
-    match expr {
-        Expr::Literal(_)
-        | Expr::Undefined
-        | Expr::Parameter(_)
-        | Expr::Ident { .. }
-        | Expr::Var { .. }
-        | Expr::Exists(_)
-        | Expr::ArraySubquery(_)
-        | Expr::Subquery(_) => Vec::new(),
-        Expr::Property(inner, _) | Expr::Unary(_, inner) => vec![inner],
-        Expr::Aggregate { arg, .. } => vec![arg],
-        Expr::Index(a, b) | Expr::Binary(_, a, b) => vec![a, b],
-        Expr::Array(items) | Expr::And(items) | Expr::Or(items) => items.iter_mut().collect(),
-        Expr::Call { args, .. } => args.iter_mut().collect(),
-        Expr::Object(properties) => properties.iter_mut().map(|(_, expr)| expr).collect(),
-        Expr::Between {
-            value, low, high, ..
-        } => vec![value, low, high],
-        Expr::In { value, list, .. } => {
-            let mut all = vec![value.as_mut()];
-            all.extend(list.iter_mut());
-            all
-        }
-        Expr::Like { value, pattern, .. } => vec![value, pattern],
-        Expr::Conditional {
-            condition,
-            then,
-            otherwise,
-        } => vec![condition, then, otherwise],
     }
 }
 

@@ -763,6 +763,15 @@ mod tests {
         );
     }
 
+    #[test]
+    fn resource_ids_write_dash_for_slash_so_each_is_one_link_segment() {
+        // 0xFF bytes are "/" in standard base64.
+        let rid = item_rid(u32::MAX, 0x7FFF_FFFF, u64::MAX);
+        assert!(!rid.contains('/') && rid.contains('-'), "{rid}");
+        let link = item_self_link(u32::MAX, 0x7FFF_FFFF, &rid);
+        assert_eq!(link.split('/').count(), 7, "{link}");
+    }
+
     fn range(min: &str, max: &str) -> RangeRecord {
         RangeRecord {
             id: 0,

@@ -8,7 +8,11 @@ use tributary_wire::headers;
 use crate::harness::TestServer;
 
 /// Sends a transactional batch for partition key `pk` and returns the response.
-async fn batch(server: &TestServer, pk: &str, operations: Value) -> crate::harness::Response {
+pub(crate) async fn batch(
+    server: &TestServer,
+    pk: &str,
+    operations: Value,
+) -> crate::harness::Response {
     server
         .request(Method::POST, "/dbs/db/colls/c/docs")
         .partition_key(pk)

@@ -22,7 +22,7 @@ fn tokens(value: &str) -> Vec<(String, u64)> {
 }
 
 #[tokio::test]
-async fn item_responses_name_the_items_range_and_queries_the_ranges_they_read() {
+async fn item_batch_feed_and_query_responses_name_the_ranges_they_reached() {
     let server = TestServer::with_container().await;
     for n in 0..20 {
         server
@@ -97,6 +97,33 @@ async fn item_responses_name_the_items_range_and_queries_the_ranges_they_read() 
         after_delete,
         [(range.clone(), 22)],
         "a delete reports its LSN too"
+    );
+
+    let batch = crate::atomicity::batch(
+        &server,
+        "p3",
+        json!([{"operationType": "Create", "resourceBody": {"id": "b", "pk": "p3"}}]),
+    )
+    .await;
+    batch.expect_status(200);
+    let batch_tokens = tokens(batch.header(headers::X_MS_SESSION_TOKEN).expect("a token"));
+    assert_eq!(
+        batch_tokens,
+        [(range.clone(), 23)],
+        "a batch names its key's range"
+    );
+
+    let feed = server.change_feed(None).await;
+    feed.expect_status(200);
+    let feed_tokens = tokens(feed.header(headers::X_MS_SESSION_TOKEN).expect("a token"));
+    assert_eq!(
+        feed_tokens.len(),
+        children.len(),
+        "the container's feed names every range"
+    );
+    assert!(
+        feed_tokens.iter().all(|(_, lsn)| *lsn == 23),
+        "{feed_tokens:?}"
     );
 
     let query = server

@@ -5,14 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tributary_store::{
-    ContainerDefinition, FaultAction, FaultPlan, FeedMode, FeedScope, FeedStart, ItemWrite, Store,
-    StoreError, StoreOptions, WriteKind, WriteStatus,
+    ContainerDefinition, FaultAction, FaultPlan, ItemWrite, Store, StoreError, StoreOptions,
+    WriteKind, WriteStatus,
 };
 
 use crate::support::{
-    DATABASE, changes, create_container, drain_feed, error_variant, open_store, runtime,
+    DATABASE, create_container, error_variant, latest_feed_ids, open_store, runtime,
 };
 
 const CONTAINER: &str = "bulk";
@@ -27,23 +27,7 @@ fn set_up(runtime: &tokio::runtime::Runtime, store: &Store) {
 }
 
 fn feed_ids(store: &Store) -> Vec<String> {
-    let pages = drain_feed(
-        store,
-        CONTAINER,
-        &FeedScope::Container,
-        FeedStart::Beginning,
-        FeedMode::LatestVersion,
-        1000,
-    )
-    .expect("the feed reads");
-    // A container-wide read merges the 4 ranges by LSN: feed order is commit order.
-    changes(&pages)
-        .iter()
-        .map(|change| {
-            let change: Value = serde_json::from_str(change).expect("changes are JSON");
-            change["id"].as_str().expect("an id").to_owned()
-        })
-        .collect()
+    latest_feed_ids(store, CONTAINER)
 }
 
 fn create(id: &str, key: &str) -> ItemWrite {

@@ -8,7 +8,8 @@ use tributary_store::{
 };
 
 use crate::support::{
-    DATABASE, change_lsn, changes, create_container, drain_feed, open_store, pk, runtime,
+    DATABASE, change_lsn, changes, create_container, drain_feed, latest_feed_ids, open_store, pk,
+    runtime,
 };
 
 const CONTAINER: &str = "renames";
@@ -83,24 +84,7 @@ fn a_replace_with_another_id_renames_the_item_in_one_commit() {
         item.lsn
     );
 
-    let latest = drain_feed(
-        &store,
-        CONTAINER,
-        &FeedScope::Container,
-        FeedStart::Beginning,
-        FeedMode::LatestVersion,
-        100,
-    )
-    .expect("feed");
-    let ids: Vec<String> = changes(&latest)
-        .iter()
-        .map(|change| {
-            serde_json::from_str::<serde_json::Value>(change).expect("JSON")["id"]
-                .as_str()
-                .expect("id")
-                .to_owned()
-        })
-        .collect();
+    let ids = latest_feed_ids(&store, CONTAINER);
     assert_eq!(ids, ["taken", "new"]);
     let all = drain_feed(
         &store,

@@ -12,11 +12,11 @@ use std::process::Command;
 
 use serde_json::json;
 use tributary_store::{
-    ContainerDefinition, FeedMode, FeedScope, FeedStart, ItemWrite, RepairError, RepairMode, Store,
-    StoreError, StoreOptions, repair,
+    ContainerDefinition, ItemWrite, RepairError, RepairMode, Store, StoreError, StoreOptions,
+    repair,
 };
 
-use crate::support::{DATABASE, changes, create_container, drain_feed, open_store, pk, runtime};
+use crate::support::{DATABASE, create_container, latest_feed_ids, open_store, pk, runtime};
 
 /// Set in the child's environment: the store directory it writes to.
 const CHILD_DIR_ENV: &str = "TRIBUTARY_REPAIR_CHILD";
@@ -146,32 +146,16 @@ fn assert_refused_at_open(dir: &Path) {
     assert!(message.contains("tributary repair"), "{message}");
 }
 
-/// The ids in the container's feed, in feed order.
-fn feed_ids(store: &Store) -> Vec<String> {
-    let pages = drain_feed(
-        store,
-        CONTAINER,
-        &FeedScope::Container,
-        FeedStart::Beginning,
-        FeedMode::LatestVersion,
-        1000,
-    )
-    .expect("the feed reads");
-    changes(&pages)
-        .iter()
-        .map(|change| {
-            let value: serde_json::Value = serde_json::from_str(change).expect("JSON");
-            value["id"].as_str().expect("an id").to_owned()
-        })
-        .collect()
-}
-
 /// Checks that the repaired store holds exactly items `0..kept`, with a gap-free feed, and
 /// takes new writes.
 fn assert_holds_prefix(dir: &Path, kept: usize) {
     let store = open_store(dir, StoreOptions::default());
     let expected: Vec<String> = (0..kept).map(item_id).collect();
-    assert_eq!(feed_ids(&store), expected, "the feed is the kept prefix");
+    assert_eq!(
+        latest_feed_ids(&store, CONTAINER),
+        expected,
+        "the feed is the kept prefix"
+    );
     for n in 0..ITEMS {
         let read = store.read_item(DATABASE, CONTAINER, &pk("p"), &item_id(n));
         assert_eq!(
@@ -187,7 +171,11 @@ fn assert_holds_prefix(dir: &Path, kept: usize) {
         .expect("the repaired store takes writes");
     let mut with_new = expected;
     with_new.push("after-repair".to_owned());
-    assert_eq!(feed_ids(&store), with_new, "a new write extends the feed");
+    assert_eq!(
+        latest_feed_ids(&store, CONTAINER),
+        with_new,
+        "a new write extends the feed"
+    );
     store.close();
 }
 

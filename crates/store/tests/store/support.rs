@@ -172,6 +172,27 @@ pub fn changes(pages: &[FeedPage]) -> Vec<String> {
         .collect()
 }
 
+/// The ids of a container's latest-version feed, from the beginning, in feed order (a
+/// container-wide read merges ranges by LSN: commit order).
+pub fn latest_feed_ids(store: &Store, container: &str) -> Vec<String> {
+    let pages = drain_feed(
+        store,
+        container,
+        &FeedScope::Container,
+        FeedStart::Beginning,
+        FeedMode::LatestVersion,
+        1000,
+    )
+    .expect("the feed reads");
+    changes(&pages)
+        .iter()
+        .map(|change| {
+            let change: Value = serde_json::from_str(change).expect("changes are JSON");
+            change["id"].as_str().expect("an id").to_owned()
+        })
+        .collect()
+}
+
 /// The name of a store error's variant, for tests that compare expected failures as data;
 /// errors no test expects are "another error".
 pub fn error_variant(error: &StoreError) -> &'static str {
