@@ -124,9 +124,14 @@ impl Binder {
         query.n_aggregates = n_aggregates;
         if query.is_aggregate() {
             if !query.order_by.is_empty() {
-                return Err(QueryError::Invalid(
-                    "ORDER BY cannot be combined with GROUP BY or aggregate functions.".to_owned(),
-                ));
+                if !query.group_by.is_empty() {
+                    return Err(QueryError::Invalid(
+                        "ORDER BY cannot be combined with GROUP BY.".to_owned(),
+                    ));
+                }
+                // Aggregates without GROUP BY give one row: there is nothing to order, and
+                // Cosmos DB answers such a query as if the ORDER BY were not there.
+                query.order_by.clear();
             }
             let keys = &query.group_by;
             let grouped = match &query.select {

@@ -250,6 +250,24 @@ const CATALOG: &[(&str, Callable, usize, usize)] = {
     ]
 };
 
+/// The name a scalar function is written with (the first of its names in the catalog).
+pub(crate) fn scalar_name(function: Function) -> &'static str {
+    catalog_name(Callable::Scalar(function))
+}
+
+/// The name an aggregate function is written with.
+pub(crate) fn aggregate_name(function: AggregateFunction) -> &'static str {
+    catalog_name(Callable::Aggregate(function))
+}
+
+fn catalog_name(callable: Callable) -> &'static str {
+    CATALOG
+        .iter()
+        .find(|(_, known, ..)| *known == callable)
+        .map(|(name, ..)| *name)
+        .expect("every function is in the catalog")
+}
+
 /// Resolves a function name (any case) and checks the argument count.
 ///
 /// # Errors

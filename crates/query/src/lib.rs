@@ -86,6 +86,8 @@ mod exec;
 mod functions;
 mod lexer;
 mod parser;
+mod plan;
+mod print;
 mod value;
 
 use std::collections::HashMap;
@@ -96,6 +98,7 @@ use serde_json::Value;
 pub use crate::computed::{ComputedProperties, MAX_COMPUTED_PROPERTIES};
 pub use crate::error::QueryError;
 pub use crate::functions::{MAX_COMPUTED_STRING_BYTES, MAX_REPLICATE_CHARS};
+pub use crate::plan::{DistinctKind, Merge, ORDER_BY_FILTER_PLACEHOLDER, QueryPlan};
 
 use crate::ast::{BinaryOp, Collection, Expr, SelectQuery, Selection};
 use crate::eval::{Context, Env, eval};

@@ -22,6 +22,9 @@ pub struct ApiError {
     pub substatus: Option<u32>,
     /// What went wrong.
     pub message: String,
+    /// `additionalErrorInfo` of the body: for a query the gateway does not serve whole
+    /// (sub-status 1004), its query plan as JSON text.
+    pub additional_error_info: Option<String>,
 }
 
 impl ApiError {
@@ -30,6 +33,7 @@ impl ApiError {
         ApiError {
             status,
             substatus: None,
+            additional_error_info: None,
             message: message.into(),
         }
     }
@@ -99,6 +103,7 @@ impl From<StoreError> for ApiError {
         ApiError {
             status,
             substatus,
+            additional_error_info: None,
             message: error.to_string(),
         }
     }
@@ -112,8 +117,9 @@ impl From<AuthError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::to_string(&ErrorBody::new(self.status, self.message))
-            .expect("error bodies serialize");
+        let mut body = ErrorBody::new(self.status, self.message);
+        body.additional_error_info = self.additional_error_info;
+        let body = serde_json::to_string(&body).expect("error bodies serialize");
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, body).into_response();
         let response_headers = response.headers_mut();

@@ -94,6 +94,7 @@ pub(crate) fn check_request_token(
         return Err(ApiError {
             status: 404,
             substatus: Some(substatus::READ_SESSION_NOT_AVAILABLE),
+            additional_error_info: None,
             message: format!(
                 "The read session is not available for the input session token: range {} is \
                  at LSN {} in the token, but container '{container}' has committed up to LSN \

@@ -14,6 +14,14 @@ pub struct ErrorBody {
     pub code: String,
     /// What went wrong, for a human.
     pub message: String,
+    /// More for the client to act on: Cosmos DB puts a query's plan here (as JSON text)
+    /// when it answers 400 with sub-status 1004 (the query needs a client-side merge).
+    #[serde(
+        rename = "additionalErrorInfo",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub additional_error_info: Option<String>,
 }
 
 impl ErrorBody {
@@ -27,6 +35,7 @@ impl ErrorBody {
         ErrorBody {
             code: code_for_status(status).to_owned(),
             message: message.into(),
+            additional_error_info: None,
         }
     }
 }

@@ -168,6 +168,7 @@ fn point_partition_key(
         return Err(ApiError {
             status: 400,
             substatus: Some(substatus::PARTITION_KEY_MISMATCH),
+            additional_error_info: None,
             message: format!(
                 "Partition key provided either doesn't correspond to definition in the collection or doesn't match partition key field values specified in the document: {} has {} of the {} components",
                 partition_key.to_json(),

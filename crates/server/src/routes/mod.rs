@@ -54,6 +54,7 @@ fn check_intended_container(
     Err(ApiError {
         status: 400,
         substatus: Some(tributary_wire::error::substatus::COLLECTION_RID_MISMATCH),
+        additional_error_info: None,
         message: format!(
             "container '{container}' has the resource id '{rid}', not the intended '{}': it was \
              deleted and re-created since the client read it; read the container again",

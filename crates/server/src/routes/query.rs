@@ -1,12 +1,14 @@
-//! `POST .../docs` with `x-ms-documentdb-isquery`: SQL queries, run fully on the server.
+//! `POST .../docs` with `x-ms-documentdb-isquery`: SQL queries, run fully on the server, and
+//! the query plans an SDK asks for to run a query across partitions itself.
 
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tributary_partition_key::PartitionKey;
-use tributary_query::{Parameters, Query};
+use tributary_partition_key::{EpkRange, PartitionKey, PartitionKeyDefinition};
+use tributary_query::{Merge, Parameters, Query, QueryPlan};
 use tributary_store::FeedScope;
+use tributary_wire::error::substatus;
 use tributary_wire::headers;
 
 use crate::AppState;
@@ -26,7 +28,7 @@ const QUERY_METRICS: &str = "x-ms-documentdb-query-metrics";
 const DEFAULT_PAGE_ITEMS: usize = 100;
 
 /// The query text and parameters of a request body (`{"query", "parameters"}` or a string).
-fn parse_body(request: &RequestContext) -> Result<(Query, Parameters), ApiError> {
+fn query_text(request: &RequestContext) -> Result<(String, Parameters), ApiError> {
     let body = request.json()?;
     let (text, parameters) = match &body {
         Value::String(text) => (text.as_str(), None),
@@ -43,13 +45,19 @@ fn parse_body(request: &RequestContext) -> Result<(Query, Parameters), ApiError>
             ));
         }
     };
-    let query = Query::parse(text).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let parameters = match parameters {
         None | Some(Value::Null) => Parameters::new(),
         Some(array) => {
             Parameters::from_json(array).map_err(|e| ApiError::bad_request(e.to_string()))?
         }
     };
+    Ok((text.to_owned(), parameters))
+}
+
+/// The parsed query and parameters of a request body.
+fn parse_body(request: &RequestContext) -> Result<(Query, Parameters), ApiError> {
+    let (text, parameters) = query_text(request)?;
+    let query = Query::parse(&text).map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok((query, parameters))
 }
 
@@ -71,11 +79,10 @@ pub(crate) fn query_items(
     container: &str,
 ) -> Result<Reply, ApiError> {
     if request.flag(headers::X_MS_COSMOS_IS_QUERY_PLAN_REQUEST)? {
-        return Err(ApiError::bad_request(
-            "this server does not hand out query plans: it runs every query completely, so send the query itself",
-        ));
+        return query_plan(state, request, database, container);
     }
-    let (query, parameters) = parse_body(request)?;
+    let (text, parameters) = query_text(request)?;
+    let query = Query::parse(&text).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let scope = crate::routes::feed::feed_scope(request)?;
     crate::session::check_request_token(state, request, database, container)?;
     let properties = state.store.read_container(database, container)?;
@@ -106,6 +113,31 @@ pub(crate) fn query_items(
         return Err(ApiError::bad_request(
             "Cross partition query only supports 'VALUE <AggregateFunc>' for aggregates.",
         ));
+    }
+    // Like the Cosmos DB gateway, hand an SDK the plan of a query whose partitions' answers
+    // it must merge (it then queries each range itself); any other client gets the whole
+    // answer from the server.
+    if spans_ranges
+        && !pins_one_key
+        && request
+            .header(headers::X_MS_COSMOS_SDK_SUPPORTED_CAPABILITIES)
+            .is_some()
+    {
+        let plan =
+            QueryPlan::new(&text, &parameters).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        if plan.merge == Merge::Client {
+            let plan = plan_json(&plan, pinned.as_ref(), definition)?;
+            return Err(ApiError {
+                status: 400,
+                substatus: Some(substatus::CROSS_PARTITION_QUERY_NOT_SERVABLE),
+                message: "The provided cross partition query can not be directly served by the \
+                          gateway: its partitions' answers need a client-side merge, and \
+                          additionalErrorInfo holds its query plan. Current SDKs handle this \
+                          by querying each partition range themselves."
+                    .to_owned(),
+                additional_error_info: Some(plan.to_string()),
+            });
+        }
     }
     // A query whose filter fixes the partition key reads only that key's items; the
     // answer is the same, the checks above stay those of the scope the client asked for.
@@ -190,6 +222,59 @@ pub(crate) fn query_items(
         );
     }
     Ok(reply)
+}
+
+/// `POST .../docs` with `x-ms-cosmos-is-query-plan-request`: the query's plan, as the
+/// gateway hands it to an SDK that runs the query across partitions itself.
+fn query_plan(
+    state: &AppState,
+    request: &RequestContext,
+    database: &str,
+    container: &str,
+) -> Result<Reply, ApiError> {
+    let (text, parameters) = query_text(request)?;
+    let query = Query::parse(&text).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let plan =
+        QueryPlan::new(&text, &parameters).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if plan.merge == Merge::ServerOnly {
+        return Err(ApiError::bad_request(
+            "this server hands out no plan for a query with GROUP BY, or with a SELECT VALUE \
+             that is more than one aggregate: send the query itself and the server runs it \
+             whole across partitions",
+        ));
+    }
+    let properties = state.store.read_container(database, container)?;
+    let definition = &properties.definition.partition_key;
+    let pinned = pinned_partition_key(&query, &parameters, &definition.paths);
+    Ok(Reply::json(
+        200,
+        plan_json(&plan, pinned.as_ref(), definition)?.to_string(),
+    ))
+}
+
+/// A plan as the gateway writes it: `queryInfo` and the `queryRanges` (effective partition
+/// key ranges) the query can reach: the pinned key's, or all.
+fn plan_json(
+    plan: &QueryPlan,
+    pinned: Option<&PartitionKey>,
+    definition: &PartitionKeyDefinition,
+) -> Result<Value, ApiError> {
+    let range = match pinned {
+        Some(key) => key
+            .epk_range(definition)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?,
+        None => EpkRange::full(),
+    };
+    Ok(serde_json::json!({
+        "partitionedQueryExecutionInfoVersion": 2,
+        "queryInfo": plan.query_info(),
+        "queryRanges": [{
+            "min": range.min.as_str(),
+            "max": range.max.as_str(),
+            "isMinInclusive": true,
+            "isMaxInclusive": false,
+        }],
+    }))
 }
 
 /// Reads every item of a scope for a query that needs its whole input, up to

@@ -20,6 +20,7 @@ mod long_poll;
 mod offers;
 mod permissions;
 mod queries;
+mod query_plans;
 mod sdk;
 mod sessions;
 mod transaction;

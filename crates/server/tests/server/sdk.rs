@@ -492,3 +492,67 @@ async fn sdk_gets_a_507_for_a_write_on_a_full_disk_after_its_retries_and_keeps_r
         .expect("the item deserializes");
     assert_eq!(read, doc("a", "p", 1));
 }
+
+#[tokio::test]
+async fn sdk_orders_across_two_feed_ranges_from_the_servers_plan() {
+    let server = TestServer::start().await;
+    server.create_database("db").await;
+    server
+        .request(axum::http::Method::POST, "/dbs/db/colls")
+        .header("x-ms-offer-throughput", "20000")
+        .json(&serde_json::json!({"id": "c", "partitionKey": {"paths": ["/pk"], "kind": "Hash", "version": 2}}))
+        .send()
+        .await
+        .expect_status(201);
+    let client = client(&server).await;
+    let container = client
+        .database_client("db")
+        .container_client("c", None)
+        .await
+        .expect("the SDK reads the container");
+    for n in 0..12 {
+        let (id, pk) = (format!("i{n:02}"), format!("key{n}"));
+        container
+            .create_item(&pk, &id, doc(&id, &pk, n), None)
+            .await
+            .expect("create");
+    }
+    let ids: Vec<String> = container
+        .query_items::<Doc>(
+            "SELECT * FROM c ORDER BY c.n DESC",
+            FeedScope::full_container(),
+            None,
+        )
+        .await
+        .expect("the query starts")
+        .map(|item| item.expect("a query result").id)
+        .collect()
+        .await;
+    let expected: Vec<String> = (0..12).rev().map(|n| format!("i{n:02}")).collect();
+    assert_eq!(ids, expected);
+    // The SDK's own planner (azure_data_cosmos 1.0) refuses aggregates across partitions
+    // before it sends anything (20113, ClientUnsupportedQueryFeature); in one partition the
+    // server answers them.
+    let refused = container
+        .query_items::<u64>(
+            "SELECT VALUE COUNT(1) FROM c",
+            FeedScope::full_container(),
+            None,
+        )
+        .await
+        .err()
+        .expect("the SDK refuses a cross-partition aggregate");
+    assert!(refused.to_string().contains("20113"), "{refused}");
+    let counts: Vec<u64> = container
+        .query_items::<u64>(
+            "SELECT VALUE COUNT(1) FROM c",
+            FeedScope::partition("key3"),
+            None,
+        )
+        .await
+        .expect("the query starts")
+        .map(|item| item.expect("a query result"))
+        .collect()
+        .await;
+    assert_eq!(counts, [1]);
+}

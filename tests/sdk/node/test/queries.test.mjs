@@ -1,4 +1,5 @@
-// SQL queries through @azure/cosmos: parameters, aggregates, ORDER BY, TOP, paging, continuations and errors.
+// SQL queries through @azure/cosmos: parameters, aggregates, ORDER BY, TOP, paging, continuations and
+// errors; across feed ranges, the SDK's own merge from the server's query plan.
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -186,5 +187,89 @@ describe("queries", { timeout: SUITE_TIMEOUT_MS }, () => {
     assert.equal(caught.code, 400);
     assert.equal(typeof caught.message, "string");
     assert.ok(caught.message.length > 0, "the error carries the server's message");
+  });
+});
+
+/** Forty items with forty partition keys, so they spread over every feed range. */
+const SPREAD = Array.from({ length: 40 }, (_, n) => ({
+  id: `spread${String(n).padStart(2, "0")}`,
+  pk: `key${n}`,
+  n,
+  colour: ["red", "green", "blue"][n % 3],
+}));
+
+describe("queries across feed ranges, merged by the SDK from the server's query plan", { timeout: SUITE_TIMEOUT_MS }, () => {
+  let scratch;
+  let container;
+
+  before(async () => {
+    scratch = await scratchDatabase("plans");
+    // 12,000 RU/s gives the container two feed ranges, as on Cosmos DB.
+    ({ container } = await scratch.database.containers.create({
+      id: "spread",
+      partitionKey: { paths: ["/pk"] },
+      throughput: 12000,
+    }));
+    for (const item of SPREAD) {
+      await container.items.create(item);
+    }
+  });
+
+  after(async () => {
+    await scratch?.cleanup();
+  });
+
+  test("the container has more than one feed range", async () => {
+    const { resources } = await container.readPartitionKeyRanges().fetchAll();
+    assert.ok(resources.length > 1, `expected several ranges, got ${resources.length}`);
+  });
+
+  test("ORDER BY merges the ranges' sorted answers, page by page", async () => {
+    const byN = SPREAD.map((item) => item.id);
+    const response = await container.items.query("SELECT * FROM c ORDER BY c.n").fetchAll();
+    assert.deepEqual(response.resources.map((item) => item.id), byN);
+    // The whole query was answered 400/1004 with its plan, then the SDK queried each range.
+    const requests = response.diagnostics.clientSideRequestStatistics.gatewayStatistics;
+    assert.ok(
+      requests.some((request) => request.statusCode === 400 && request.subStatusCode === 1004),
+      "the server handed the SDK the query's plan",
+    );
+    const ranges = new Set(requests.map((request) => request.partitionKeyRangeId).filter(Boolean));
+    assert.ok(ranges.size > 1, `the SDK queried each range itself, got ${[...ranges]}`);
+    const paged = await pages(container.items.query("SELECT c.id FROM c ORDER BY c.n DESC", { maxItemCount: 7 }));
+    assert.deepEqual(paged.flat().map((item) => item.id), [...byN].reverse());
+  });
+
+  test("TOP and OFFSET/LIMIT cut the merged order", async () => {
+    const top = await container.items.query("SELECT TOP 5 VALUE c.n FROM c ORDER BY c.n DESC").fetchAll();
+    assert.deepEqual(top.resources, [39, 38, 37, 36, 35]);
+    const window = await container.items
+      .query({ query: "SELECT VALUE c.n FROM c ORDER BY c.n OFFSET @skip LIMIT 4", parameters: [{ name: "@skip", value: 10 }] })
+      .fetchAll();
+    assert.deepEqual(window.resources, [10, 11, 12, 13]);
+  });
+
+  test("DISTINCT drops duplicates across ranges, ordered or not", async () => {
+    const ordered = await container.items.query("SELECT DISTINCT VALUE c.colour FROM c ORDER BY c.colour").fetchAll();
+    assert.deepEqual(ordered.resources, ["blue", "green", "red"]);
+    const unordered = await container.items.query("SELECT DISTINCT VALUE c.colour FROM c").fetchAll();
+    assert.deepEqual([...unordered.resources].sort(), ["blue", "green", "red"]);
+  });
+
+  test("VALUE aggregates combine every range's partial result", async () => {
+    const one = async (query) => (await container.items.query(query).fetchAll()).resources;
+    assert.deepEqual(await one("SELECT VALUE COUNT(1) FROM c"), [40]);
+    assert.deepEqual(await one("SELECT VALUE SUM(c.n) FROM c"), [780]);
+    assert.deepEqual(await one("SELECT VALUE MIN(c.n) FROM c WHERE c.n > 3"), [4]);
+    assert.deepEqual(await one("SELECT VALUE MAX(c.colour) FROM c"), ["red"]);
+    assert.deepEqual(await one("SELECT VALUE AVG(c.n) FROM c"), [19.5]);
+  });
+
+  test("GROUP BY, which the server plans no merge for, is answered whole by the server", async () => {
+    const { resources } = await container.items
+      .query("SELECT c.colour, COUNT(1) AS n FROM c GROUP BY c.colour")
+      .fetchAll();
+    const counts = Object.fromEntries(resources.map((row) => [row.colour, row.n]));
+    assert.deepEqual(counts, { red: 14, green: 13, blue: 13 });
   });
 });

@@ -1,0 +1,205 @@
+//! Query plans, as the Cosmos DB gateway hands them to an SDK that runs a query across
+//! partitions itself: a whole query that needs a merge of several ranges' answers is refused
+//! with 400/1004 and its plan (only to a client that says it is an SDK); the plan request
+//! answers the plan; the rewritten query answers each range in the shape the SDKs merge.
+
+use axum::http::Method;
+use serde_json::{Value, json};
+
+use crate::harness::{Response, TestServer};
+
+/// Sent by every official SDK on every request; a client without it gets whole answers.
+const SDK_CAPABILITIES: &str = "x-ms-cosmos-sdk-supportedcapabilities";
+
+/// A server with container `wide` of two feed ranges (20,000 RU/s), holding `n` = 0..20
+/// under 20 partition keys.
+async fn two_range_server() -> TestServer {
+    let server = TestServer::start().await;
+    server.create_database("db").await;
+    server
+        .request(Method::POST, "/dbs/db/colls")
+        .header("x-ms-offer-throughput", "20000")
+        .json(&json!({"id": "wide", "partitionKey": {"paths": ["/pk"], "kind": "Hash", "version": 2}}))
+        .send()
+        .await
+        .expect_status(201);
+    for n in 0..20 {
+        let pk = format!("key{n}");
+        server
+            .request(Method::POST, "/dbs/db/colls/wide/docs")
+            .partition_key(&pk)
+            .json(&json!({"id": format!("i{n:02}"), "pk": pk, "n": n, "odd": n % 2 == 1}))
+            .send()
+            .await
+            .expect_status(201);
+    }
+    server
+}
+
+async fn send_query(server: &TestServer, sql: &str, sdk: bool) -> Response {
+    let mut request = server
+        .request(Method::POST, "/dbs/db/colls/wide/docs")
+        .query(sql);
+    if sdk {
+        request = request.header(SDK_CAPABILITIES, "1");
+    }
+    request.send().await
+}
+
+async fn plan_of(server: &TestServer, sql: &str) -> Response {
+    server
+        .request(Method::POST, "/dbs/db/colls/wide/docs")
+        .query(sql)
+        .without("x-ms-documentdb-isquery")
+        .header("x-ms-cosmos-is-query-plan-request", "True")
+        .header("x-ms-cosmos-query-version", "1.4")
+        .send()
+        .await
+}
+
+/// Every feed range's id.
+async fn range_ids(server: &TestServer) -> Vec<String> {
+    let ranges = server
+        .request(Method::GET, "/dbs/db/colls/wide/pkranges")
+        .send()
+        .await;
+    ranges.expect_status(200);
+    ranges.json()["PartitionKeyRanges"]
+        .as_array()
+        .expect("a range list")
+        .iter()
+        .map(|range| range["id"].as_str().expect("an id").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_query_that_needs_a_merge_hands_an_sdk_its_plan_and_anyone_else_the_answer() {
+    let server = two_range_server().await;
+    let sql = "SELECT VALUE c.n FROM c ORDER BY c.n DESC";
+    let whole = send_query(&server, sql, false).await;
+    whole.expect_status(200);
+    let expected: Vec<Value> = (0..20).rev().map(Value::from).collect();
+    assert_eq!(whole.json()["Documents"], json!(expected));
+
+    let refused = send_query(&server, sql, true).await;
+    refused.expect_status(400);
+    assert_eq!(refused.header("x-ms-substatus"), Some("1004"));
+    let body = refused.json();
+    let plan: Value = serde_json::from_str(
+        body["additionalErrorInfo"]
+            .as_str()
+            .expect("the plan, as JSON text"),
+    )
+    .expect("the plan parses");
+    assert_eq!(plan["queryInfo"]["orderBy"], json!(["Descending"]));
+    assert_eq!(plan["queryRanges"][0]["min"], "");
+    assert_eq!(plan["queryRanges"][0]["max"], "FF");
+
+    // What the gateway serves whole, it serves to an SDK too: a plain filter, a GROUP BY,
+    // and a query whose filter fixes the partition key.
+    for sql in [
+        "SELECT * FROM c WHERE c.odd",
+        "SELECT c.odd, COUNT(1) AS n FROM c GROUP BY c.odd",
+        "SELECT * FROM c WHERE c.pk = 'key3' ORDER BY c.n",
+    ] {
+        send_query(&server, sql, true).await.expect_status(200);
+    }
+}
+
+#[tokio::test]
+async fn each_range_answers_the_rewritten_query_in_the_shape_the_sdks_merge() {
+    let server = two_range_server().await;
+    let plan = plan_of(&server, "SELECT c.id FROM c WHERE c.odd ORDER BY c.n").await;
+    plan.expect_status(200);
+    let plan = plan.json();
+    assert_eq!(plan["partitionedQueryExecutionInfoVersion"], 2);
+    assert_eq!(plan["queryInfo"]["orderByExpressions"], json!(["c.n"]));
+    let rewritten = plan["queryInfo"]["rewrittenQuery"]
+        .as_str()
+        .expect("a rewritten query")
+        .replace("{documentdb-formattableorderbyquery-filter}", "true");
+    let ranges = range_ids(&server).await;
+    assert_eq!(ranges.len(), 2);
+    let mut merged = Vec::new();
+    for range in &ranges {
+        let answer = server
+            .request(Method::POST, "/dbs/db/colls/wide/docs")
+            .query(&rewritten)
+            .header("x-ms-documentdb-partitionkeyrangeid", range)
+            .send()
+            .await;
+        answer.expect_status(200);
+        let rows = answer.json()["Documents"]
+            .as_array()
+            .expect("documents")
+            .clone();
+        let keys: Vec<i64> = rows
+            .iter()
+            .map(|row| row["orderByItems"][0]["item"].as_i64().expect("a sort key"))
+            .collect();
+        assert!(keys.is_sorted(), "range {range} answers in order: {keys:?}");
+        for row in &rows {
+            assert!(row["_rid"].is_string(), "{row}");
+            assert_eq!(
+                row["payload"].as_object().map(|o| o.len()),
+                Some(1),
+                "{row}"
+            );
+        }
+        merged.extend(rows);
+    }
+    merged.sort_by_key(|row| row["orderByItems"][0]["item"].as_i64());
+    let ids: Vec<&str> = merged
+        .iter()
+        .map(|row| row["payload"]["id"].as_str().expect("an id"))
+        .collect();
+    let expected: Vec<String> = (0..20)
+        .filter(|n| n % 2 == 1)
+        .map(|n| format!("i{n:02}"))
+        .collect();
+    assert_eq!(ids, expected);
+
+    // An aggregate's partials, one per range, add up to the whole count.
+    let plan = plan_of(&server, "SELECT VALUE COUNT(1) FROM c")
+        .await
+        .json();
+    assert_eq!(plan["queryInfo"]["aggregates"], json!(["Count"]));
+    let rewritten = plan["queryInfo"]["rewrittenQuery"]
+        .as_str()
+        .expect("a query")
+        .to_owned();
+    let mut total = 0;
+    for range in &ranges {
+        let answer = server
+            .request(Method::POST, "/dbs/db/colls/wide/docs")
+            .query(&rewritten)
+            .header("x-ms-documentdb-partitionkeyrangeid", range)
+            .send()
+            .await;
+        answer.expect_status(200);
+        total += answer.json()["Documents"][0][0]["item"]
+            .as_i64()
+            .expect("a partial count");
+    }
+    assert_eq!(total, 20);
+}
+
+#[tokio::test]
+async fn a_plan_is_refused_with_a_reason_where_no_client_merge_is_planned() {
+    let server = two_range_server().await;
+    let message = plan_of(&server, "SELECT c.odd, COUNT(1) AS n FROM c GROUP BY c.odd")
+        .await
+        .expect_error(400);
+    assert!(message.contains("GROUP BY"), "{message}");
+    let message = plan_of(&server, "SELECT * FROM c ORDER BY")
+        .await
+        .expect_error(400);
+    assert!(message.contains("Syntax error"), "{message}");
+    // A pinned partition key narrows the plan's ranges to that key's.
+    let plan = plan_of(&server, "SELECT * FROM c WHERE c.pk = 'key3' ORDER BY c.n")
+        .await
+        .json();
+    let range = &plan["queryRanges"][0];
+    assert_ne!(range["min"], "");
+    assert!(range["min"].as_str() < range["max"].as_str(), "{range}");
+}
