@@ -54,6 +54,7 @@ mod item;
 mod item_scan;
 mod records;
 mod repair;
+mod search_policies;
 mod shared;
 mod storage;
 mod txn;

@@ -114,10 +114,10 @@ pub(crate) fn query_items(
             "Cross partition query only supports 'VALUE <AggregateFunc>' for aggregates.",
         ));
     }
-    // Like the Cosmos DB gateway, hand an SDK the plan of a query whose partitions' answers
-    // it must merge (it then queries each range itself); any other client gets the whole
-    // answer from the server.
-    if spans_ranges
+    // Like the Cosmos DB gateway, hand an SDK the plan of a container-wide query whose
+    // partitions' answers it must merge (it then queries each range itself), however many
+    // ranges the container has; any other client gets the whole answer from the server.
+    if matches!(scope, FeedScope::Container)
         && !pins_one_key
         && request
             .header(headers::X_MS_COSMOS_SDK_SUPPORTED_CAPABILITIES)

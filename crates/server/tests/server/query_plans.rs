@@ -1,5 +1,5 @@
 //! Query plans, as the Cosmos DB gateway hands them to an SDK that runs a query across
-//! partitions itself: a whole query that needs a merge of several ranges' answers is refused
+//! partitions itself: a container-wide query whose ranges' answers need a merge is refused
 //! with 400/1004 and its plan (only to a client that says it is an SDK); the plan request
 //! answers the plan; the rewritten query answers each range in the shape the SDKs merge.
 
@@ -104,6 +104,24 @@ async fn a_query_that_needs_a_merge_hands_an_sdk_its_plan_and_anyone_else_the_an
     ] {
         send_query(&server, sql, true).await.expect_status(200);
     }
+}
+
+#[tokio::test]
+async fn a_container_of_one_range_hands_the_plan_out_too_as_the_gateway_does() {
+    // The SDKs fill their routing-map cache on this path even for one physical partition
+    // (the suite's test_partition_split_query.py counts on it).
+    let server = TestServer::with_container().await;
+    server
+        .create_item("a", &json!({"id": "one", "pk": "a", "n": 1}))
+        .await;
+    let refused = server
+        .request(Method::POST, "/dbs/db/colls/c/docs")
+        .query("SELECT * FROM c ORDER BY c.n")
+        .header(SDK_CAPABILITIES, "1")
+        .send()
+        .await;
+    refused.expect_status(400);
+    assert_eq!(refused.header("x-ms-substatus"), Some("1004"));
 }
 
 #[tokio::test]

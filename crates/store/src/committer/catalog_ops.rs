@@ -102,6 +102,11 @@ pub(super) fn create_container(
     initial_ranges: u32,
 ) -> Result<ContainerProperties> {
     definition.validate()?;
+    // Checked on writes only: a stored definition from before these rules still opens.
+    crate::search_policies::validate(
+        &definition.other_properties,
+        definition.indexing_policy.as_ref(),
+    )?;
     let database_seq = txn.catalog.database(database)?.seq;
     let name = (database.to_owned(), definition.id.clone());
     if txn.catalog.container_ids.contains_key(&name) {
@@ -159,6 +164,11 @@ pub(super) fn replace_container(
     definition: ContainerDefinition,
 ) -> Result<ContainerProperties> {
     definition.validate()?;
+    // Checked on writes only: a stored definition from before these rules still opens.
+    crate::search_policies::validate(
+        &definition.other_properties,
+        definition.indexing_policy.as_ref(),
+    )?;
     let cid = txn.catalog.container(database, &definition.id)?.cid;
     let now_s = txn.now_s;
     let container = txn.container_mut(cid);
@@ -167,6 +177,16 @@ pub(super) fn replace_container(
             "a container's partition key cannot be changed".into(),
         ));
     }
+    crate::search_policies::check_replace(
+        (
+            &container.definition.other_properties,
+            container.definition.indexing_policy.as_ref(),
+        ),
+        (
+            &definition.other_properties,
+            definition.indexing_policy.as_ref(),
+        ),
+    )?;
     let ttl_changed = container.definition.default_ttl != definition.default_ttl;
     container.definition = definition;
     container.version += 1;
