@@ -21,7 +21,8 @@
 #   functions-py311, functions-py313   the Python worker's tests and the end-to-end app tests
 #                (tests/functions) with each of them
 # and a summary with each stage's result and duration. python-env, functions-env and node-env run in the
-# background from the start (while Rust compiles), and sdk-suite beside the scenario tests. A failing stage does not stop the
+# background from the start (while Rust compiles), and sdk-suite from the moment the servers are
+# up, beside the Rust tests and the scenario tests. A failing stage does not stop the
 # stages that do not depend on it; the exit status is non-zero if any stage failed. The
 # servers are always stopped on exit, and their logs stay in target/test-logs/.
 #
@@ -190,10 +191,27 @@ run_stage fmt stage_fmt || true
 run_stage clippy stage_clippy || true
 built=1
 run_stage build stage_build || built=0
-run_stage unit stage_unit || true
 
 python_ready=1
 collect_stage python-env || python_ready=0
+
+servers_ready=0
+if ((built)); then
+    run_stage servers stage_servers && servers_ready=1
+else
+    record_stage servers "not run: the build failed"
+fi
+
+# The SDK's own suite is the longest stage and mostly waits on its server: it starts as soon
+# as the server is built and runs beside the Rust tests and the scenario tests.
+suite_started=0
+if ((servers_ready && python_ready)); then
+    start_stage sdk-suite sdk_suite
+    suite_started=1
+fi
+
+run_stage unit stage_unit || true
+
 if ((python_ready)); then
     run_stage harness stage_harness || true
 else
@@ -205,19 +223,6 @@ if ((has_node)); then
     collect_stage node-env || node_ready=0
 fi
 
-servers_ready=0
-if ((built)); then
-    run_stage servers stage_servers && servers_ready=1
-else
-    record_stage servers "not run: the build failed"
-fi
-
-# The SDK's own suite has its own server: it runs beside the scenario tests.
-suite_started=0
-if ((servers_ready && python_ready)); then
-    start_stage sdk-suite sdk_suite
-    suite_started=1
-fi
 for server in https http; do
     if ((servers_ready && python_ready)); then
         run_stage "python-$server" python_scenarios "$server" || true
