@@ -80,6 +80,25 @@ fn syntax_errors_name_the_token_and_its_position() {
 }
 
 #[test]
+fn vector_full_text_and_spatial_functions_say_they_are_not_supported() {
+    for (text, kind) in [
+        (
+            "SELECT VALUE VectorDistance(c.v, [1, 2]) FROM c",
+            "vector search",
+        ),
+        (
+            "SELECT * FROM c WHERE FullTextContains(c.t, 'bike')",
+            "full-text search",
+        ),
+        ("SELECT VALUE ST_DISTANCE(c.a, c.b) FROM c", "spatial"),
+    ] {
+        let message = Query::parse(text).expect_err(text).to_string();
+        assert!(message.contains(kind), "{text}: {message}");
+        assert!(message.contains("does not support"), "{text}: {message}");
+    }
+}
+
+#[test]
 fn unknown_functions_and_wrong_arity_are_named() {
     assert_eq!(
         parse_error("SELECT VALUE NO_SUCH(c.a) FROM c"),

@@ -235,3 +235,45 @@ fn date_functions_use_the_execution_clock() {
         ),
     ]);
 }
+
+#[test]
+fn integers_joins_splits_and_choices() {
+    check_all(vec![
+        value("SELECT VALUE IS_INTEGER(42)", json!(true)),
+        value("SELECT VALUE IS_INTEGER(-7.0)", json!(true)),
+        value("SELECT VALUE IS_INTEGER(4.5)", json!(false)),
+        value("SELECT VALUE IS_INTEGER(1e300)", json!(false)),
+        value("SELECT VALUE IS_INTEGER('1')", json!(false)),
+        value(
+            "SELECT VALUE STRINGJOIN(['Iropa', 'Mountain', 'Bike'], ' ')",
+            json!("Iropa Mountain Bike"),
+        ),
+        value(
+            "SELECT VALUE STRINGJOIN(['6', '7', '4'], 'A')",
+            json!("6A7A4"),
+        ),
+        value(
+            "SELECT VALUE STRINGJOIN(['a', 'b'], undefined)",
+            json!(UNDEFINED),
+        ),
+        value("SELECT VALUE STRINGJOIN(['a', 1], '-')", json!(UNDEFINED)),
+        value(
+            "SELECT VALUE STRINGSPLIT('Handlebar', 'e')",
+            json!(["Handl", "bar"]),
+        ),
+        value(
+            "SELECT VALUE STRINGSPLIT('xenmoun mountain bike', 'moun')",
+            json!(["xen", " ", "tain bike"]),
+        ),
+        value("SELECT VALUE STRINGSPLIT('Helmet', '')", json!(["Helmet"])),
+        value(
+            "SELECT VALUE STRINGSPLIT('Frame', undefined)",
+            json!(UNDEFINED),
+        ),
+        value("SELECT VALUE CHOOSE(2, 'a', 'b', 'c')", json!("b")),
+        value("SELECT VALUE CHOOSE(1, 'a')", json!("a")),
+        value("SELECT VALUE CHOOSE(0, 'a')", json!(UNDEFINED)),
+        value("SELECT VALUE CHOOSE(3, 'a', 'b')", json!(UNDEFINED)),
+        value("SELECT VALUE CHOOSE(1.5, 'a', 'b')", json!(UNDEFINED)),
+    ]);
+}

@@ -244,6 +244,13 @@ fn query_plan(
         ));
     }
     let properties = state.store.read_container(database, container)?;
+    // As for the query itself: a computed property named like the partition key path must
+    // not pin it.
+    let query = if properties.definition.computed_properties.is_empty() {
+        query
+    } else {
+        query.with_computed_properties(&properties.definition.computed()?)
+    };
     let definition = &properties.definition.partition_key;
     let pinned = pinned_partition_key(&query, &parameters, &definition.paths);
     Ok(Reply::json(
