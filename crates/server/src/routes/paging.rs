@@ -3,32 +3,47 @@
 //! A page that can be answered item by item (a read feed; a query with no `ORDER BY`,
 //! aggregate, `GROUP BY`, `DISTINCT`, `TOP` or `OFFSET`) reads the scope from where the last
 //! page ended ([`ItemPosition`]) and stops once it is full, so paging through N items reads
-//! each once. A query that needs its whole input runs whole on every page and pages its
-//! result by offset. The two kinds of token are told apart, and any other text is a 400.
+//! each once. A query across feed ranges reads one range's span at a time, as the Cosmos DB
+//! gateway pages it (a range's items end a page; an empty range gives an empty page). A query
+//! that needs its whole input runs whole on every page and pages its result by offset. The
+//! kinds of token are told apart, and any other text is a 400.
 
 use std::ops::ControlFlow;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
+use tributary_partition_key::{Epk, EpkRange};
 use tributary_store::{FeedScope, ItemPosition, Store};
 
 use crate::error::ApiError;
 
 /// Where the next page starts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum PageToken {
     /// After this many results of a query run whole.
     Offset(usize),
     /// After this item of the scope.
     After(ItemPosition),
+    /// In this span of effective partition keys (a feed range when the page began), after
+    /// this item of it or from its start: a query across ranges paged one range at a time.
+    InSpan {
+        span: EpkRange,
+        after: Option<ItemPosition>,
+    },
 }
 
 impl PageToken {
-    /// The token's text: base64 of `{"offset": n}` or `{"after": [segment, lsn]}`.
-    pub(crate) fn encode(self) -> String {
+    /// The token's text: base64 of `{"offset": n}`, `{"after": [segment, lsn]}` or
+    /// `{"span": [min, max], "after": [segment, lsn] or null}`.
+    pub(crate) fn encode(&self) -> String {
+        let position = |p: &ItemPosition| json!([p.segment, p.lsn]);
         let value = match self {
             PageToken::Offset(offset) => json!({ "offset": offset }),
-            PageToken::After(position) => json!({ "after": [position.segment, position.lsn] }),
+            PageToken::After(after) => json!({ "after": position(after) }),
+            PageToken::InSpan { span, after } => json!({
+                "span": [span.min.as_str(), span.max.as_str()],
+                "after": after.as_ref().map(position),
+            }),
         };
         base64::engine::general_purpose::STANDARD.encode(value.to_string())
     }
@@ -49,21 +64,35 @@ impl PageToken {
                 .map(PageToken::Offset)
                 .map_err(|_| invalid());
         }
-        match value
-            .get("after")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-        {
+        let position = |value: &Value| match value.as_array().map(Vec::as_slice) {
             Some([segment, lsn]) => {
-                let segment = segment
-                    .as_u64()
-                    .and_then(|n| u32::try_from(n).ok())
-                    .ok_or_else(invalid)?;
-                let lsn = lsn.as_u64().ok_or_else(invalid)?;
-                Ok(PageToken::After(ItemPosition { segment, lsn }))
+                let segment = segment.as_u64().and_then(|n| u32::try_from(n).ok());
+                match (segment, lsn.as_u64()) {
+                    (Some(segment), Some(lsn)) => Ok(ItemPosition { segment, lsn }),
+                    _ => Err(invalid()),
+                }
             }
             _ => Err(invalid()),
+        };
+        if let Some(span) = value.get("span") {
+            let bound = |index: usize| {
+                span.get(index)
+                    .and_then(Value::as_str)
+                    .and_then(|hex| Epk::parse(hex).ok())
+                    .ok_or_else(invalid)
+            };
+            let span = EpkRange::new(bound(0)?, bound(1)?).map_err(|_| invalid())?;
+            let after = match value.get("after") {
+                None | Some(Value::Null) => None,
+                Some(after) => Some(position(after)?),
+            };
+            return Ok(PageToken::InSpan { span, after });
         }
+        value
+            .get("after")
+            .ok_or_else(invalid)
+            .and_then(position)
+            .map(PageToken::After)
     }
 
     /// The offset of a token for a query run whole.
@@ -74,7 +103,22 @@ impl PageToken {
         match token.map(PageToken::decode).transpose()? {
             None => Ok(0),
             Some(PageToken::Offset(offset)) => Ok(offset),
-            Some(PageToken::After(_)) => Err(foreign_token()),
+            Some(_) => Err(foreign_token()),
+        }
+    }
+
+    /// The span and position of a token for a query paged one range at a time; `None`
+    /// without a token.
+    ///
+    /// # Errors
+    /// 400 for a token of another kind: it belongs to another query.
+    pub(crate) fn in_span(
+        token: Option<&str>,
+    ) -> Result<Option<(EpkRange, Option<ItemPosition>)>, ApiError> {
+        match token.map(PageToken::decode).transpose()? {
+            None => Ok(None),
+            Some(PageToken::InSpan { span, after }) => Ok(Some((span, after))),
+            Some(_) => Err(foreign_token()),
         }
     }
 
@@ -86,7 +130,7 @@ impl PageToken {
         match token.map(PageToken::decode).transpose()? {
             None => Ok(None),
             Some(PageToken::After(position)) => Ok(Some(position)),
-            Some(PageToken::Offset(_)) => Err(foreign_token()),
+            Some(_) => Err(foreign_token()),
         }
     }
 }
@@ -212,13 +256,41 @@ mod tests {
             Some(400)
         );
         assert_eq!(PageToken::position(None).ok(), Some(None));
+        let in_span = PageToken::InSpan {
+            span: EpkRange::full(),
+            after: None,
+        }
+        .encode();
+        assert_eq!(
+            PageToken::in_span(Some(&in_span)).ok(),
+            Some(Some((EpkRange::full(), None)))
+        );
+        assert_eq!(
+            PageToken::position(Some(&in_span))
+                .map_err(|e| e.status)
+                .err(),
+            Some(400)
+        );
+        assert_eq!(
+            PageToken::in_span(Some(&after)).map_err(|e| e.status).err(),
+            Some(400)
+        );
     }
 
     fn any_token() -> impl Strategy<Value = PageToken> {
+        let position =
+            (any::<u32>(), any::<u64>()).prop_map(|(segment, lsn)| ItemPosition { segment, lsn });
+        let span = (any::<u64>(), any::<u64>()).prop_map(|(a, b)| {
+            let (low, high) = (a.min(b), a.max(b).max(1));
+            let epk = |n: u64| Epk::parse(&format!("{n:016X}")).expect("hex is an EPK");
+            EpkRange::new(if low == high { Epk::min() } else { epk(low) }, epk(high))
+                .expect("low is below high")
+        });
         prop_oneof![
             any::<usize>().prop_map(PageToken::Offset),
-            (any::<u32>(), any::<u64>())
-                .prop_map(|(segment, lsn)| PageToken::After(ItemPosition { segment, lsn })),
+            position.clone().prop_map(PageToken::After),
+            (span, proptest::option::of(position))
+                .prop_map(|(span, after)| PageToken::InSpan { span, after }),
         ]
     }
 

@@ -5,9 +5,9 @@ use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tributary_partition_key::{EpkRange, PartitionKey, PartitionKeyDefinition};
+use tributary_partition_key::{Epk, EpkRange, PartitionKey, PartitionKeyDefinition};
 use tributary_query::{Merge, Parameters, Query, QueryPlan};
-use tributary_store::FeedScope;
+use tributary_store::{FeedScope, RangeRecord};
 use tributary_wire::error::substatus;
 use tributary_wire::headers;
 
@@ -176,13 +176,24 @@ pub(crate) fn query_items(
         (page, next, documents.len(), n_bytes)
     } else {
         // Item by item: the page reads on from where the last ended and stops once full.
-        let after = PageToken::position(token)?;
+        // Across ranges it reads one range's span at a time and ends with it, as the
+        // gateway's pages each hold one partition's results (an empty range included).
+        let by_range = spans_ranges && matches!(scan_scope, FeedScope::Container);
+        let (page_scope, after, span) = if by_range {
+            let (span, after) = match PageToken::in_span(token)? {
+                Some(resume) => resume,
+                None => (range_span(&properties.feed_ranges, &Epk::min())?, None),
+            };
+            (FeedScope::Epk(span.clone()), after, Some(span))
+        } else {
+            (scan_scope.clone(), PageToken::position(token)?, None)
+        };
         // One clock for the whole page, as one run over every document would have.
         let now = std::time::SystemTime::now();
         let page = read_items_page(
             &state.store,
             (database, container),
-            &scan_scope,
+            &page_scope,
             after,
             page_size,
             |body| {
@@ -192,7 +203,18 @@ pub(crate) fn query_items(
                 Ok(results.iter().map(Value::to_string).collect())
             },
         )?;
-        let next = page.next.map(PageToken::After);
+        let next = match (span, page.next) {
+            (None, next) => next.map(PageToken::After),
+            (Some(span), Some(after)) => Some(PageToken::InSpan {
+                span,
+                after: Some(after),
+            }),
+            (Some(span), None) if span.max == Epk::max() => None,
+            (Some(span), None) => Some(PageToken::InSpan {
+                span: range_span(&properties.feed_ranges, &span.max)?,
+                after: None,
+            }),
+        };
         (page.entries, next, page.n_read, page.n_read_bytes)
     };
     let executed = started.elapsed();
@@ -282,6 +304,30 @@ fn plan_json(
             "isMaxInclusive": false,
         }],
     }))
+}
+
+/// The span from `start` to the end of the current feed range that holds it. Spans cut this
+/// way tile the key space in order whatever splits happen between pages, so a query paged
+/// by them reads every item once.
+fn range_span(ranges: &[RangeRecord], start: &Epk) -> Result<EpkRange, ApiError> {
+    let bound = |hex: &str| {
+        Epk::parse(hex)
+            .map_err(|e| ApiError::new(500, format!("a stored range bound is not an EPK: {e}")))
+    };
+    for range in ranges {
+        let (min, max) = (bound(&range.min)?, bound(&range.max)?);
+        if min <= *start && *start < max {
+            return EpkRange::new(start.clone(), max)
+                .map_err(|e| ApiError::new(500, e.to_string()));
+        }
+    }
+    Err(ApiError::new(
+        500,
+        format!(
+            "no feed range holds the effective partition key '{}'",
+            start.as_str()
+        ),
+    ))
 }
 
 /// Reads every item of a scope for a query that needs its whole input, up to

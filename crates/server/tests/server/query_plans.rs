@@ -14,6 +14,11 @@ const SDK_CAPABILITIES: &str = "x-ms-cosmos-sdk-supportedcapabilities";
 /// A server with container `wide` of two feed ranges (20,000 RU/s), holding `n` = 0..20
 /// under 20 partition keys.
 async fn two_range_server() -> TestServer {
+    two_range_server_with(|n| format!("key{n}")).await
+}
+
+/// As [`two_range_server`], item `n` under partition key `key_of(n)`.
+async fn two_range_server_with(key_of: impl Fn(usize) -> String) -> TestServer {
     let server = TestServer::start().await;
     server.create_database("db").await;
     server
@@ -24,7 +29,7 @@ async fn two_range_server() -> TestServer {
         .await
         .expect_status(201);
     for n in 0..20 {
-        let pk = format!("key{n}");
+        let pk = key_of(n);
         server
             .request(Method::POST, "/dbs/db/colls/wide/docs")
             .partition_key(&pk)
@@ -220,4 +225,84 @@ async fn a_plan_is_refused_with_a_reason_where_no_client_merge_is_planned() {
     let range = &plan["queryRanges"][0];
     assert_ne!(range["min"], "");
     assert!(range["min"].as_str() < range["max"].as_str(), "{range}");
+}
+
+/// The pages of `SELECT c.id FROM c` across the container, `page_size` at most each, calling
+/// `between` after the first page.
+async fn plain_query_pages(
+    server: &TestServer,
+    page_size: usize,
+    between: impl AsyncFnOnce(),
+) -> Vec<Vec<String>> {
+    let mut pages = Vec::new();
+    let mut token: Option<String> = None;
+    let mut between = Some(between);
+    for _ in 0..100 {
+        let mut request = server
+            .request(Method::POST, "/dbs/db/colls/wide/docs")
+            .query("SELECT c.id FROM c")
+            .header(SDK_CAPABILITIES, "1")
+            .header("x-ms-max-item-count", &page_size.to_string());
+        if let Some(token) = &token {
+            request = request.header("x-ms-continuation", token);
+        }
+        let page = request.send().await;
+        page.expect_status(200);
+        pages.push(crate::harness::document_ids(&page.json()));
+        token = page.header("x-ms-continuation").map(str::to_owned);
+        if let Some(between) = between.take() {
+            between().await;
+        }
+        if token.is_none() {
+            return pages;
+        }
+    }
+    panic!("the query did not end within 100 pages");
+}
+
+fn sorted(pages: &[Vec<String>]) -> Vec<String> {
+    let mut ids: Vec<String> = pages.concat();
+    ids.sort();
+    ids
+}
+
+fn all_ids() -> Vec<String> {
+    (0..20).map(|n| format!("i{n:02}")).collect()
+}
+
+#[tokio::test]
+async fn a_plain_query_across_ranges_is_paged_one_range_at_a_time() {
+    // As the gateway pages it: a page never holds two ranges' items, so 20 items over two
+    // ranges take two pages even when a page could hold them all.
+    let server = two_range_server().await;
+    let pages = plain_query_pages(&server, 100, async || {}).await;
+    assert_eq!(pages.len(), 2, "{pages:?}");
+    assert_eq!(sorted(&pages), all_ids());
+    // A range with no items still gives its (empty) page, with a continuation past it.
+    let server = two_range_server_with(|_| "one key".to_owned()).await;
+    let pages = plain_query_pages(&server, 100, async || {}).await;
+    assert_eq!(pages.len(), 2, "{pages:?}");
+    assert!(pages.iter().any(Vec::is_empty), "{pages:?}");
+    assert_eq!(sorted(&pages), all_ids());
+}
+
+#[tokio::test]
+async fn a_split_between_pages_neither_loses_nor_repeats_an_item() {
+    let server = two_range_server().await;
+    let pages = plain_query_pages(&server, 3, async || {
+        let offers = server.request(Method::GET, "/offers").send().await;
+        offers.expect_status(200);
+        let mut offer = offers.json()["Offers"][0].clone();
+        offer["content"]["offerThroughput"] = json!(40000);
+        let id = offer["id"].as_str().expect("an offer id").to_owned();
+        server
+            .request(Method::PUT, &format!("/offers/{id}"))
+            .json(&offer)
+            .send()
+            .await
+            .expect_status(200);
+        assert_eq!(range_ids(&server).await.len(), 4, "the container split");
+    })
+    .await;
+    assert_eq!(sorted(&pages), all_ids());
 }
