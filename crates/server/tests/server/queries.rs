@@ -307,6 +307,30 @@ async fn a_continuation_of_another_kind_or_garbage_is_a_400() {
             .expect_error(400);
         assert!(message.contains("continuation token"), "{message}");
     }
+    // Cosmos DB's own backend format: naming another container, it is ignored and the query
+    // starts over, as on Cosmos DB; naming this one (never minted here), it is a 400.
+    let rid = server
+        .request(Method::GET, "/dbs/db/colls/c")
+        .send()
+        .await
+        .json()["_rid"]
+        .as_str()
+        .expect("a container rid")
+        .to_owned();
+    let send = |token: String| {
+        server
+            .request(Method::POST, "/dbs/db/colls/c/docs")
+            .query("SELECT * FROM c")
+            .header("x-ms-continuation", &token)
+            .send()
+    };
+    let other =
+        send("-RID:~a0NPAOszCpOChB4AAAAAAA==#RT:1#TRC:2#ISV:2#IEO:65567#QCF:8".into()).await;
+    other.expect_status(200);
+    assert_eq!(ids(&other), ["i0", "i1", "i2"]);
+    send(format!("-RID:~{rid}#RT:1#TRC:2"))
+        .await
+        .expect_error(400);
 }
 
 #[tokio::test]
