@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use crate::datetime::{DatePart, DateTime, TICKS_PER_MILLISECOND};
 use crate::error::QueryError;
 use crate::eval::Context;
+use crate::spatial;
 use crate::value::{Val, deep_equal, number_value, sort_order};
 
 /// Longest string `REPLICATE` builds, in characters; longer results are undefined (as in Cosmos).
@@ -135,6 +136,11 @@ pub(crate) enum Function {
     DateTimeAdd,
     DateTimePart,
     DateTimeDiff,
+    // Spatial.
+    StDistance,
+    StArea,
+    StIsValid,
+    StIsValidDetailed,
 }
 
 /// What a function name resolves to.
@@ -255,6 +261,10 @@ const CATALOG: &[(&str, Callable, usize, usize)] = {
         ("DATETIMEADD", S(F::DateTimeAdd), 3, 3),
         ("DATETIMEPART", S(F::DateTimePart), 2, 2),
         ("DATETIMEDIFF", S(F::DateTimeDiff), 3, 3),
+        ("ST_DISTANCE", S(F::StDistance), 2, 2),
+        ("ST_AREA", S(F::StArea), 1, 1),
+        ("ST_ISVALID", S(F::StIsValid), 1, 1),
+        ("ST_ISVALIDDETAILED", S(F::StIsValidDetailed), 1, 1),
     ]
 };
 
@@ -267,11 +277,7 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("FULLTEXTCONTAINSANY", "full-text search"),
     ("FULLTEXTSCORE", "full-text search"),
     ("RRF", "hybrid search"),
-    ("ST_AREA", "spatial"),
-    ("ST_DISTANCE", "spatial"),
     ("ST_INTERSECTS", "spatial"),
-    ("ST_ISVALID", "spatial"),
-    ("ST_ISVALIDDETAILED", "spatial"),
     ("ST_WITHIN", "spatial"),
 ];
 
@@ -707,6 +713,10 @@ pub(crate) fn call<'r>(
                 _ => Val::Undefined,
             }
         }
+        F::StDistance => Val::from_option(spatial::distance(value(0), value(1))?),
+        F::StArea => Val::from_option(spatial::area(value(0))),
+        F::StIsValid => Val::Owned(spatial::is_valid(value(0))),
+        F::StIsValidDetailed => Val::Owned(spatial::is_valid_detailed(value(0))),
     };
     Ok(result)
 }

@@ -88,6 +88,7 @@ mod lexer;
 mod parser;
 mod plan;
 mod print;
+mod spatial;
 mod value;
 
 use std::collections::HashMap;

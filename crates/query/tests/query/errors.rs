@@ -90,7 +90,7 @@ fn vector_full_text_and_spatial_functions_say_they_are_not_supported() {
             "SELECT * FROM c WHERE FullTextContains(c.t, 'bike')",
             "full-text search",
         ),
-        ("SELECT VALUE ST_DISTANCE(c.a, c.b) FROM c", "spatial"),
+        ("SELECT * FROM c WHERE ST_WITHIN(c.a, c.b)", "spatial"),
     ] {
         let message = Query::parse(text).expect_err(text).to_string();
         assert!(message.contains(kind), "{text}: {message}");
