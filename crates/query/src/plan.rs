@@ -159,6 +159,30 @@ impl QueryPlan {
             merge,
         })
     }
+
+    /// The plan's `queryInfo` as the gateway writes it.
+    pub fn query_info(&self) -> Value {
+        serde_json::json!({
+            "distinctType": self.distinct.as_str(),
+            "top": self.top,
+            "offset": self.offset,
+            "limit": self.limit,
+            "orderBy": self
+                .order_by_descending
+                .iter()
+                .map(|&descending| if descending { "Descending" } else { "Ascending" })
+                .collect::<Vec<_>>(),
+            "orderByExpressions": self.order_by_expressions,
+            "groupByExpressions": self.group_by_expressions,
+            "groupByAliases": [],
+            "aggregates": self.aggregates,
+            "groupByAliasToAggregateType": {},
+            "rewrittenQuery": self.rewritten_query,
+            "hasSelectValue": self.has_select_value,
+            "dCountInfo": null,
+            "hasNonStreamingOrderBy": false,
+        })
+    }
 }
 
 /// Rewrites `ast` into the query each partition is sent, and says how their answers merge.
@@ -339,32 +363,6 @@ fn resolve(
                 "The {clause} count {name} is not given a value."
             ))),
         },
-    }
-}
-
-impl QueryPlan {
-    /// The plan's `queryInfo` as the gateway writes it.
-    pub fn query_info(&self) -> Value {
-        serde_json::json!({
-            "distinctType": self.distinct.as_str(),
-            "top": self.top,
-            "offset": self.offset,
-            "limit": self.limit,
-            "orderBy": self
-                .order_by_descending
-                .iter()
-                .map(|&descending| if descending { "Descending" } else { "Ascending" })
-                .collect::<Vec<_>>(),
-            "orderByExpressions": self.order_by_expressions,
-            "groupByExpressions": self.group_by_expressions,
-            "groupByAliases": [],
-            "aggregates": self.aggregates,
-            "groupByAliasToAggregateType": {},
-            "rewrittenQuery": self.rewritten_query,
-            "hasSelectValue": self.has_select_value,
-            "dCountInfo": null,
-            "hasNonStreamingOrderBy": false,
-        })
     }
 }
 

@@ -148,19 +148,7 @@ fn validate_embeddings(policy: Option<&Value>) -> Result<Vec<(String, i64)>> {
                 "The Vector Embedding Policy has an invalid Path:{path}. A path must start with '/'."
             )));
         }
-        let data_type = embedding
-            .get("dataType")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        if !DATA_TYPES
-            .iter()
-            .any(|known| known.eq_ignore_ascii_case(data_type))
-        {
-            return Err(bad(format!(
-                "The Vector Embedding Policy has an invalid DataType:{data_type}. Supported values are: {}.",
-                DATA_TYPES.join(", ")
-            )));
-        }
+        one_of(embedding, "dataType", DATA_TYPES, "DataType")?;
         let dimensions = embedding
             .get("dimensions")
             .and_then(Value::as_i64)
@@ -179,22 +167,32 @@ fn validate_embeddings(policy: Option<&Value>) -> Result<Vec<(String, i64)>> {
                 "The Vector Embedding Policy has Dimensions:{dimensions} which is more than the maximum supported value: {MAX_DIMENSIONS}."
             )));
         }
-        let distance = embedding
-            .get("distanceFunction")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        if !DISTANCE_FUNCTIONS
-            .iter()
-            .any(|known| known.eq_ignore_ascii_case(distance))
-        {
-            return Err(bad(format!(
-                "The Vector Embedding Policy has an invalid DistanceFunction:{distance}. Supported values are: {}.",
-                DISTANCE_FUNCTIONS.join(", ")
-            )));
-        }
+        one_of(
+            embedding,
+            "distanceFunction",
+            DISTANCE_FUNCTIONS,
+            "DistanceFunction",
+        )?;
         paths.push((path.to_owned(), dimensions));
     }
     Ok(paths)
+}
+
+/// Checks that the embedding's `field` is one of `allowed` (any case); the error names it as
+/// Cosmos DB does (`invalid DataType:float33. Supported values are: ...`).
+fn one_of(embedding: &Value, field: &str, allowed: &[&str], label: &str) -> Result<()> {
+    let value = embedding.get(field).and_then(Value::as_str).unwrap_or("");
+    if allowed
+        .iter()
+        .any(|known| known.eq_ignore_ascii_case(value))
+    {
+        Ok(())
+    } else {
+        Err(bad(format!(
+            "The Vector Embedding Policy has an invalid {label}:{value}. Supported values are: {}.",
+            allowed.join(", ")
+        )))
+    }
 }
 
 /// Checks one entry of `indexingPolicy.vectorIndexes` against the embeddings' paths.

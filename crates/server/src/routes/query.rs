@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tributary_partition_key::{Epk, EpkRange, PartitionKey, PartitionKeyDefinition};
 use tributary_query::{Merge, Parameters, Query, QueryPlan};
-use tributary_store::{FeedScope, RangeRecord};
+use tributary_store::{ContainerProperties, FeedScope, RangeRecord};
 use tributary_wire::error::substatus;
 use tributary_wire::headers;
 
@@ -82,17 +82,10 @@ pub(crate) fn query_items(
         return query_plan(state, request, database, container);
     }
     let (text, parameters) = query_text(request)?;
-    let query = Query::parse(&text).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let scope = crate::routes::feed::feed_scope(request)?;
     crate::session::check_request_token(state, request, database, container)?;
     let properties = state.store.read_container(database, container)?;
-    // Reads of computed properties become their expressions before anything looks at the
-    // query (a computed property named like the partition key path must not pin it).
-    let query = if properties.definition.computed_properties.is_empty() {
-        query
-    } else {
-        query.with_computed_properties(&properties.definition.computed()?)
-    };
+    let query = container_query(&text, &properties)?;
     let spans_ranges = matches!(scope, FeedScope::Container) && properties.feed_ranges.len() > 1;
     let definition = &properties.definition.partition_key;
     let pinned = pinned_partition_key(&query, &parameters, &definition.paths);
@@ -119,6 +112,8 @@ pub(crate) fn query_items(
     // ranges the container has; any other client gets the whole answer from the server.
     if matches!(scope, FeedScope::Container)
         && !pins_one_key
+        && query.needs_full_scan()
+        && !query.has_group_by()
         && request
             .header(headers::X_MS_COSMOS_SDK_SUPPORTED_CAPABILITIES)
             .is_some()
@@ -248,6 +243,18 @@ pub(crate) fn query_items(
     Ok(reply)
 }
 
+/// A query of a container's items, parsed, with reads of the container's computed
+/// properties turned into their expressions before anything looks at it (a computed property
+/// named like the partition key path must not pin it).
+fn container_query(text: &str, properties: &ContainerProperties) -> Result<Query, ApiError> {
+    let query = Query::parse(text).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(if properties.definition.computed_properties.is_empty() {
+        query
+    } else {
+        query.with_computed_properties(&properties.definition.computed()?)
+    })
+}
+
 /// `POST .../docs` with `x-ms-cosmos-is-query-plan-request`: the query's plan, as the
 /// gateway hands it to an SDK that runs the query across partitions itself.
 fn query_plan(
@@ -257,7 +264,6 @@ fn query_plan(
     container: &str,
 ) -> Result<Reply, ApiError> {
     let (text, parameters) = query_text(request)?;
-    let query = Query::parse(&text).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let plan =
         QueryPlan::new(&text, &parameters).map_err(|e| ApiError::bad_request(e.to_string()))?;
     if plan.merge == Merge::ServerOnly {
@@ -268,13 +274,7 @@ fn query_plan(
         ));
     }
     let properties = state.store.read_container(database, container)?;
-    // As for the query itself: a computed property named like the partition key path must
-    // not pin it.
-    let query = if properties.definition.computed_properties.is_empty() {
-        query
-    } else {
-        query.with_computed_properties(&properties.definition.computed()?)
-    };
+    let query = container_query(&text, &properties)?;
     let definition = &properties.definition.partition_key;
     let pinned = pinned_partition_key(&query, &parameters, &definition.paths);
     Ok(Reply::json(

@@ -77,6 +77,21 @@ async fn range_ids(server: &TestServer) -> Vec<String> {
         .collect()
 }
 
+/// The documents one feed range answers to `sql`, as an SDK asks for them.
+async fn range_answer(server: &TestServer, sql: &str, range: &str) -> Vec<Value> {
+    let answer = server
+        .request(Method::POST, "/dbs/db/colls/wide/docs")
+        .query(sql)
+        .header("x-ms-documentdb-partitionkeyrangeid", range)
+        .send()
+        .await;
+    answer.expect_status(200);
+    answer.json()["Documents"]
+        .as_array()
+        .expect("documents")
+        .clone()
+}
+
 #[tokio::test]
 async fn a_query_that_needs_a_merge_hands_an_sdk_its_plan_and_anyone_else_the_answer() {
     let server = two_range_server().await;
@@ -145,17 +160,7 @@ async fn each_range_answers_the_rewritten_query_in_the_shape_the_sdks_merge() {
     assert_eq!(ranges.len(), 2);
     let mut merged = Vec::new();
     for range in &ranges {
-        let answer = server
-            .request(Method::POST, "/dbs/db/colls/wide/docs")
-            .query(&rewritten)
-            .header("x-ms-documentdb-partitionkeyrangeid", range)
-            .send()
-            .await;
-        answer.expect_status(200);
-        let rows = answer.json()["Documents"]
-            .as_array()
-            .expect("documents")
-            .clone();
+        let rows = range_answer(&server, &rewritten, range).await;
         let keys: Vec<i64> = rows
             .iter()
             .map(|row| row["orderByItems"][0]["item"].as_i64().expect("a sort key"))
@@ -193,14 +198,7 @@ async fn each_range_answers_the_rewritten_query_in_the_shape_the_sdks_merge() {
         .to_owned();
     let mut total = 0;
     for range in &ranges {
-        let answer = server
-            .request(Method::POST, "/dbs/db/colls/wide/docs")
-            .query(&rewritten)
-            .header("x-ms-documentdb-partitionkeyrangeid", range)
-            .send()
-            .await;
-        answer.expect_status(200);
-        total += answer.json()["Documents"][0][0]["item"]
+        total += range_answer(&server, &rewritten, range).await[0][0]["item"]
             .as_i64()
             .expect("a partial count");
     }
