@@ -8,11 +8,12 @@
 //! This module is the group-commit loop: it takes requests from the queue, applies each group
 //! to one [`Txn`], commits it, publishes the catalog and wakes waiting readers, and answers
 //! every request. The committer's state sits behind a [`Gate`]: a caller that finds it idle
-//! (nothing queued, nobody committing) commits its own request on its own thread, saving the
-//! two thread hand-offs of the queue; otherwise it queues for the committer thread, which
-//! gathers everything queued into the next group. The work itself lives in the submodules: `prepare` (caller-side
-//! validation), `item_ops`, `catalog_ops`, `maintenance` (TTL, retention, purges),
-//! `splits`, and `disk_reserve` (writes wait while the disk is nearly full).
+//! (nothing queued, nobody committing, no concurrent writers lately) commits its own request
+//! on its own thread, saving the two thread hand-offs of the queue; otherwise it queues for the
+//! committer thread, which gathers everything queued into the next group. The work itself
+//! lives in the submodules: `prepare` (caller-side validation), `item_ops`, `catalog_ops`,
+//! `maintenance` (TTL, retention, purges), `splits`, and `disk_reserve` (writes wait while
+//! the disk is nearly full).
 
 mod catalog_ops;
 mod disk_reserve;
@@ -23,7 +24,7 @@ mod splits;
 mod user_ops;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Instant;
 
@@ -172,6 +173,12 @@ pub(crate) struct Gate {
     /// Requests sent to the queue and not yet taken by the committer thread. A caller commits
     /// on its own thread only when this is zero, so it never overtakes queued requests.
     queued: AtomicUsize,
+    /// Set while writes arrive concurrently: a request found the committer busy, or the last
+    /// commit left requests queued or held more than one. Callers then queue, so that
+    /// concurrent writes share the committer thread's groups (and their `fdatasync`) instead
+    /// of each blocking its caller's thread for a commit of its own; the committer thread
+    /// clears it when it commits a lone request with nothing queued behind it.
+    contended: AtomicBool,
 }
 
 impl Gate {
@@ -184,23 +191,36 @@ impl Gate {
                 closed: false,
             }),
             queued: AtomicUsize::new(0),
+            contended: AtomicBool::new(false),
         }
     }
 
-    /// Commits `request` alone on the calling thread if nothing is queued and nobody is
-    /// committing; gives it back otherwise (or after [`Gate::close`]), for the queue.
+    /// Commits `request` alone on the calling thread if writes are not arriving concurrently,
+    /// nothing is queued and nobody is committing; gives it back otherwise (or after
+    /// [`Gate::close`]), for the queue.
     pub(crate) fn commit_if_idle(&self, request: Request) -> Option<Request> {
-        if self.queued.load(Ordering::Acquire) != 0 {
+        if self.contended.load(Ordering::Acquire) || self.queued.load(Ordering::Acquire) != 0 {
             return Some(request);
         }
         let Some(mut committer) = self.committer.try_lock() else {
+            self.contended.store(true, Ordering::Release);
             return Some(request);
         };
         if committer.closed {
             return Some(request);
         }
         committer.process(vec![request]);
+        if self.queued.load(Ordering::Acquire) != 0 {
+            self.contended.store(true, Ordering::Release);
+        }
         None
+    }
+
+    /// Notes the size of a group the committer thread just committed: a lone request with
+    /// nothing queued behind it means writes have stopped arriving concurrently.
+    fn committed_group(&self, n_requests: usize) {
+        let contended = n_requests > 1 || self.queued.load(Ordering::Acquire) != 0;
+        self.contended.store(contended, Ordering::Release);
     }
 
     /// Counts a request about to be sent to the queue.
@@ -258,7 +278,9 @@ pub(crate) fn run(gate: Arc<Gate>, requests: Receiver<Request>) {
                 }
             }
         }
+        let n_requests = group.len();
         committer.process(group);
+        gate.committed_group(n_requests);
         if committer.last_maintenance.elapsed() >= maintenance_interval {
             committer.maintain();
         }
