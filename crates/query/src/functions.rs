@@ -138,6 +138,8 @@ pub(crate) enum Function {
     DateTimeDiff,
     // Spatial.
     StDistance,
+    StWithin,
+    StIntersects,
     StArea,
     StIsValid,
     StIsValidDetailed,
@@ -262,6 +264,8 @@ const CATALOG: &[(&str, Callable, usize, usize)] = {
         ("DATETIMEPART", S(F::DateTimePart), 2, 2),
         ("DATETIMEDIFF", S(F::DateTimeDiff), 3, 3),
         ("ST_DISTANCE", S(F::StDistance), 2, 2),
+        ("ST_WITHIN", S(F::StWithin), 2, 2),
+        ("ST_INTERSECTS", S(F::StIntersects), 2, 2),
         ("ST_AREA", S(F::StArea), 1, 1),
         ("ST_ISVALID", S(F::StIsValid), 1, 1),
         ("ST_ISVALIDDETAILED", S(F::StIsValidDetailed), 1, 1),
@@ -277,8 +281,7 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("FULLTEXTCONTAINSANY", "full-text search"),
     ("FULLTEXTSCORE", "full-text search"),
     ("RRF", "hybrid search"),
-    ("ST_INTERSECTS", "spatial"),
-    ("ST_WITHIN", "spatial"),
+    ("DATETIMEFORMAT", "date formatting"),
 ];
 
 /// The name a scalar function is written with (the first of its names in the catalog).
@@ -713,7 +716,11 @@ pub(crate) fn call<'r>(
                 _ => Val::Undefined,
             }
         }
-        F::StDistance => Val::from_option(spatial::distance(value(0), value(1))?),
+        F::StDistance => spatial::distance(value(0), value(1)).map_or(Val::Undefined, Val::number),
+        F::StWithin => Val::from_option(spatial::within(value(0), value(1)).map(Value::Bool)),
+        F::StIntersects => {
+            Val::from_option(spatial::intersects(value(0), value(1)).map(Value::Bool))
+        }
         F::StArea => Val::from_option(spatial::area(value(0))),
         F::StIsValid => Val::Owned(spatial::is_valid(value(0))),
         F::StIsValidDetailed => Val::Owned(spatial::is_valid_detailed(value(0))),

@@ -80,7 +80,7 @@ fn syntax_errors_name_the_token_and_its_position() {
 }
 
 #[test]
-fn vector_full_text_and_spatial_functions_say_they_are_not_supported() {
+fn vector_full_text_and_date_format_functions_say_they_are_not_supported() {
     for (text, kind) in [
         (
             "SELECT VALUE VectorDistance(c.v, [1, 2]) FROM c",
@@ -90,7 +90,19 @@ fn vector_full_text_and_spatial_functions_say_they_are_not_supported() {
             "SELECT * FROM c WHERE FullTextContains(c.t, 'bike')",
             "full-text search",
         ),
-        ("SELECT * FROM c WHERE ST_WITHIN(c.a, c.b)", "spatial"),
+        (
+            "SELECT * FROM c WHERE FullTextContainsAny(c.t, 'a', 'b')",
+            "full-text search",
+        ),
+        (
+            "SELECT VALUE FullTextScore(c.t, 'bike') FROM c",
+            "full-text search",
+        ),
+        ("SELECT VALUE RRF(c.a, c.b) FROM c", "hybrid search"),
+        (
+            "SELECT VALUE DateTimeFormat(c.when, 'yyyyMMdd') FROM c",
+            "date formatting",
+        ),
     ] {
         let message = Query::parse(text).expect_err(text).to_string();
         assert!(message.contains(kind), "{text}: {message}");

@@ -277,3 +277,167 @@ fn integers_joins_splits_and_choices() {
         value("SELECT VALUE CHOOSE(1.5, 'a', 'b')", json!(UNDEFINED)),
     ]);
 }
+
+#[test]
+fn spatial_predicates_match_the_documented_examples() {
+    check_all(vec![
+        // ST_WITHIN's documented example and result.
+        value(
+            "SELECT VALUE {
+              isHeadquartersWithinCampus: ST_WITHIN({
+                  'type': 'Point',
+                  'coordinates': [-122.12824857332558, 47.6395516675712]
+              }, {
+                  'type': 'Polygon',
+                  'coordinates': [ [
+                      [-122.13236581015025, 47.64606476313813],
+                      [-122.13221982500913, 47.633757091363975],
+                      [-122.11840598103835, 47.641749416109235],
+                      [-122.12061400629656, 47.64589264786028],
+                      [-122.13236581015025, 47.64606476313813]
+                  ] ]
+              })
+            }",
+            json!({"isHeadquartersWithinCampus": true}),
+        ),
+        // ST_INTERSECTS's documented example and result.
+        value(
+            "SELECT VALUE {
+              highWayAndCampusIntersect: ST_INTERSECTS({
+                  'type': 'Polygon',
+                  'coordinates': [ [
+                      [-122.13693695285855, 47.64996065621003],
+                      [-122.1351662656516, 47.64627863318731],
+                      [-122.13488295569863, 47.646326350048696],
+                      [-122.1366182291613, 47.650016321952904],
+                      [-122.13693695285855, 47.64996065621003]
+                  ] ]
+              }, {
+                  'type': 'Polygon',
+                  'coordinates': [ [
+                      [-122.14034847687708, 47.6494835188378],
+                      [-122.14014779899375, 47.64625477474044],
+                      [-122.13256925774829, 47.646207057813655],
+                      [-122.13254564858545, 47.64941990019193],
+                      [-122.14034847687708, 47.6494835188378]
+                  ] ]
+              })
+            }",
+            json!({"highWayAndCampusIntersect": true}),
+        ),
+    ]);
+}
+
+#[test]
+fn spatial_predicates_handle_lines_holes_and_multipolygons() {
+    check_all(vec![
+        // A point in the ring but inside the hole is not in the polygon.
+        value(
+            "SELECT VALUE [
+                ST_WITHIN({type: 'Point', coordinates: [0.2, 0.2]}, {type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]], [[0.4, 0.4], [0.6, 0.4], [0.6, 0.6], [0.4, 0.6], [0.4, 0.4]]]}),
+                ST_WITHIN({type: 'Point', coordinates: [0.5, 0.5]}, {type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]], [[0.4, 0.4], [0.6, 0.4], [0.6, 0.6], [0.4, 0.6], [0.4, 0.4]]]}),
+                ST_INTERSECTS({type: 'Point', coordinates: [0.5, 0.5]}, {type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]], [[0.4, 0.4], [0.6, 0.4], [0.6, 0.6], [0.4, 0.6], [0.4, 0.4]]]}),
+                ST_WITHIN({type: 'Point', coordinates: [1.5, 0.5]}, {type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]})
+            ]",
+            json!([true, false, false, false]),
+        ),
+        // A point on the boundary touches the polygon but is not within it.
+        value(
+            "SELECT VALUE [
+                ST_INTERSECTS({type: 'Point', coordinates: [0, 0.5]}, {type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}),
+                ST_WITHIN({type: 'Point', coordinates: [0, 0.5]}, {type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]})
+            ]",
+            json!([true, false]),
+        ),
+        // Lines: crossing, missing, touching at an end, and lying inside a polygon.
+        value(
+            "SELECT VALUE [
+                ST_INTERSECTS({type: 'LineString', coordinates: [[-1, 0.5], [2, 0.5]]}, {type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}),
+                ST_INTERSECTS({type: 'LineString', coordinates: [[-1, 2], [2, 2]]}, {type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}),
+                ST_INTERSECTS({type: 'LineString', coordinates: [[0, 0], [1, 1]]}, {type: 'LineString', coordinates: [[0, 1], [1, 0]]}),
+                ST_INTERSECTS({type: 'LineString', coordinates: [[0, 0], [1, 0]]}, {type: 'LineString', coordinates: [[1, 0], [2, 1]]}),
+                ST_INTERSECTS({type: 'LineString', coordinates: [[0, 0], [1, 0]]}, {type: 'LineString', coordinates: [[0, 1], [1, 1]]}),
+                ST_WITHIN({type: 'LineString', coordinates: [[0.1, 0.1], [0.9, 0.9]]}, {type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}),
+                ST_WITHIN({type: 'LineString', coordinates: [[0.1, 0.1], [1.9, 0.9]]}, {type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}),
+                ST_WITHIN({type: 'Point', coordinates: [0.5, 0]}, {type: 'LineString', coordinates: [[0, 0], [1, 0]]})
+            ]",
+            json!([true, false, true, true, false, true, false, true]),
+        ),
+        // Polygons: nested, overlapping, apart; a MultiPolygon holding a point in either part.
+        value(
+            "SELECT VALUE [
+                ST_WITHIN({type: 'Polygon', coordinates: [[[0.1, 0.1], [0.3, 0.1], [0.3, 0.3], [0.1, 0.3], [0.1, 0.1]]]}, {type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}),
+                ST_WITHIN({type: 'Polygon', coordinates: [[[0.5, 0.5], [1.5, 0.5], [1.5, 1.5], [0.5, 1.5], [0.5, 0.5]]]}, {type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}),
+                ST_INTERSECTS({type: 'Polygon', coordinates: [[[0.5, 0.5], [1.5, 0.5], [1.5, 1.5], [0.5, 1.5], [0.5, 0.5]]]}, {type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}),
+                ST_INTERSECTS({type: 'Polygon', coordinates: [[[5, 5], [6, 5], [6, 6], [5, 6], [5, 5]]]}, {type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}),
+                ST_WITHIN({type: 'Point', coordinates: [5.5, 5.5]}, {type: 'MultiPolygon', coordinates: [[[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]], [[[5, 5], [6, 5], [6, 6], [5, 6], [5, 5]]]]}),
+                ST_WITHIN({type: 'Point', coordinates: [3, 3]}, {type: 'MultiPolygon', coordinates: [[[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]], [[[5, 5], [6, 5], [6, 6], [5, 6], [5, 5]]]]})
+            ]",
+            json!([true, false, true, false, true, false]),
+        ),
+        // The polygon is the smaller region its ring bounds, whichever way the ring turns; a
+        // point on the far side of the globe is not inside it.
+        value(
+            "SELECT VALUE [
+                ST_WITHIN({type: 'Point', coordinates: [0.5, 0.5]}, {type: 'Polygon', coordinates: [[[0, 0], [0, 1], [1, 1], [1, 0], [0, 0]]]}),
+                ST_WITHIN({type: 'Point', coordinates: [-179.5, -0.5]}, {type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]})
+            ]",
+            json!([true, false]),
+        ),
+        // Invalid geometries and other values are undefined.
+        value(
+            "SELECT VALUE ST_WITHIN({type: 'Point', coordinates: [200, 0]}, {type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]})",
+            json!(UNDEFINED),
+        ),
+        value("SELECT VALUE ST_INTERSECTS('x', 1)", json!(UNDEFINED)),
+    ]);
+}
+
+#[test]
+fn distances_reach_lines_and_polygons() {
+    check_all(vec![
+        // ST_DISTANCE's documented example: 3.345269817267368 and 1907.438421299902 km from the
+        // reference point (Tributary's WGS-84 geodesic agrees to within a metre).
+        case(
+            "SELECT o.name, ABS(ST_DISTANCE(o.location, {
+                'type': 'Point', 'coordinates': [-122.11758113953535, 47.66901087006131]
+             }) / 1000 - o.documented) < 0.001 AS agrees
+             FROM offices o WHERE o.category = 'business-offices'",
+            json!([
+                {"name": "Headquarters", "category": "business-offices", "documented": 3.345_269_817_267_368,
+                 "location": {"type": "Point", "coordinates": [-122.128_268_223_046_72, 47.639_802_393_357_18]}},
+                {"name": "Research and development", "category": "business-offices", "documented": 1_907.438_421_299_902,
+                 "location": {"type": "Point", "coordinates": [-96.843_686_647_659_94, 46.812_977_943_146_63]}}
+            ]),
+            json!([{"name": "Headquarters", "agrees": true}, {"name": "Research and development", "agrees": true}]),
+        ),
+        // Inside a polygon, on a line, or touching: 0.
+        value(
+            "SELECT VALUE [
+                ST_DISTANCE({type: 'Point', coordinates: [0.5, 0.5]}, {type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}),
+                ST_DISTANCE({type: 'Point', coordinates: [0.5, 0]}, {type: 'LineString', coordinates: [[0, 0], [1, 0]]}),
+                ST_DISTANCE({type: 'LineString', coordinates: [[-1, 0.5], [2, 0.5]]}, {type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]})
+            ]",
+            json!([0, 0, 0]),
+        ),
+        // From a point to the middle of an edge: the nearest point is inside the edge, not a
+        // vertex. 0.1 degree of latitude at the equator is about 11,057 m.
+        value(
+            "SELECT VALUE ROUND(ST_DISTANCE({type: 'Point', coordinates: [0.5, -0.1]}, {type: 'LineString', coordinates: [[0, 0], [1, 0]]}))",
+            json!(11_057),
+        ),
+        value(
+            "SELECT VALUE ROUND(ST_DISTANCE({type: 'Point', coordinates: [0.5, -0.1]}, {type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}))",
+            json!(11_057),
+        ),
+        // From inside a polygon's hole to the hole's edge: 0.1 degree of longitude.
+        value(
+            "SELECT VALUE ROUND(ST_DISTANCE({type: 'Point', coordinates: [0.5, 0.5]}, {type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]], [[0.4, 0.4], [0.6, 0.4], [0.6, 0.6], [0.4, 0.6], [0.4, 0.4]]]}) / 100)",
+            json!(111),
+        ),
+        value(
+            "SELECT VALUE ST_DISTANCE({type: 'Point', coordinates: [0, 0]}, {type: 'Circle', coordinates: [0, 0]})",
+            json!(UNDEFINED),
+        ),
+    ]);
+}
