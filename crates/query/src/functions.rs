@@ -53,7 +53,12 @@ pub(crate) enum Function {
     StartsWith,
     EndsWith,
     StringEquals,
+    ContainsAllCi,
+    ContainsAllCs,
+    ContainsAnyCi,
+    ContainsAnyCs,
     IndexOf,
+    LastIndexOf,
     Left,
     Right,
     Length,
@@ -121,6 +126,13 @@ pub(crate) enum Function {
     ArraySlice,
     SetIntersect,
     SetUnion,
+    SetDifference,
+    SetEqual,
+    ArrayAvg,
+    ArrayMax,
+    ArrayMedian,
+    ArrayMin,
+    ArraySum,
     ObjectToArray,
     // Conditional.
     Iif,
@@ -136,6 +148,8 @@ pub(crate) enum Function {
     DateTimeAdd,
     DateTimePart,
     DateTimeDiff,
+    // Items.
+    DocumentId,
     // Spatial.
     StDistance,
     StWithin,
@@ -181,15 +195,20 @@ const CATALOG: &[(&str, Callable, usize, usize)] = {
         ("STARTSWITH", S(F::StartsWith), 2, 3),
         ("ENDSWITH", S(F::EndsWith), 2, 3),
         ("STRINGEQUALS", S(F::StringEquals), 2, 3),
+        ("CONTAINS_ALL_CI", S(F::ContainsAllCi), 2, VARIADIC),
+        ("CONTAINS_ALL_CS", S(F::ContainsAllCs), 2, VARIADIC),
+        ("CONTAINS_ANY_CI", S(F::ContainsAnyCi), 2, VARIADIC),
+        ("CONTAINS_ANY_CS", S(F::ContainsAnyCs), 2, VARIADIC),
         ("INDEX_OF", S(F::IndexOf), 2, 3),
+        ("LASTINDEXOF", S(F::LastIndexOf), 2, 3),
         ("LEFT", S(F::Left), 2, 2),
         ("RIGHT", S(F::Right), 2, 2),
         ("LENGTH", S(F::Length), 1, 1),
         ("LOWER", S(F::Lower), 1, 1),
         ("UPPER", S(F::Upper), 1, 1),
-        ("LTRIM", S(F::Ltrim), 1, 1),
-        ("RTRIM", S(F::Rtrim), 1, 1),
-        ("TRIM", S(F::Trim), 1, 1),
+        ("LTRIM", S(F::Ltrim), 1, 2),
+        ("RTRIM", S(F::Rtrim), 1, 2),
+        ("TRIM", S(F::Trim), 1, 2),
         ("REPLACE", S(F::Replace), 3, 3),
         ("REPLICATE", S(F::Replicate), 2, 2),
         ("REVERSE", S(F::Reverse), 1, 1),
@@ -247,6 +266,13 @@ const CATALOG: &[(&str, Callable, usize, usize)] = {
         ("ARRAY_SLICE", S(F::ArraySlice), 2, 3),
         ("SETINTERSECT", S(F::SetIntersect), 2, 2),
         ("SETUNION", S(F::SetUnion), 2, 2),
+        ("SETDIFFERENCE", S(F::SetDifference), 2, 2),
+        ("SETEQUAL", S(F::SetEqual), 2, 2),
+        ("ARRAY_AVG", S(F::ArrayAvg), 1, 1),
+        ("ARRAY_MAX", S(F::ArrayMax), 1, 1),
+        ("ARRAY_MEDIAN", S(F::ArrayMedian), 1, 1),
+        ("ARRAY_MIN", S(F::ArrayMin), 1, 1),
+        ("ARRAY_SUM", S(F::ArraySum), 1, 1),
         ("OBJECTTOARRAY", S(F::ObjectToArray), 1, 3),
         ("IIF", S(F::Iif), 3, 3),
         ("CHOOSE", S(F::Choose), 2, VARIADIC),
@@ -263,6 +289,7 @@ const CATALOG: &[(&str, Callable, usize, usize)] = {
         ("DATETIMEADD", S(F::DateTimeAdd), 3, 3),
         ("DATETIMEPART", S(F::DateTimePart), 2, 2),
         ("DATETIMEDIFF", S(F::DateTimeDiff), 3, 3),
+        ("DOCUMENTID", S(F::DocumentId), 1, 1),
         ("ST_DISTANCE", S(F::StDistance), 2, 2),
         ("ST_WITHIN", S(F::StWithin), 2, 2),
         ("ST_INTERSECTS", S(F::StIntersects), 2, 2),
@@ -420,6 +447,19 @@ pub(crate) fn call<'r>(
                 _ => Val::Undefined,
             }
         }
+        F::ContainsAllCi | F::ContainsAllCs | F::ContainsAnyCi | F::ContainsAnyCs => {
+            contains_list(function, text(0), &args[1..n_args])
+        }
+        F::LastIndexOf => match (text(0), text(1)) {
+            (Some(haystack), Some(needle)) => {
+                let end = match &args[2] {
+                    Val::Undefined => Some(usize::MAX),
+                    other => other.as_f64().and_then(to_index),
+                };
+                end.map_or(Val::Undefined, |end| last_index_of(haystack, needle, end))
+            }
+            _ => Val::Undefined,
+        },
         F::IndexOf => match (text(0), text(1)) {
             (Some(haystack), Some(needle)) => {
                 let start = match &args[2] {
@@ -451,9 +491,15 @@ pub(crate) fn call<'r>(
         }),
         F::Lower => map_text(text(0), str::to_lowercase),
         F::Upper => map_text(text(0), str::to_uppercase),
-        F::Ltrim => map_text(text(0), |source| source.trim_start().to_owned()),
-        F::Rtrim => map_text(text(0), |source| source.trim_end().to_owned()),
-        F::Trim => map_text(text(0), |source| source.trim().to_owned()),
+        F::Ltrim | F::Rtrim | F::Trim => match (text(0), &args[1]) {
+            (Some(source), Val::Undefined) => {
+                Val::string(trim(function, source, char::is_whitespace))
+            }
+            (Some(source), characters) => characters.as_str().map_or(Val::Undefined, |set| {
+                Val::string(trim(function, source, |c| set.contains(c)))
+            }),
+            (None, _) => Val::Undefined,
+        },
         F::Reverse => map_text(text(0), |source| source.chars().rev().collect()),
         F::Replace => match (text(0), text(1), text(2)) {
             (Some(source), Some(""), Some(_)) => Val::string(source.to_owned()),
@@ -651,6 +697,46 @@ pub(crate) fn call<'r>(
             }
             _ => Val::Undefined,
         },
+        F::SetDifference | F::SetEqual => match (args[0].as_array(), args[1].as_array()) {
+            (Some(left), Some(right)) => {
+                let contains = |items: &[Value], item: &Value| {
+                    items.iter().any(|other| deep_equal(item, other))
+                };
+                if function == F::SetEqual {
+                    Val::bool(
+                        left.iter().all(|item| contains(right, item))
+                            && right.iter().all(|item| contains(left, item)),
+                    )
+                } else {
+                    let mut result: Vec<Value> = Vec::new();
+                    for item in left {
+                        if !contains(right, item) && !contains(&result, item) {
+                            result.push(item.clone());
+                        }
+                    }
+                    Val::Owned(Value::Array(result))
+                }
+            }
+            _ => Val::Undefined,
+        },
+        F::ArrayAvg | F::ArrayMedian | F::ArraySum => args[0]
+            .as_array()
+            .map_or(Val::Undefined, |items| array_numbers(function, items)),
+        F::ArrayMax | F::ArrayMin => args[0].as_array().map_or(Val::Undefined, |items| {
+            let wanted = if function == F::ArrayMax {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            };
+            let mut state = Ok(None);
+            for item in items {
+                keep_extreme(&mut state, item, wanted);
+            }
+            match state {
+                Ok(Some(extreme)) => Val::Owned(extreme),
+                _ => Val::Undefined,
+            }
+        }),
         F::ObjectToArray => object_to_array(&args),
         F::Iif => {
             let chosen = if args[0].is_true() { 1 } else { 2 };
@@ -715,6 +801,9 @@ pub(crate) fn call<'r>(
                 }
                 _ => Val::Undefined,
             }
+        }
+        F::DocumentId => {
+            document_id(value(0)).map_or(Val::Undefined, |id| Val::Owned(Value::from(id)))
         }
         F::StDistance => spatial::distance(value(0), value(1)).map_or(Val::Undefined, Val::number),
         F::StWithin => Val::from_option(spatial::within(value(0), value(1)).map(Value::Bool)),
@@ -821,6 +910,111 @@ fn index_of<'r>(haystack: &str, needle: &str, start: usize) -> Val<'r> {
         }
         None => integer(-1),
     }
+}
+
+/// `LASTINDEXOF`: the character position of the last `needle` in `haystack` that ends at or
+/// before character `end` (inclusive), or -1.
+fn last_index_of<'r>(haystack: &str, needle: &str, end: usize) -> Val<'r> {
+    let byte_end = haystack
+        .char_indices()
+        .nth(end.saturating_add(1))
+        .map_or(haystack.len(), |(byte, _)| byte);
+    match haystack[..byte_end].rfind(needle) {
+        Some(byte_offset) => Val::Owned(Value::from(haystack[..byte_offset].chars().count())),
+        None => integer(-1),
+    }
+}
+
+/// `CONTAINS_ALL_CI` and its kin: `CONTAINS` of each needle joined by `AND` (all) or `OR`
+/// (any) in three-valued logic, so an undefined needle makes the answer undefined unless the
+/// others decide it.
+fn contains_list<'r>(function: Function, haystack: Option<&str>, needles: &[Val<'_>]) -> Val<'r> {
+    let Some(haystack) = haystack else {
+        return Val::Undefined;
+    };
+    let ignore_case = matches!(function, Function::ContainsAllCi | Function::ContainsAnyCi);
+    let want_all = matches!(function, Function::ContainsAllCi | Function::ContainsAllCs);
+    let haystack = if ignore_case {
+        haystack.to_lowercase()
+    } else {
+        haystack.to_owned()
+    };
+    let mut saw_undefined = false;
+    for needle in needles {
+        let found = match needle.as_str() {
+            Some(needle) if ignore_case => haystack.contains(&needle.to_lowercase()),
+            Some(needle) => haystack.contains(needle),
+            None => {
+                saw_undefined = true;
+                continue;
+            }
+        };
+        if found != want_all {
+            return Val::bool(found);
+        }
+    }
+    if saw_undefined {
+        Val::Undefined
+    } else {
+        Val::bool(want_all)
+    }
+}
+
+/// `LTRIM`, `RTRIM` and `TRIM`: drops the leading, trailing or both runs of characters that
+/// `drop` matches.
+fn trim(function: Function, source: &str, drop: impl Fn(char) -> bool) -> String {
+    let trimmed = match function {
+        Function::Ltrim => source.trim_start_matches(&drop),
+        Function::Rtrim => source.trim_end_matches(&drop),
+        _ => source.trim_matches(&drop),
+    };
+    trimmed.to_owned()
+}
+
+/// `ARRAY_AVG`, `ARRAY_MEDIAN` and `ARRAY_SUM` over an array of numbers; any other item makes
+/// the result undefined, and so does an empty array (except for the sum, which is 0).
+fn array_numbers<'r>(function: Function, items: &[Value]) -> Val<'r> {
+    let Some(mut numbers) = items
+        .iter()
+        .map(Value::as_f64)
+        .collect::<Option<Vec<f64>>>()
+    else {
+        return Val::Undefined;
+    };
+    let n_numbers = numbers.len();
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "array lengths stay far below 2^53"
+    )]
+    let count = n_numbers as f64;
+    let sum: f64 = numbers.iter().sum();
+    match function {
+        Function::ArraySum => Val::number(sum),
+        _ if n_numbers == 0 => Val::Undefined,
+        Function::ArrayAvg => Val::number(sum / count),
+        _ => {
+            numbers.sort_by(f64::total_cmp);
+            let middle = n_numbers / 2;
+            if n_numbers % 2 == 1 {
+                Val::number(numbers[middle])
+            } else {
+                Val::number((numbers[middle - 1] + numbers[middle]) / 2.0)
+            }
+        }
+    }
+}
+
+/// `DOCUMENTID(item)`: the item's number within its container, read from the last eight bytes
+/// of its `_rid` (little-endian, as Cosmos DB lays resource ids out). Undefined for anything
+/// without a well-formed item `_rid`.
+fn document_id(item: Option<&Value>) -> Option<u64> {
+    use base64::Engine as _;
+    let rid = item?.get("_rid")?.as_str()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(rid.replace('-', "/"))
+        .ok()?;
+    let document: [u8; 8] = bytes.get(8..16)?.try_into().ok()?;
+    (bytes.len() == 16).then(|| u64::from_le_bytes(document))
 }
 
 /// `TOSTRING`: strings as they are, everything else as compact JSON text, numbers the way

@@ -279,6 +279,254 @@ fn integers_joins_splits_and_choices() {
 }
 
 #[test]
+fn array_aggregates_match_the_documented_examples() {
+    check_all(vec![
+        // ARRAY_AVG's documented example and result.
+        value(
+            "SELECT VALUE {
+                'case1': ARRAY_AVG([1, 2, 3, 4]),
+                'case2': ARRAY_AVG([1.0, 2.0, 3.3, 4.7]),
+                'case3': ARRAY_AVG([1, -2.7, 3, -4, undefined]),
+                'case4': ARRAY_AVG(['abc', 'ABC', 'aBc', 'AbC']),
+                'case5': ARRAY_AVG([12, 'abc', true, false, null, undefined])
+            }",
+            json!({"case1": 2.5, "case2": 2.75, "case3": -0.675}),
+        ),
+        // ARRAY_MAX's.
+        value(
+            "SELECT VALUE {
+                'case1': ARRAY_MAX([1, 2, 3, 4]),
+                'case2': ARRAY_MAX(['abc', 'ABC', 'aBc', 'AbC']),
+                'case3': ARRAY_MAX([true, false]),
+                'case4': ARRAY_MAX([null, null]),
+                'case5': ARRAY_MAX([12, 'abc', true, false, null, undefined])
+            }",
+            json!({"case1": 4, "case2": "abc", "case3": true, "case4": null, "case5": "abc"}),
+        ),
+        // ARRAY_MIN's.
+        value(
+            "SELECT VALUE {
+                'case1': ARRAY_MIN([1, 2, 3, 4]),
+                'case2': ARRAY_MIN(['abc', 'ABC', 'aBc', 'AbC']),
+                'case3': ARRAY_MIN([true, false]),
+                'case4': ARRAY_MIN([null, null]),
+                'case5': ARRAY_MIN([12, 'abc', true, false, null, undefined])
+            }",
+            json!({"case1": 1, "case2": "ABC", "case3": false, "case4": null, "case5": null}),
+        ),
+        // ARRAY_SUM's.
+        value(
+            "SELECT VALUE {
+                'case1': ARRAY_SUM([1, 2, 3, 4]),
+                'case2': ARRAY_SUM([1, 2, 3, 4, undefined]),
+                'case3': ARRAY_SUM(['abc', 'ABC', 'aBc', 'AbC']),
+                'case4': ARRAY_SUM([12, 'abc', true, false, null, undefined])
+            }",
+            json!({"case1": 10, "case2": 10}),
+        ),
+        // ARRAY_MEDIAN's.
+        value(
+            "SELECT VALUE {
+                'case1': ARRAY_MEDIAN([1, 2, 3, 4]),
+                'case2': ARRAY_MEDIAN([1.0, 2.0, 3.3, 4.7, 7.8]),
+                'case3': ARRAY_MEDIAN([1, -2.7, 3, -4, undefined]),
+                'case4': ARRAY_MEDIAN(['abc', 'ABC', 'aBc', 'AbC']),
+                'case5': ARRAY_MEDIAN([12, 'abc', true, false, null, undefined])
+            }",
+            json!({"case1": 2.5, "case2": 3.3, "case3": -0.850_000_000_000_000_1}),
+        ),
+        // Edge cases: empty arrays, nested arrays, non-arrays.
+        value("SELECT VALUE ARRAY_SUM([])", json!(0)),
+        value("SELECT VALUE ARRAY_AVG([])", json!(UNDEFINED)),
+        value("SELECT VALUE ARRAY_MEDIAN([])", json!(UNDEFINED)),
+        value("SELECT VALUE ARRAY_MAX([])", json!(UNDEFINED)),
+        value("SELECT VALUE ARRAY_MIN([1, [2]])", json!(UNDEFINED)),
+        value("SELECT VALUE ARRAY_MAX({a: 1})", json!(UNDEFINED)),
+        value("SELECT VALUE ARRAY_SUM('123')", json!(UNDEFINED)),
+        value("SELECT VALUE ARRAY_MEDIAN([5, 1, 3])", json!(3)),
+        case(
+            "SELECT VALUE ARRAY_MAX(c.scores) FROM c",
+            json!([{"scores": [1, 5]}, {"scores": [7, 2]}, {"scores": "7"}]),
+            json!([5, 7]),
+        ),
+    ]);
+}
+
+#[test]
+fn set_difference_and_set_equal_match_the_documented_examples() {
+    check_all(vec![
+        // SETDIFFERENCE's documented example and result.
+        value(
+            "SELECT VALUE {
+                'case1': SETDIFFERENCE([1, 2, 3], [1, 2, 6, 7]),
+                'case2': SETDIFFERENCE([1, 2, 6, 7], [1, 2, 3]),
+                'case3': SETDIFFERENCE([1, 2, 3, 4], [1, 2, 3, 4, 5, 6]),
+                'case4': SETDIFFERENCE([], [1, 2, 3]),
+                'case5': SETDIFFERENCE([1, 2, 3], []),
+                'case6': SETDIFFERENCE([1, 1, 1, 1], [2, 3, 4])
+            }",
+            json!({"case1": [3], "case2": [6, 7], "case3": [], "case4": [], "case5": [1, 2, 3], "case6": [1]}),
+        ),
+        // SETEQUAL's.
+        value(
+            "SELECT VALUE {
+                'case1': SETEQUAL([1, 2, 3], [1, 2, 3]),
+                'case2': SETEQUAL([1, 2, 3], [3, 2, 1]),
+                'case3': SETEQUAL([1, 2, 3, 3], [1, 2, 2, 3, 1, 2]),
+                'case4': SETEQUAL([], [1, 2, 3]),
+                'case5': SETEQUAL([1, true, 'abc'], [true, 1, 'abc']),
+                'case6': SETEQUAL([1, 1, 1, 1], [2, 3, 4])
+            }",
+            json!({"case1": true, "case2": true, "case3": true, "case4": false, "case5": true, "case6": false}),
+        ),
+        value(
+            "SELECT VALUE SETDIFFERENCE([{a: 1}, [2], 3], [[2]])",
+            json!([{"a": 1}, 3]),
+        ),
+        value("SELECT VALUE SETEQUAL([{a: 1}], [{a: 1}])", json!(true)),
+        value("SELECT VALUE SETEQUAL([1], '1')", json!(UNDEFINED)),
+        value(
+            "SELECT VALUE SETDIFFERENCE(undefined, [1])",
+            json!(UNDEFINED),
+        ),
+    ]);
+}
+
+#[test]
+fn string_lists_last_index_and_trim_sets_match_the_documented_examples() {
+    check_all(vec![
+        // CONTAINS_ALL_CI's documented example and result (case4 is undefined, so left out).
+        value(
+            "SELECT VALUE {
+                'case1': CONTAINS_ALL_CI('Have a nice day!', 'have', 'nice', 'day!'),
+                'case2': CONTAINS_ALL_CI('Have a nice day!', 'HAVE', 'NICE', 'DAY!'),
+                'case3': CONTAINS_ALL_CI('Have a nice day!', 'had', 'nice', 'day!'),
+                'case4': CONTAINS_ALL_CI('Have a nice day!', undefined, 'nice', 'day!'),
+                'case5': CONTAINS_ALL_CI('Have a nice day!', undefined, 'had')
+            }",
+            json!({"case1": true, "case2": true, "case3": false, "case5": false}),
+        ),
+        // CONTAINS_ALL_CS's.
+        value(
+            "SELECT VALUE {
+                'case1': CONTAINS_ALL_CS('Have a nice day!', 'have', 'nice', 'day!'),
+                'case2': CONTAINS_ALL_CS('Have a nice day!', 'HAVE', 'NICE', 'DAY!'),
+                'case3': CONTAINS_ALL_CS('Have a nice day!', 'had', 'nice', 'day!'),
+                'case4': CONTAINS_ALL_CS('Have a nice day!', undefined, 'nice', 'day!'),
+                'case5': CONTAINS_ALL_CS('Have a nice day!', undefined, 'had')
+            }",
+            json!({"case1": false, "case2": false, "case3": false, "case5": false}),
+        ),
+        // CONTAINS_ANY_CI's (case5 is undefined).
+        value(
+            "SELECT VALUE {
+                'case1': CONTAINS_ANY_CI('Have a nice day!', 'have', 'nice', 'day!'),
+                'case2': CONTAINS_ANY_CI('Have a nice day!', 'HAVE', 'NICE', 'DAY!'),
+                'case3': CONTAINS_ANY_CI('Have a nice day!', 'had', 'nice', 'day!'),
+                'case4': CONTAINS_ANY_CI('Have a nice day!', undefined, 'nice', 'day!'),
+                'case5': CONTAINS_ANY_CI('Have a nice day!', undefined, 'had')
+            }",
+            json!({"case1": true, "case2": true, "case3": true, "case4": true}),
+        ),
+        // CONTAINS_ANY_CS's.
+        value(
+            "SELECT VALUE {
+                'case1': CONTAINS_ANY_CS('Have a nice day!', 'have', 'nice', 'day!'),
+                'case2': CONTAINS_ANY_CS('Have a nice day!', 'HAVE', 'NICE', 'DAY!'),
+                'case3': CONTAINS_ANY_CS('Have a nice day!', 'had', 'nice', 'day!'),
+                'case4': CONTAINS_ANY_CS('Have a nice day!', undefined, 'nice', 'day!'),
+                'case5': CONTAINS_ANY_CS('Have a nice day!', undefined, 'had')
+            }",
+            json!({"case1": true, "case2": false, "case3": true, "case4": true}),
+        ),
+        value("SELECT VALUE CONTAINS_ANY_CS(42, 'a')", json!(UNDEFINED)),
+        // LASTINDEXOF's documented example and result.
+        value(
+            "SELECT VALUE {
+                'case1': LASTINDEXOF('abcdeabc', 'abc'),
+                'case2': LASTINDEXOF('abcdeabc', 'abc', 6),
+                'case3': LASTINDEXOF('abcdeabc', 'abc', 7),
+                'case4': LASTINDEXOF('abcdeabc', 'fg')
+            }",
+            json!({"case1": 5, "case2": 0, "case3": 5, "case4": -1}),
+        ),
+        value("SELECT VALUE LASTINDEXOF('héllo héllo', 'é')", json!(7)),
+        value("SELECT VALUE LASTINDEXOF('abc', 'a', -1)", json!(UNDEFINED)),
+        value("SELECT VALUE LASTINDEXOF('abc', 1)", json!(UNDEFINED)),
+        // LTRIM's documented example and result.
+        value(
+            "SELECT VALUE {
+                whitespaceStart: LTRIM('  AdventureWorks'),
+                whitespaceStartEnd: LTRIM('  AdventureWorks  '),
+                whitespaceEnd: LTRIM('AdventureWorks  '),
+                noWhitespace: LTRIM('AdventureWorks'),
+                trimSuffix: LTRIM('AdventureWorks', 'Works'),
+                trimPrefix: LTRIM('AdventureWorks', 'Adventure'),
+                trimEntireTerm: LTRIM('AdventureWorks', 'AdventureWorks'),
+                trimEmptyString: LTRIM('AdventureWorks', '')
+            }",
+            json!({
+                "whitespaceStart": "AdventureWorks",
+                "whitespaceStartEnd": "AdventureWorks  ",
+                "whitespaceEnd": "AdventureWorks  ",
+                "noWhitespace": "AdventureWorks",
+                "trimSuffix": "AdventureWorks",
+                "trimPrefix": "Works",
+                "trimEntireTerm": "",
+                "trimEmptyString": "AdventureWorks"
+            }),
+        ),
+        value(
+            "SELECT VALUE RTRIM('AdventureWorks', 'Works')",
+            json!("Adventure"),
+        ),
+        value("SELECT VALUE TRIM('xxaxx', 'x')", json!("a")),
+        value("SELECT VALUE TRIM('--a-b--', '-')", json!("a-b")),
+        value("SELECT VALUE TRIM('abc', 1)", json!(UNDEFINED)),
+        value("SELECT VALUE TRIM(1, 'a')", json!(UNDEFINED)),
+    ]);
+}
+
+#[test]
+fn document_id_reads_the_items_resource_id() {
+    let products = json!([
+        {"id": "5741047452", "name": "Joltage Kid's Vest", "_rid": "36ZyAPW+uN8NAAAAAAAAAA=="},
+        {"id": "other", "_rid": "36ZyAPW+uN8BAAAAAAAAAA=="},
+        {"id": "no-rid"}
+    ]);
+    check_all(vec![
+        // DOCUMENTID's documented example: this _rid is document 13.
+        case(
+            "SELECT p.id, p._rid, DOCUMENTID(p) AS documentId FROM product p WHERE p.id = '5741047452'",
+            products.clone(),
+            json!([{"id": "5741047452", "_rid": "36ZyAPW+uN8NAAAAAAAAAA==", "documentId": 13}]),
+        ),
+        case(
+            "SELECT p.id, DOCUMENTID(p) AS documentId FROM product p WHERE DOCUMENTID(p) >= 5 AND DOCUMENTID(p) <= 15",
+            products.clone(),
+            json!([{"id": "5741047452", "documentId": 13}]),
+        ),
+        case(
+            "SELECT VALUE DOCUMENTID(p) FROM p",
+            products,
+            json!([13, 1]),
+        ),
+        // Tributary writes '-' for '/' in resource ids; both read the same.
+        case(
+            "SELECT VALUE DOCUMENTID({_rid: 'AAAAAYAAAAIqAAAAAAAAAA=='})",
+            json!([]),
+            json!([42]),
+        ),
+        case(
+            "SELECT VALUE DOCUMENTID({_rid: 'AAAAAQ=='})",
+            json!([]),
+            json!([]),
+        ),
+        case("SELECT VALUE DOCUMENTID('x')", json!([]), json!([])),
+    ]);
+}
+
+#[test]
 fn spatial_predicates_match_the_documented_examples() {
     check_all(vec![
         // ST_WITHIN's documented example and result.
