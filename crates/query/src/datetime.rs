@@ -142,7 +142,9 @@ impl DateTime {
         })
     }
 
-    /// Parses `YYYY-MM-DDThh:mm:ss[.f{1,7}]Z`, or a bare `YYYY-MM-DD` date.
+    /// Parses a date-time by the rules `IS_DATETIME` documents: `YYYY-MM-DD`, then either an
+    /// optional `Z`, or `T` (or a space) and `hh:mm:ss`, an optional fraction of one to seven
+    /// digits, and an optional `Z`. Every form is read as UTC.
     pub(crate) fn parse(text: &str) -> Option<DateTime> {
         let bytes = text.as_bytes();
         let number = |range: std::ops::Range<usize>| -> Option<i64> {
@@ -170,10 +172,15 @@ impl DateTime {
             second: 0,
             fraction_ticks: 0,
         };
-        if bytes.len() == 10 {
+        let rest = &bytes[10..];
+        if rest.is_empty() || rest == b"Z" {
             return Some(parsed);
         }
-        if bytes.len() < 20 || bytes[10] != b'T' || bytes[13] != b':' || bytes[16] != b':' {
+        if bytes.len() < 19
+            || !matches!(bytes[10], b'T' | b' ')
+            || bytes[13] != b':'
+            || bytes[16] != b':'
+        {
             return None;
         }
         parsed.hour = number(11..13)?;
@@ -183,7 +190,7 @@ impl DateTime {
             return None;
         }
         let mut at = 19;
-        if bytes[at] == b'.' {
+        if bytes.get(at) == Some(&b'.') {
             let digits_start = at + 1;
             let mut digits_end = digits_start;
             while bytes.get(digits_end).is_some_and(u8::is_ascii_digit) {
@@ -198,7 +205,29 @@ impl DateTime {
             parsed.fraction_ticks = fraction * scale;
             at = digits_end;
         }
-        (bytes.get(at..) == Some(b"Z")).then_some(parsed)
+        matches!(bytes.get(at..), Some(b"" | b"Z")).then_some(parsed)
+    }
+
+    /// The date-time of `DateTimeFromParts`; `None` when a part is out of its range.
+    pub(crate) fn from_parts(parts: [i64; 7]) -> Option<DateTime> {
+        let [year, month, day, hour, minute, second, fraction_ticks] = parts;
+        let valid = (1..=9999).contains(&year)
+            && (1..=12).contains(&month)
+            && day >= 1
+            && day <= days_in_month(year, month)
+            && (0..24).contains(&hour)
+            && (0..60).contains(&minute)
+            && (0..60).contains(&second)
+            && (0..TICKS_PER_SECOND).contains(&fraction_ticks);
+        valid.then_some(DateTime {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            fraction_ticks,
+        })
     }
 
     /// Formats as `YYYY-MM-DDThh:mm:ss.fffffffZ`.
@@ -263,6 +292,25 @@ impl DateTime {
         }
     }
 
+    /// `DateTimeBin`: the start of the `size`-`part` bin, counted from `origin`, that holds
+    /// `self`. Only fixed-length parts (days down to nanoseconds) can be binned.
+    pub(crate) fn bin(self, part: DatePart, size: i64, origin: DateTime) -> Option<DateTime> {
+        const NANOS_PER_TICK: i128 = 100;
+        let unit_nanos = match part {
+            DatePart::Nanosecond => 1,
+            _ => i128::from(part.fixed_ticks()?) * NANOS_PER_TICK,
+        };
+        if size <= 0 {
+            return None;
+        }
+        let bin_nanos = unit_nanos * i128::from(size);
+        let origin_nanos = i128::from(origin.to_ticks()?) * NANOS_PER_TICK;
+        let offset_nanos = i128::from(self.to_ticks()?) * NANOS_PER_TICK - origin_nanos;
+        let start_nanos = origin_nanos + offset_nanos.div_euclid(bin_nanos) * bin_nanos;
+        let ticks = i64::try_from(start_nanos.div_euclid(NANOS_PER_TICK)).ok()?;
+        DateTime::from_ticks(ticks)
+    }
+
     /// The number of `part` boundaries crossed from `self` to `end`, as `DateTimeDiff` counts.
     pub(crate) fn diff(self, part: DatePart, end: DateTime) -> Option<i64> {
         match part {
@@ -312,13 +360,37 @@ mod tests {
             "2021-02-30T00:00:00Z",
             "2021-13-01T00:00:00Z",
             "2021-01-01T24:00:00Z",
-            "2021-01-01T00:00:00",
+            "2021-01-01T12",
+            "2021-01-01X00:00:00",
+            "2021-01-01T00:00:00.",
             "2021-01-01T00:00:00.12345678Z",
             "20210101",
             "",
         ] {
             assert_eq!(DateTime::parse(text), None, "{text}");
         }
+    }
+
+    #[test]
+    fn accepts_the_forms_is_datetime_documents() {
+        for text in [
+            "2024-12-12",
+            "2024-12-12Z",
+            "2024-12-12 20:21:25",
+            "2024-12-12T20:21:25.123",
+        ] {
+            assert!(DateTime::parse(text).is_some(), "{text}");
+        }
+    }
+
+    #[test]
+    fn bins_count_from_the_origin() {
+        let moment = DateTime::parse("2021-01-08T18:35:00Z").unwrap();
+        let epoch = DateTime::parse("1970-01-01").unwrap();
+        let binned = moment.bin(DatePart::Hour, 5, epoch).unwrap();
+        assert_eq!(binned.format(), "2021-01-08T15:00:00.0000000Z");
+        assert_eq!(moment.bin(DatePart::Month, 1, epoch), None);
+        assert_eq!(moment.bin(DatePart::Day, 0, epoch), None);
     }
 
     #[test]

@@ -47,6 +47,7 @@ pub(crate) enum Function {
     IsString,
     IsFiniteNumber,
     IsInteger,
+    IsDateTime,
     // Strings.
     Concat,
     Contains,
@@ -148,6 +149,13 @@ pub(crate) enum Function {
     DateTimeAdd,
     DateTimePart,
     DateTimeDiff,
+    DateTimeBin,
+    DateTimeFromParts,
+    Day,
+    Month,
+    Year,
+    Now,
+    Ago,
     // Items.
     DocumentId,
     // Spatial.
@@ -168,6 +176,8 @@ pub(crate) enum Callable {
 
 /// Marks a function that takes any number of arguments from its minimum up.
 const VARIADIC: usize = usize::MAX;
+/// The most arguments a function that is not variadic takes (`DateTimeFromParts`).
+const MAX_FIXED_ARGUMENTS: usize = 7;
 
 /// Every built-in: upper-case name, what it is, minimum and maximum argument counts.
 const CATALOG: &[(&str, Callable, usize, usize)] = {
@@ -190,6 +200,7 @@ const CATALOG: &[(&str, Callable, usize, usize)] = {
         ("IS_STRING", S(F::IsString), 1, 1),
         ("IS_FINITE_NUMBER", S(F::IsFiniteNumber), 1, 1),
         ("IS_INTEGER", S(F::IsInteger), 1, 1),
+        ("IS_DATETIME", S(F::IsDateTime), 1, 1),
         ("CONCAT", S(F::Concat), 2, VARIADIC),
         ("CONTAINS", S(F::Contains), 2, 3),
         ("STARTSWITH", S(F::StartsWith), 2, 3),
@@ -289,6 +300,13 @@ const CATALOG: &[(&str, Callable, usize, usize)] = {
         ("DATETIMEADD", S(F::DateTimeAdd), 3, 3),
         ("DATETIMEPART", S(F::DateTimePart), 2, 2),
         ("DATETIMEDIFF", S(F::DateTimeDiff), 3, 3),
+        ("DATETIMEBIN", S(F::DateTimeBin), 2, 4),
+        ("DATETIMEFROMPARTS", S(F::DateTimeFromParts), 3, 7),
+        ("DAY", S(F::Day), 1, 1),
+        ("MONTH", S(F::Month), 1, 1),
+        ("YEAR", S(F::Year), 1, 1),
+        ("NOW", S(F::Now), 0, 2),
+        ("AGO", S(F::Ago), 2, 2),
         ("DOCUMENTID", S(F::DocumentId), 1, 1),
         ("ST_DISTANCE", S(F::StDistance), 2, 2),
         ("ST_WITHIN", S(F::StWithin), 2, 2),
@@ -384,7 +402,7 @@ pub(crate) fn call<'r>(
     use Function as F;
     // Optional arguments read as undefined; `n_args` remembers how many were given.
     let n_args = args.len();
-    args.resize(n_args.max(3), Val::Undefined);
+    args.resize(n_args.max(MAX_FIXED_ARGUMENTS), Val::Undefined);
     let value = |index: usize| args[index].get();
     let text = |index: usize| args[index].as_str();
     let number = |index: usize| args[index].as_f64();
@@ -417,6 +435,7 @@ pub(crate) fn call<'r>(
             }
             _ => false,
         }),
+        F::IsDateTime => Val::bool(text(0).and_then(DateTime::parse).is_some()),
         F::Concat => {
             let mut joined = String::new();
             for arg in &args[..n_args] {
@@ -801,6 +820,70 @@ pub(crate) fn call<'r>(
                 }
                 _ => Val::Undefined,
             }
+        }
+        F::DateTimeBin => {
+            let moment = text(0).and_then(DateTime::parse);
+            let part = text(1).and_then(DatePart::parse);
+            let size = match &args[2] {
+                Val::Undefined => Some(1),
+                other => other.get().and_then(as_integer),
+            };
+            let origin = match &args[3] {
+                Val::Undefined => DateTime::from_ticks(0),
+                other => other.as_str().and_then(DateTime::parse),
+            };
+            match (moment, part, size, origin) {
+                (Some(moment), Some(part), Some(size), Some(origin)) => moment
+                    .bin(part, size, origin)
+                    .map_or(Val::Undefined, |start| Val::string(start.format())),
+                _ => Val::Undefined,
+            }
+        }
+        F::DateTimeFromParts => {
+            let mut parts = [0i64; MAX_FIXED_ARGUMENTS];
+            for (index, part) in parts.iter_mut().enumerate() {
+                match (&args[index], index < 3) {
+                    (Val::Undefined, false) => {}
+                    (given, _) => match given.get().and_then(as_integer) {
+                        Some(number) => *part = number,
+                        None => return Ok(Val::Undefined),
+                    },
+                }
+            }
+            DateTime::from_parts(parts)
+                .map_or(Val::Undefined, |moment| Val::string(moment.format()))
+        }
+        F::Day | F::Month | F::Year => {
+            let part = match function {
+                F::Day => DatePart::Day,
+                F::Month => DatePart::Month,
+                _ => DatePart::Year,
+            };
+            text(0)
+                .and_then(DateTime::parse)
+                .map_or(Val::Undefined, |moment| integer(moment.part(part)))
+        }
+        F::Now | F::Ago => {
+            let now = DateTime::from_ticks(cx.now_ticks);
+            let shifted = if n_args == 0 {
+                now
+            } else {
+                let part = text(0).and_then(DatePart::parse);
+                let amount = number(1)
+                    .and_then(|amount| float_to_i64(amount.trunc()))
+                    .and_then(|amount| {
+                        if function == F::Ago {
+                            amount.checked_neg()
+                        } else {
+                            Some(amount)
+                        }
+                    });
+                match (now, part, amount) {
+                    (Some(now), Some(part), Some(amount)) => now.add(part, amount),
+                    _ => None,
+                }
+            };
+            shifted.map_or(Val::Undefined, |moment| Val::string(moment.format()))
         }
         F::DocumentId => {
             document_id(value(0)).map_or(Val::Undefined, |id| Val::Owned(Value::from(id)))

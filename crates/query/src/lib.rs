@@ -21,8 +21,9 @@
 //!   `??`, `? :`, `IN`, `BETWEEN`, `LIKE ... ESCAPE`, `EXISTS`, `ARRAY(...)` and scalar
 //!   subqueries.
 //! - Aggregates `COUNT`, `SUM`, `MIN`, `MAX`, `AVG` (also inside expressions, as in
-//!   `SUM(c.x) / COUNT(1)`), and about ninety built-in functions (type checks, strings, math,
-//!   integers, arrays, date and time), names case-insensitive.
+//!   `SUM(c.x) / COUNT(1)`), and about 120 built-in functions (type checks, strings, math,
+//!   integers, arrays, date and time, spatial, `DocumentId`), names case-insensitive.
+//!   `docs/query.md` sets them against Cosmos DB's reference, one row each.
 //!
 //! # Semantics worth knowing
 //!
@@ -49,8 +50,9 @@
 //!
 //! # What it is not
 //!
-//! No user-defined functions (`udf.f()` is an [`QueryError::UnknownFunction`]), no spatial,
-//! full-text or vector functions, and no query plan or index use: every document is read.
+//! No user-defined functions (`udf.f()` is an [`QueryError::UnknownFunction`]), no full-text,
+//! vector or hybrid search functions and no `DateTimeFormat` (each answered with a
+//! [`QueryError::Invalid`] that names it unsupported), and no index use: every document is read.
 //!
 //! # Example
 //!

@@ -488,6 +488,148 @@ fn string_lists_last_index_and_trim_sets_match_the_documented_examples() {
 }
 
 #[test]
+fn date_time_bins_parts_and_offsets_match_the_documented_examples() {
+    check_all(vec![
+        // DATETIMEBIN's documented example and result.
+        value(
+            "SELECT VALUE {
+                binDay: DATETIMEBIN('2021-01-08T18:35:00.0000000', 'dd'),
+                binHour: DATETIMEBIN('2021-01-08T18:35:00.0000000', 'hh'),
+                binSecond: DATETIMEBIN('2021-01-08T18:35:00.0000000', 'ss'),
+                binFiveHours: DATETIMEBIN('2021-01-08T18:35:00.0000000', 'hh', 5),
+                binSevenDaysUnixEpoch: DATETIMEBIN('2021-01-08T18:35:00.0000000', 'dd', 7),
+                binSevenDaysWindowsEpoch: DATETIMEBIN('2021-01-08T18:35:00.0000000', 'dd', 7, '1601-01-01T00:00:00.0000000')
+            }",
+            json!({
+                "binDay": "2021-01-08T00:00:00.0000000Z",
+                "binHour": "2021-01-08T18:00:00.0000000Z",
+                "binSecond": "2021-01-08T18:35:00.0000000Z",
+                "binFiveHours": "2021-01-08T15:00:00.0000000Z",
+                "binSevenDaysUnixEpoch": "2021-01-07T00:00:00.0000000Z",
+                "binSevenDaysWindowsEpoch": "2021-01-04T00:00:00.0000000Z"
+            }),
+        ),
+        value(
+            "SELECT VALUE DATETIMEBIN('2021-01-08T18:35:00.1234567Z', 'ms', 250)",
+            json!("2021-01-08T18:35:00.0000000Z"),
+        ),
+        value(
+            "SELECT VALUE DATETIMEBIN('2021-01-08T18:35:00Z', 'mm')",
+            json!(UNDEFINED),
+        ),
+        value(
+            "SELECT VALUE DATETIMEBIN('2021-01-08T18:35:00Z', 'hh', 0)",
+            json!(UNDEFINED),
+        ),
+        value(
+            "SELECT VALUE DATETIMEBIN('2021-01-08T18:35:00Z', 'hh', 1.5)",
+            json!(UNDEFINED),
+        ),
+        value("SELECT VALUE DATETIMEBIN('yesterday', 'hh')", json!(UNDEFINED)),
+        // DATETIMEFROMPARTS's documented example and result.
+        value(
+            "SELECT VALUE {
+                constructMinArguments: DATETIMEFROMPARTS(2017, 4, 20),
+                constructMinEquivalent: DATETIMEFROMPARTS(2017, 4, 20, 0, 0, 0, 0),
+                constructAllArguments: DATETIMEFROMPARTS(2017, 4, 20, 13, 15, 20, 3456789),
+                constructPartialArguments: DATETIMEFROMPARTS(2017, 4, 20, 13, 15),
+                constructInvalidArguments: DATETIMEFROMPARTS(-2000, -1, -1)
+            }",
+            json!({
+                "constructMinArguments": "2017-04-20T00:00:00.0000000Z",
+                "constructMinEquivalent": "2017-04-20T00:00:00.0000000Z",
+                "constructAllArguments": "2017-04-20T13:15:20.3456789Z",
+                "constructPartialArguments": "2017-04-20T13:15:00.0000000Z"
+            }),
+        ),
+        value("SELECT VALUE DATETIMEFROMPARTS(2023, 2, 29)", json!(UNDEFINED)),
+        value("SELECT VALUE DATETIMEFROMPARTS(2024, 2, 29, 24)", json!(UNDEFINED)),
+        value("SELECT VALUE DATETIMEFROMPARTS('2024', 2, 1)", json!(UNDEFINED)),
+        // DAY's documented example and result; MONTH and YEAR alike.
+        value(
+            "SELECT VALUE {
+                'case1': DAY('2024-01-10'),
+                'case2': DAY('2000-12-12T10:00:00'),
+                'case3': DAY('1989-03-03T12:12:12.1234567Z')
+            }",
+            json!({"case1": 10, "case2": 12, "case3": 3}),
+        ),
+        value(
+            "SELECT VALUE [MONTH('2000-12-12T10:00:00'), YEAR('1989-03-03T12:12:12.1234567Z')]",
+            json!([12, 1989]),
+        ),
+        value("SELECT VALUE YEAR(2024)", json!(UNDEFINED)),
+        // IS_DATETIME's documented example and result.
+        value(
+            "SELECT VALUE {
+                'case1': IS_DATETIME('2024-12-12'),
+                'case2': IS_DATETIME('2024-12-12Z'),
+                'case3': IS_DATETIME('2024-12-12 20:21:25'),
+                'case4': IS_DATETIME('2024-12-12T20:21:25Z'),
+                'case5': IS_DATETIME('2024-12-12T20:21:25.123'),
+                'case6': IS_DATETIME('2024-12-12 20:21:25.123Z'),
+                'case7': IS_DATETIME('2024-12-12T20Z'),
+                'case8': IS_DATETIME('2024-12-12 20:21:25.')
+            }",
+            json!({"case1": true, "case2": true, "case3": true, "case4": true,
+                   "case5": true, "case6": true, "case7": false, "case8": false}),
+        ),
+        value("SELECT VALUE IS_DATETIME(20241212)", json!(false)),
+        // DATETIMEPART's documented example, on a date-time without the trailing Z.
+        value(
+            "SELECT VALUE {
+                getYear: DATETIMEPART('yyyy', '2016-05-29T08:30:00.1301617'),
+                getMonth: DATETIMEPART('mm', '2016-05-29T08:30:00.1301617'),
+                getDay: DATETIMEPART('dd', '2016-05-29T08:30:00.1301617'),
+                getHour: DATETIMEPART('hh', '2016-05-29T08:30:00.1301617'),
+                getMinute: DATETIMEPART('mi', '2016-05-29T08:30:00.1301617'),
+                getSecond: DATETIMEPART('ss', '2016-05-29T08:30:00.1301617'),
+                getMillisecond: DATETIMEPART('ms', '2016-05-29T08:30:00.1301617'),
+                getMicrosecond: DATETIMEPART('mcs', '2016-05-29T08:30:00.1301617'),
+                getNanosecond: DATETIMEPART('ns', '2016-05-29T08:30:00.1301617')
+            }",
+            json!({"getYear": 2016, "getMonth": 5, "getDay": 29, "getHour": 8, "getMinute": 30,
+                   "getSecond": 0, "getMillisecond": 130, "getMicrosecond": 130_161,
+                   "getNanosecond": 130_161_700}),
+        ),
+        // NOW and AGO on the test clock (2024-03-01T12:00:00Z); the documented examples use
+        // another "now" but the same shifts.
+        value(
+            "SELECT VALUE {
+                'case1': NOW(),
+                'case2': NOW('yyyy', 1),
+                'case3': NOW('yyyy', -1),
+                'case4': NOW('ss', 30),
+                'case5': NOW('ms', 4)
+            }",
+            json!({
+                "case1": "2024-03-01T12:00:00.0000000Z",
+                "case2": "2025-03-01T12:00:00.0000000Z",
+                "case3": "2023-03-01T12:00:00.0000000Z",
+                "case4": "2024-03-01T12:00:30.0000000Z",
+                "case5": "2024-03-01T12:00:00.0040000Z"
+            }),
+        ),
+        value(
+            "SELECT VALUE {
+                'case1': AGO('yyyy', 1),
+                'case2': AGO('yyyy', -1),
+                'case3': AGO('ss', 30),
+                'case4': AGO('ms', 4)
+            }",
+            json!({
+                "case1": "2023-03-01T12:00:00.0000000Z",
+                "case2": "2025-03-01T12:00:00.0000000Z",
+                "case3": "2024-03-01T11:59:30.0000000Z",
+                "case4": "2024-03-01T11:59:59.9960000Z"
+            }),
+        ),
+        value("SELECT VALUE AGO('fortnight', 1)", json!(UNDEFINED)),
+        value("SELECT VALUE NOW('dd')", json!(UNDEFINED)),
+    ]);
+}
+
+#[test]
 fn document_id_reads_the_items_resource_id() {
     let products = json!([
         {"id": "5741047452", "name": "Joltage Kid's Vest", "_rid": "36ZyAPW+uN8NAAAAAAAAAA=="},
