@@ -91,6 +91,10 @@ fn vector_full_text_and_date_format_functions_say_they_are_not_supported() {
             "full-text search",
         ),
         (
+            "SELECT * FROM c WHERE FullTextContainsAll(c.t, 'a', 'b')",
+            "full-text search",
+        ),
+        (
             "SELECT * FROM c WHERE FullTextContainsAny(c.t, 'a', 'b')",
             "full-text search",
         ),

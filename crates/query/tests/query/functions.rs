@@ -831,3 +831,53 @@ fn distances_reach_lines_and_polygons() {
         ),
     ]);
 }
+
+#[test]
+fn trigonometry_integers_ticks_and_geometry_checks() {
+    check_all(vec![
+        value(
+            "SELECT VALUE [ROUND(DEGREES(ACOS(0))), ROUND(DEGREES(ASIN(1))), ROUND(DEGREES(ATAN(1)))]",
+            json!([90, 90, 45]),
+        ),
+        value(
+            "SELECT VALUE [COS(0), SIN(0), TAN(0), ROUND(COT(RADIANS(45)) * 1000)]",
+            json!([1, 0, 0, 1000]),
+        ),
+        value(
+            "SELECT VALUE [IntSub(7, 9), IntMul(6, 7), IntMod(7, 3), IntBitAnd(12, 10), IntBitOr(12, 10), IntBitXor(12, 10), IntBitNot(0), IntBitRightShift(256, 4)]",
+            json!([-2, 42, 1, 8, 14, 6, -1, 16]),
+        ),
+        value(
+            "SELECT VALUE IntMul(9223372036854775807, 2)",
+            json!(UNDEFINED),
+        ),
+        value(
+            "SELECT VALUE [GetCurrentDateTimeStatic(), GetCurrentTimestampStatic(), GetCurrentTicksStatic()]",
+            json!([
+                "2024-03-01T12:00:00.0000000Z",
+                1_709_294_400_000_i64,
+                17_092_944_000_000_000_i64
+            ]),
+        ),
+        value(
+            "SELECT VALUE DateTimeToTicks('2024-03-01T12:00:00.0000001Z')",
+            json!(17_092_944_000_000_001_i64),
+        ),
+        value(
+            "SELECT VALUE TicksToDateTime(17092944000000010)",
+            json!("2024-03-01T12:00:00.0000010Z"),
+        ),
+        value(
+            "SELECT VALUE ROUND(ST_AREA({type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}) / 1000000)",
+            json!(12_309),
+        ),
+        value(
+            "SELECT VALUE [ST_ISVALID({type: 'Point', coordinates: [31.9, -4.8]}), ST_ISVALID({type: 'Point', coordinates: [31.9, -94.8]})]",
+            json!([true, false]),
+        ),
+        value(
+            "SELECT VALUE ST_ISVALIDDETAILED({type: 'Point', coordinates: [31.9, -4.8]})",
+            json!({"valid": true, "reason": "Valid Geometry"}),
+        ),
+    ]);
+}
