@@ -317,6 +317,15 @@ impl<'t> Parser<'t> {
         let mut order_by = Vec::new();
         if self.eat_keyword("ORDER") {
             self.expect_keyword("BY")?;
+            // `ORDER BY RANK FullTextScore(...)` or `RANK RRF(...)`: a word after `RANK`
+            // cannot start an ordinary sort key.
+            if self.at_keyword("RANK") && matches!(self.peek_at(1).kind, TokenKind::Word(_)) {
+                return Err(QueryError::Invalid(
+                    "'ORDER BY RANK' orders by full-text or hybrid search scores, which \
+                     Tributary does not support"
+                        .to_owned(),
+                ));
+            }
             loop {
                 let expr = self.expr()?;
                 let descending = if self.eat_keyword("DESC") {

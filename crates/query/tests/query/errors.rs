@@ -104,6 +104,10 @@ fn vector_full_text_and_date_format_functions_say_they_are_not_supported() {
         ),
         ("SELECT VALUE RRF(c.a, c.b) FROM c", "hybrid search"),
         (
+            "SELECT TOP 10 * FROM c ORDER BY RANK FullTextScore(c.t, 'bike')",
+            "full-text or hybrid search",
+        ),
+        (
             "SELECT VALUE DateTimeFormat(c.when, 'yyyyMMdd') FROM c",
             "date formatting",
         ),
