@@ -330,6 +330,12 @@ pub struct RangeRecord {
     pub children: Vec<u32>,
     /// Approximate bytes of the latest versions of items in this range.
     pub approx_bytes: u64,
+    /// Items in this range (their latest versions, deleted ones not counted; an item whose
+    /// time to live has passed counts until the sweeper deletes it). `None` in a catalog
+    /// written before counts were kept: [`crate::Store::range_item_count`] then counts the
+    /// range's item pointers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_count: Option<u64>,
 }
 
 impl RangeRecord {
@@ -782,6 +788,7 @@ mod tests {
             first_lsn: 1,
             children: Vec::new(),
             approx_bytes: 0,
+            item_count: Some(0),
         }
     }
 

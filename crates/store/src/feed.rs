@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tributary_partition_key::{EpkRange, PartitionKey};
 
-use crate::catalog::{ContainerRecord, container_rid};
+use crate::catalog::{ContainerRecord, RangeRecord, container_rid};
 use crate::document::expiry_second;
 use crate::error::{Result, StoreError};
 use crate::records::{
@@ -361,21 +361,27 @@ pub(crate) fn scope_span(container: &ContainerRecord, scope: &FeedScope) -> Resu
                 ))
             })
         }
-        FeedScope::Range(id) => {
-            let range = container
-                .range(*id)
-                .ok_or_else(|| StoreError::RangeNotFound(id.to_string()))?;
-            if !range.is_current() {
-                return Err(StoreError::RangeGone {
-                    range_id: id.to_string(),
-                    replaced_by: current_descendants(container, *id),
-                });
-            }
-            Ok(range.epk_range())
-        }
+        FeedScope::Range(id) => Ok(current_range(container, *id)?.epk_range()),
         FeedScope::Epk(range) => Ok(range.clone()),
         FeedScope::PartitionKey(key) => Ok(key.epk_range(&container.definition.partition_key)?),
     }
+}
+
+/// A current feed range of a container.
+///
+/// # Errors
+/// [`StoreError::RangeNotFound`], or [`StoreError::RangeGone`] for a range that was split.
+pub(crate) fn current_range(container: &ContainerRecord, id: u32) -> Result<&RangeRecord> {
+    let range = container
+        .range(id)
+        .ok_or_else(|| StoreError::RangeNotFound(id.to_string()))?;
+    if !range.is_current() {
+        return Err(StoreError::RangeGone {
+            range_id: id.to_string(),
+            replaced_by: current_descendants(container, id),
+        });
+    }
+    Ok(range)
 }
 
 /// The ids of the current ranges a gone range was split into.

@@ -240,6 +240,7 @@ pub fn valid_container_record() -> Vec<u8> {
         first_lsn: if id == 0 { 1 } else { 5 },
         children,
         approx_bytes: 1024,
+        item_count: Some(2),
     };
     let record = ContainerRecord {
         database: "db".into(),

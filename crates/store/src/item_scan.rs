@@ -16,7 +16,7 @@ use crate::error::{Result, StoreError};
 use crate::feed::{self, FeedScope};
 use crate::is_expired;
 use crate::records::{self, DocPointer, FeedRecordView, container_prefix, log_key};
-use crate::storage::Space;
+use crate::storage::{Backend, Space};
 
 /// Where an item stands in a scan: its latest version's feed key (feed range segment, then
 /// LSN). Scans visit items in this order; a scan can resume after a position, which stays
@@ -32,6 +32,27 @@ pub struct ItemPosition {
 }
 
 impl Store {
+    /// The number of items in a current feed range: kept with the range, or counted from the
+    /// range's item pointers (keys only, no item read) for a range recorded before counts
+    /// were kept.
+    ///
+    /// # Errors
+    /// [`StoreError::RangeNotFound`], [`StoreError::RangeGone`] for a split range; storage
+    /// errors.
+    pub fn range_item_count(&self, database: &str, container: &str, range_id: u32) -> Result<u64> {
+        let record = self.container(database, container)?;
+        let range = feed::current_range(&record, range_id)?;
+        match range.item_count {
+            Some(count) => Ok(count),
+            None => count_item_pointers(
+                self.shared.backend.as_ref(),
+                record.cid,
+                &range.min,
+                &range.max,
+            ),
+        }
+    }
+
     /// The live items of a scope (JSON text, system properties included), in [`ItemPosition`]
     /// order.
     ///
@@ -150,4 +171,21 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Counts a container's committed item pointers whose EPK lies in `[min, max)`.
+pub(crate) fn count_item_pointers(
+    backend: &dyn Backend,
+    cid: u32,
+    min: &str,
+    max: &str,
+) -> Result<u64> {
+    let start = records::doc_key_epk_bound(cid, min);
+    let end = records::doc_key_epk_bound(cid, max);
+    let mut count = 0;
+    for entry in crate::storage::scan(backend, Space::Docs, &start, &end) {
+        entry?;
+        count += 1;
+    }
+    Ok(count)
 }

@@ -300,7 +300,9 @@ const POPULATE_PARTITION_STATISTICS: &str = "x-ms-documentdb-populatepartitionst
 /// `GET .../colls/{c}`. With [`POPULATE_QUOTA_INFO`] it also reports the items' count and size
 /// (`x-ms-resource-usage`) and the index transformation progress (always 100: the policy is
 /// in force as soon as it is set); with [`POPULATE_PARTITION_STATISTICS`], a `statistics` entry
-/// per feed range. Both are counted from the live items, so they cost a scan.
+/// per feed range. Both come from the counts and approximate sizes the store keeps per feed
+/// range, so they cost no scan (a range recorded before counts were kept counts its item
+/// pointers).
 pub(crate) fn read_container(
     state: &AppState,
     request: &RequestContext,
@@ -314,21 +316,17 @@ pub(crate) fn read_container(
         return Ok(container_reply(&container, 200));
     }
     let mut body = container_json(&container);
-    let mut n_items = 0usize;
-    let mut n_bytes = 0usize;
+    let mut n_items = 0u64;
+    let mut n_bytes = 0u64;
     let mut statistics = Vec::with_capacity(container.feed_ranges.len());
     for range in &container.feed_ranges {
-        let items =
-            state
-                .store
-                .scan_items(database, id, &tributary_store::FeedScope::Range(range.id))?;
-        let range_bytes: usize = items.iter().map(String::len).sum();
-        n_items += items.len();
-        n_bytes += range_bytes;
+        let range_items = state.store.range_item_count(database, id, range.id)?;
+        n_items += range_items;
+        n_bytes += range.approx_bytes;
         statistics.push(json!({
             "id": range.id.to_string(),
-            "sizeInKB": range_bytes.div_ceil(1024),
-            "documentCount": items.len(),
+            "sizeInKB": range.approx_bytes.div_ceil(1024),
+            "documentCount": range_items,
             "partitionKeys": [],
         }));
     }

@@ -1,5 +1,6 @@
 //! Happy paths the SDKs depend on: the account document, the change feed's 200/304 and
-//! etags, partition key range caching, and the 410 a client must see for a split range.
+//! etags, partition key range caching, the 410 a client must see for a split range, and a
+//! container's usage and per-range statistics.
 
 use axum::http::Method;
 use serde_json::json;
@@ -319,4 +320,57 @@ async fn container_rid(server: &TestServer) -> String {
         .as_str()
         .expect("a rid")
         .to_owned()
+}
+
+#[tokio::test]
+async fn container_usage_and_range_statistics_count_the_live_items() {
+    let server = TestServer::start().await;
+    server.create_database("db").await;
+    server
+        .request(Method::POST, "/dbs/db/colls")
+        .header("x-ms-offer-throughput", "20000")
+        .json(&json!({"id": "counted", "partitionKey": {"paths": ["/pk"], "kind": "Hash", "version": 2}}))
+        .send()
+        .await
+        .expect_status(201);
+    for n in 0..15 {
+        let pk = format!("key{n}");
+        server
+            .request(Method::POST, "/dbs/db/colls/counted/docs")
+            .partition_key(&pk)
+            .json(&json!({"id": format!("i{n}"), "pk": pk, "text": "x".repeat(500)}))
+            .send()
+            .await
+            .expect_status(201);
+    }
+    for n in 0..3 {
+        server
+            .request(Method::DELETE, &format!("/dbs/db/colls/counted/docs/i{n}"))
+            .partition_key(&format!("key{n}"))
+            .send()
+            .await
+            .expect_status(204);
+    }
+    let read = server
+        .request(Method::GET, "/dbs/db/colls/counted")
+        .header("x-ms-documentdb-populatequotainfo", "true")
+        .header("x-ms-documentdb-populatepartitionstatistics", "true")
+        .send()
+        .await;
+    read.expect_status(200);
+    let usage = read.header("x-ms-resource-usage").expect("usage header");
+    assert!(usage.contains("documentsCount=12;"), "{usage}");
+    let statistics = read.json()["statistics"].clone();
+    let statistics = statistics.as_array().expect("statistics per range");
+    assert_eq!(statistics.len(), 2);
+    let counted: u64 = statistics
+        .iter()
+        .map(|range| range["documentCount"].as_u64().expect("a count"))
+        .sum();
+    assert_eq!(counted, 12);
+    let kilobytes: u64 = statistics
+        .iter()
+        .map(|range| range["sizeInKB"].as_u64().expect("a size"))
+        .sum();
+    assert!(kilobytes >= 6, "12 items of ~520 bytes: {kilobytes} KB");
 }

@@ -128,6 +128,7 @@ pub(super) fn create_container(
             first_lsn: 1,
             children: Vec::new(),
             approx_bytes: 0,
+            item_count: Some(0),
         })
         .collect::<Vec<_>>();
     txn.catalog.counters.next_cid += 1;

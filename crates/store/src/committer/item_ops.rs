@@ -313,6 +313,11 @@ pub(super) fn write_version(
     let old_bytes = existing.map_or(0, |e| e.record.body.len() as u64);
     let new_bytes = new_item.map_or(0, |i| i.user_json.len() as u64);
     range.approx_bytes = (range.approx_bytes + new_bytes).saturating_sub(old_bytes);
+    if let Some(count) = &mut range.item_count {
+        // The item's pointer is added, replaced or removed below.
+        *count =
+            (*count + u64::from(new_item.is_some())).saturating_sub(u64::from(existing.is_some()));
+    }
     if ts > previous_ts {
         txn.put(Space::Time, time_key(cid, ts), lsn.to_be_bytes().to_vec());
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::Committer;
 use crate::catalog::{MAX_FEED_RANGES, RangeRecord, v2_split_point};
 use crate::error::{Result, StoreError};
+use crate::item_scan::count_item_pointers;
 use crate::records::{doc_key_epk_bound, parse_doc_key};
 use crate::storage::Space;
 use crate::txn::Txn;
@@ -100,6 +101,16 @@ pub(super) fn split_range(
     .ok_or_else(|| {
         StoreError::BadRequest(format!("feed range {range_id} is too narrow to split"))
     })?;
+    // The split runs alone, so the committed pointers are all there are.
+    let left_count = match range.item_count {
+        Some(_) => Some(count_item_pointers(
+            txn.backend(),
+            cid,
+            &range.min,
+            &middle,
+        )?),
+        None => None,
+    };
     let container = txn.container_mut(cid);
     let first_lsn = container.feed.next_lsn;
     let left_id = container.feed.next_range_id;
@@ -108,7 +119,7 @@ pub(super) fn split_range(
     container.feed.ranges_version += 1;
     let mut ancestors = range.ancestors.clone();
     ancestors.push(range.id);
-    let child = |id: u32, min: String, max: String| RangeRecord {
+    let child = |id: u32, min: String, max: String, item_count: Option<u64>| RangeRecord {
         id,
         min,
         max,
@@ -117,10 +128,15 @@ pub(super) fn split_range(
         first_lsn,
         children: Vec::new(),
         approx_bytes: range.approx_bytes / 2,
+        item_count,
     };
+    let right_count = range
+        .item_count
+        .zip(left_count)
+        .map(|(all, left)| all.saturating_sub(left));
     let children = vec![
-        child(left_id, range.min.clone(), middle.clone()),
-        child(right_id, middle, range.max.clone()),
+        child(left_id, range.min.clone(), middle.clone(), left_count),
+        child(right_id, middle, range.max.clone(), right_count),
     ];
     let parent = container
         .feed

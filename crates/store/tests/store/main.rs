@@ -21,6 +21,8 @@
 //! - `repair`: a damaged journal is refused at open, then cut at the damage with the loss
 //!   reported, or left untouched when a cut would leave keyspaces disagreeing.
 //! - `continuations`: any continuation token or LSN gives a page or an error, never a panic.
+//! - `item_counts`: each feed range keeps its item count; an older catalog's ranges are
+//!   counted from their item pointers.
 
 mod bulk;
 mod commit_paths;
@@ -29,6 +31,7 @@ mod crash;
 mod data_dir_lock;
 mod disk_full;
 mod fsync_failure;
+mod item_counts;
 mod model;
 mod renames;
 mod repair;

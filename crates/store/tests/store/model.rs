@@ -1008,6 +1008,21 @@ impl<'a> Harness<'a> {
             "{}: current feed ranges",
             model.name
         );
+        // Each range's item count is its items (expired ones too, until deleted).
+        for range in &properties.feed_ranges {
+            let expected = model
+                .items
+                .keys()
+                .filter(|(pk_n, _)| self.in_scope(c, &ScopeSelection::Range(range.id), *pk_n))
+                .count() as u64;
+            assert_eq!(
+                range.item_count,
+                Some(expected),
+                "{}: item count of range {}",
+                model.name,
+                range.id
+            );
+        }
     }
 
     fn scope_of(&self, c: usize, scope: &ScopeChoice) -> ScopeSelection {
@@ -1258,6 +1273,7 @@ impl<'a> Harness<'a> {
     }
 
     fn check_items(&self, c: usize) {
+        self.check_ranges(c);
         let model = &self.models[c];
         let store = self.store();
         let now_s = self.now_s();

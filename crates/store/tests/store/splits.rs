@@ -16,6 +16,8 @@ use crate::support::{
 
 const CONTAINER: &str = "split";
 const N_ITEMS: usize = 40;
+/// Items deleted before the splits of `split_ranges_tile_the_key_space_and_survive_reopening`.
+const N_DELETED: usize = 7;
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -337,12 +339,46 @@ fn split_ranges_tile_the_key_space_and_survive_reopening() {
             )
             .expect("read");
         continuation = page.continuation;
+        for n in 0..N_DELETED {
+            runtime
+                .block_on(store.write_item(
+                    DATABASE,
+                    CONTAINER,
+                    ItemWrite::delete(pk(&format!("p{n}")), format!("item-{n}")),
+                ))
+                .expect("delete");
+        }
         let children = runtime
             .block_on(store.split_range(DATABASE, CONTAINER, 0))
             .expect("split");
         runtime
             .block_on(store.split_range(DATABASE, CONTAINER, children[1].id))
             .expect("split again");
+        // Each current range counts exactly its items, without a scan.
+        let mut n_counted = 0;
+        for range in store
+            .read_container(DATABASE, CONTAINER)
+            .expect("container")
+            .feed_ranges
+        {
+            let scanned = store
+                .scan_items(DATABASE, CONTAINER, &FeedScope::Range(range.id))
+                .expect("scan")
+                .len() as u64;
+            assert_eq!(range.item_count, Some(scanned), "range {}", range.id);
+            assert_eq!(
+                store
+                    .range_item_count(DATABASE, CONTAINER, range.id)
+                    .expect("count"),
+                scanned
+            );
+            n_counted += scanned;
+        }
+        assert_eq!(n_counted, (N_ITEMS - N_DELETED) as u64);
+        assert!(matches!(
+            store.range_item_count(DATABASE, CONTAINER, 0),
+            Err(StoreError::RangeGone { .. })
+        ));
         before = store
             .read_container(DATABASE, CONTAINER)
             .expect("container")
@@ -353,7 +389,7 @@ fn split_ranges_tile_the_key_space_and_survive_reopening() {
         .read_container(DATABASE, CONTAINER)
         .expect("container");
     assert_eq!(properties.feed_ranges, before, "ranges survive reopening");
-    assert_eq!(properties.high_lsn, N_ITEMS as u64);
+    assert_eq!(properties.high_lsn, (N_ITEMS + N_DELETED) as u64);
     let mut bounds: Vec<(&str, &str)> = before
         .iter()
         .map(|r| (r.min.as_str(), r.max.as_str()))

@@ -1,0 +1,122 @@
+//! Each feed range keeps its item count in the catalog, so statistics need no scan; a range
+//! recorded before counts were kept is counted from its item pointers.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tributary_store::{ContainerDefinition, ItemWrite, ManualClock, Store};
+
+use crate::support::{DATABASE, START_MS, open_store, pk, quiet_options, runtime};
+
+const CONTAINER: &str = "counted";
+
+fn write(runtime: &tokio::runtime::Runtime, store: &Store, write: ItemWrite) {
+    runtime
+        .block_on(store.write_item(DATABASE, CONTAINER, write))
+        .expect("write succeeds");
+}
+
+fn item(n: usize) -> Value {
+    json!({"id": format!("item-{n}"), "pk": format!("p{n}")})
+}
+
+/// The current ranges' counts as the catalog keeps them, and as `range_item_count` answers.
+fn counts(store: &Store) -> Vec<(Option<u64>, u64)> {
+    store
+        .read_container(DATABASE, CONTAINER)
+        .expect("container")
+        .feed_ranges
+        .iter()
+        .map(|range| {
+            let answered = store
+                .range_item_count(DATABASE, CONTAINER, range.id)
+                .expect("count");
+            (range.item_count, answered)
+        })
+        .collect()
+}
+
+/// Rewrites every container record of a closed store as one written before counts were kept.
+fn forget_counts(dir: &Path) {
+    let database = fjall::Database::builder(dir).open().expect("fjall opens");
+    let meta = database
+        .keyspace("meta", fjall::KeyspaceCreateOptions::default)
+        .expect("meta keyspace");
+    let records: Vec<(Vec<u8>, Vec<u8>)> = meta
+        .prefix(b"co\0")
+        .map(|guard| {
+            let (key, value) = guard.into_inner().expect("a container record");
+            (key.to_vec(), value.to_vec())
+        })
+        .collect();
+    assert!(!records.is_empty());
+    for (key, value) in records {
+        let mut record: Value = serde_json::from_slice(&value).expect("JSON record");
+        for range in record["feed"]["ranges"].as_array_mut().expect("ranges") {
+            range
+                .as_object_mut()
+                .expect("range")
+                .remove("item_count")
+                .expect("a kept count");
+        }
+        meta.insert(key, serde_json::to_vec(&record).expect("JSON"))
+            .expect("record rewritten");
+    }
+    database
+        .persist(fjall::PersistMode::SyncAll)
+        .expect("persisted");
+}
+
+#[test]
+fn counts_follow_writes_and_a_range_without_one_is_counted_from_its_pointers() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let runtime = runtime();
+    {
+        let store = open_store(dir.path(), quiet_options(&clock));
+        runtime
+            .block_on(store.create_database(DATABASE))
+            .expect("database");
+        runtime
+            .block_on(store.create_container(
+                DATABASE,
+                ContainerDefinition::new(CONTAINER, "/pk"),
+                2,
+            ))
+            .expect("container");
+        assert_eq!(counts(&store), vec![(Some(0), 0), (Some(0), 0)]);
+        for n in 0..12 {
+            write(&runtime, &store, ItemWrite::create(item(n)));
+        }
+        // Replacing an item leaves the count alone; deleting lowers it.
+        write(&runtime, &store, ItemWrite::upsert(item(3)));
+        for n in 0..2 {
+            write(
+                &runtime,
+                &store,
+                ItemWrite::delete(pk(&format!("p{n}")), format!("item-{n}")),
+            );
+        }
+        let kept = counts(&store);
+        assert!(kept.iter().all(|(kept, answered)| *kept == Some(*answered)));
+        assert_eq!(kept.iter().map(|(_, n)| n).sum::<u64>(), 10);
+    }
+    forget_counts(dir.path());
+    let store = open_store(dir.path(), quiet_options(&clock));
+    let before: Vec<(Option<u64>, u64)> = counts(&store);
+    assert!(before.iter().all(|(kept, _)| kept.is_none()), "{before:?}");
+    assert_eq!(before.iter().map(|(_, n)| n).sum::<u64>(), 10);
+    write(&runtime, &store, ItemWrite::create(item(20)));
+    let range = store
+        .read_container(DATABASE, CONTAINER)
+        .expect("container")
+        .feed_ranges[0]
+        .id;
+    runtime
+        .block_on(store.split_range(DATABASE, CONTAINER, range))
+        .expect("split");
+    let after = counts(&store);
+    assert!(after.iter().all(|(kept, _)| kept.is_none()), "{after:?}");
+    assert_eq!(after.iter().map(|(_, n)| n).sum::<u64>(), 11);
+}
