@@ -7,7 +7,6 @@
 //! name-based path the routes serve.
 
 use base64::Engine as _;
-use serde_json::Value;
 use tributary_partition_key::PartitionKey;
 use tributary_store::{FeedScope, Store};
 use tributary_wire::auth::ResourceAddress;
@@ -84,13 +83,8 @@ pub(crate) fn resolve(
         Some(key) => FeedScope::PartitionKey(key.clone()),
         None => FeedScope::Container,
     };
-    let item_rid = Value::String(segments[5].clone());
     let id = store
-        .scan_items(&database, &container, &scope)?
-        .iter()
-        .filter_map(|text| serde_json::from_str::<Value>(text).ok())
-        .find(|item| item.get("_rid") == Some(&item_rid))
-        .and_then(|item| item.get("id").and_then(Value::as_str).map(str::to_owned))
+        .item_id_by_rid(&database, &container, &scope, &segments[5])?
         .ok_or_else(|| not_found("item", &segments[5]))?;
     segments[5] = id;
     Ok(())

@@ -680,6 +680,20 @@ pub(crate) fn item_rid(database_seq: u32, cid: u32, created_lsn: u64) -> String 
     encode_rid(&bytes)
 }
 
+/// The creation LSN an item `_rid` encodes ([`item_rid`]); `None` when `rid` is not an item
+/// resource id of container `cid` of database `database_seq`.
+pub(crate) fn item_rid_creation_lsn(database_seq: u32, cid: u32, rid: &str) -> Option<u64> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(rid.replace('-', "/"))
+        .ok()?;
+    let bytes: [u8; 16] = bytes.try_into().ok()?;
+    if bytes[..8] != container_rid_bytes(database_seq, cid) {
+        return None;
+    }
+    let created_lsn = u64::from_le_bytes(bytes[8..].try_into().ok()?);
+    Some(created_lsn)
+}
+
 /// An item's `_self`: `dbs/{database rid}/colls/{container rid}/docs/{item rid}/`.
 pub(crate) fn item_self_link(database_seq: u32, cid: u32, item_rid: &str) -> String {
     let mut link = String::with_capacity(48 + item_rid.len());
@@ -776,6 +790,19 @@ mod tests {
         assert!(!rid.contains('/') && rid.contains('-'), "{rid}");
         let link = item_self_link(u32::MAX, 0x7FFF_FFFF, &rid);
         assert_eq!(link.split('/').count(), 7, "{link}");
+    }
+
+    #[test]
+    fn an_item_rid_gives_back_its_creation_lsn_for_its_own_container_only() {
+        for lsn in [1, 255, 256, u64::MAX] {
+            let rid = item_rid(7, 42, lsn);
+            assert_eq!(item_rid_creation_lsn(7, 42, &rid), Some(lsn), "{rid}");
+            assert_eq!(item_rid_creation_lsn(7, 43, &rid), None);
+            assert_eq!(item_rid_creation_lsn(8, 42, &rid), None);
+        }
+        for not_an_item_rid in [container_rid(7, 42), "not base64!".into(), String::new()] {
+            assert_eq!(item_rid_creation_lsn(7, 42, &not_an_item_rid), None);
+        }
     }
 
     fn range(min: &str, max: &str) -> RangeRecord {

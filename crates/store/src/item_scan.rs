@@ -11,7 +11,7 @@ use std::ops::{Bound, ControlFlow};
 use tributary_partition_key::EpkRange;
 
 use crate::Store;
-use crate::catalog::ContainerRecord;
+use crate::catalog::{self, ContainerRecord};
 use crate::error::{Result, StoreError};
 use crate::feed::{self, FeedScope};
 use crate::is_expired;
@@ -51,6 +51,42 @@ impl Store {
                 &range.max,
             ),
         }
+    }
+
+    /// The id of the item whose `_rid` is `rid`, looked for in `scope` (a partition key keeps
+    /// the search to that key's items). Reads item pointers only (each holds its item's
+    /// creation LSN, which the `_rid` encodes), never an item; `None` when no item of the
+    /// scope has that resource id, or `rid` is not one of this container's item ids.
+    ///
+    /// # Errors
+    /// [`StoreError::RangeGone`] for a split range; storage errors.
+    pub fn item_id_by_rid(
+        &self,
+        database: &str,
+        container: &str,
+        scope: &FeedScope,
+        rid: &str,
+    ) -> Result<Option<String>> {
+        let record = self.container(database, container)?;
+        let Some(created_lsn) =
+            catalog::item_rid_creation_lsn(record.database_seq, record.cid, rid)
+        else {
+            return Ok(None);
+        };
+        let span = feed::scope_span(&record, scope)?;
+        let snapshot = self.shared.backend.snapshot();
+        for entry in snapshot.scan(
+            Space::Docs,
+            &records::doc_key_epk_bound(record.cid, span.min.as_str()),
+            &records::doc_key_epk_bound(record.cid, span.max.as_str()),
+        ) {
+            let (key, pointer) = entry?;
+            if DocPointer::decode(&pointer)?.created_lsn == created_lsn {
+                let (_, id) = records::parse_doc_key(&key)?;
+                return Ok(Some(id.to_owned()));
+            }
+        }
+        Ok(None)
     }
 
     /// The live items of a scope (JSON text, system properties included), in [`ItemPosition`]

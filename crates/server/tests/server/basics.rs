@@ -1,6 +1,6 @@
 //! Happy paths the SDKs depend on: the account document, the change feed's 200/304 and
-//! etags, partition key range caching, the 410 a client must see for a split range, and a
-//! container's usage and per-range statistics.
+//! etags, partition key range caching, the 410 a client must see for a split range, a
+//! container's usage and per-range statistics, and items reached by their `_self` links.
 
 use axum::http::Method;
 use serde_json::json;
@@ -373,4 +373,79 @@ async fn container_usage_and_range_statistics_count_the_live_items() {
         .map(|range| range["sizeInKB"].as_u64().expect("a size"))
         .sum();
     assert!(kilobytes >= 6, "12 items of ~520 bytes: {kilobytes} KB");
+}
+
+#[tokio::test]
+async fn an_item_is_reached_by_its_self_link_after_it_was_replaced() {
+    let server = TestServer::with_container().await;
+    let mut links = Vec::new();
+    for n in 0..5 {
+        let created = server
+            .request(Method::POST, "/dbs/db/colls/c/docs")
+            .partition_key(&format!("p{n}"))
+            .json(&json!({"id": format!("i{n}"), "pk": format!("p{n}"), "v": 0}))
+            .send()
+            .await;
+        created.expect_status(201);
+        links.push(format!(
+            "/{}",
+            created.json()["_self"].as_str().expect("_self")
+        ));
+    }
+    // The replace writes a new version (its creation's feed entry is gone); the `_rid`, and
+    // so the link, stays.
+    server
+        .request(Method::PUT, "/dbs/db/colls/c/docs/i2")
+        .partition_key("p2")
+        .json(&json!({"id": "i2", "pk": "p2", "v": 1}))
+        .send()
+        .await
+        .expect_status(200);
+    let with_key = server
+        .request(Method::GET, &links[2])
+        .partition_key("p2")
+        .send()
+        .await;
+    with_key.expect_status(200);
+    assert_eq!(with_key.json()["v"], json!(1));
+    // Under another partition key, or in another container, the link names nothing.
+    server
+        .request(Method::GET, &links[2])
+        .partition_key("p3")
+        .send()
+        .await
+        .expect_error(404);
+    server.create_container("db", "other").await;
+    let other = server
+        .request(Method::GET, "/dbs/db/colls/other")
+        .send()
+        .await
+        .json();
+    let item_rid = links[2]
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .expect("rid");
+    let foreign = format!(
+        "/{}docs/{item_rid}/",
+        other["_self"].as_str().expect("container _self")
+    );
+    server
+        .request(Method::GET, &foreign)
+        .partition_key("p2")
+        .send()
+        .await
+        .expect_error(404);
+    server
+        .request(Method::DELETE, &links[4])
+        .partition_key("p4")
+        .send()
+        .await
+        .expect_status(204);
+    server
+        .request(Method::GET, &links[4])
+        .partition_key("p4")
+        .send()
+        .await
+        .expect_error(404);
 }
