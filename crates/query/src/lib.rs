@@ -103,6 +103,16 @@ pub use crate::error::QueryError;
 pub use crate::functions::{MAX_COMPUTED_STRING_BYTES, MAX_REPLICATE_CHARS};
 pub use crate::plan::{DistinctKind, Merge, ORDER_BY_FILTER_PLACEHOLDER, QueryPlan};
 
+/// The results a `TOP` or `OFFSET ... LIMIT` keeps of a query's results in order: it skips
+/// `skip` of them, then keeps `take`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowWindow {
+    /// Results dropped first (`OFFSET`; 0 for `TOP`).
+    pub skip: u64,
+    /// Results kept after them (`TOP` or `LIMIT`).
+    pub take: u64,
+}
+
 use crate::ast::{BinaryOp, Collection, Expr, SelectQuery, Selection};
 use crate::eval::{Context, Env, eval};
 use crate::exec::{Flow, Pipeline};
@@ -204,6 +214,45 @@ impl Query {
             || ast.distinct
             || ast.top.is_some()
             || ast.offset_limit.is_some()
+    }
+
+    /// The `TOP` or `OFFSET ... LIMIT` of a query that, without it, answers item by item
+    /// ([`Query::answers_item_by_item`]): its results can then be streamed, reading only as
+    /// far as the window reaches. `None` for any other query, for one with both clauses, and
+    /// for a count parameter that is missing or not a non-negative integer (running the
+    /// query whole reports that).
+    pub fn row_window(&self, parameters: &Parameters) -> Option<RowWindow> {
+        let ast = &self.ast;
+        let streams_without_window = !ast.sources.is_empty()
+            && ast.order_by.is_empty()
+            && !ast.is_aggregate()
+            && !ast.distinct;
+        if !streams_without_window {
+            return None;
+        }
+        match (&ast.top, &ast.offset_limit) {
+            (Some(top), None) => Some(RowWindow {
+                skip: 0,
+                take: plan::resolve(Some(top), "TOP", parameters).ok()??,
+            }),
+            (None, Some(offset_limit)) => Some(RowWindow {
+                skip: plan::resolve(Some(&offset_limit.offset), "OFFSET", parameters).ok()??,
+                take: plan::resolve(Some(&offset_limit.limit), "LIMIT", parameters).ok()??,
+            }),
+            _ => None,
+        }
+    }
+
+    /// This query without its `TOP` and `OFFSET ... LIMIT`, to run over each document of a
+    /// [`Query::row_window`] stream.
+    pub fn without_row_window(&self) -> Query {
+        let mut ast = self.ast.clone();
+        ast.top = None;
+        ast.offset_limit = None;
+        Query {
+            ast,
+            parameter_names: self.parameter_names.clone(),
+        }
     }
 
     /// True when the query can be answered one document at a time, each document's results

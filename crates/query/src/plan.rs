@@ -346,7 +346,7 @@ fn plan_name(function: AggregateFunction) -> &'static str {
 }
 
 /// A `TOP`, `OFFSET` or `LIMIT` count, its parameter looked up.
-fn resolve(
+pub(crate) fn resolve(
     count: Option<&Count>,
     clause: &str,
     parameters: &Parameters,

@@ -369,3 +369,54 @@ fn parameters_bind_any_json_value() {
         ),
     ]);
 }
+
+#[test]
+fn a_top_or_offset_limit_over_streamed_results_is_a_row_window() {
+    use tributary_query::{Parameters, Query, RowWindow, execute};
+
+    let mut parameters = Parameters::new();
+    parameters.insert("@n", json!(4));
+    parameters.insert("@bad", json!(-1));
+    let window = |text: &str| {
+        Query::parse(text)
+            .expect("the query parses")
+            .row_window(&parameters)
+    };
+    assert_eq!(
+        window("SELECT TOP 5 * FROM c"),
+        Some(RowWindow { skip: 0, take: 5 })
+    );
+    assert_eq!(
+        window("SELECT c.id FROM c WHERE c.x > 1 OFFSET 3 LIMIT @n"),
+        Some(RowWindow { skip: 3, take: 4 })
+    );
+    for not_streamed in [
+        "SELECT * FROM c",
+        "SELECT TOP 5 * FROM c ORDER BY c.id",
+        "SELECT DISTINCT TOP 5 c.a FROM c",
+        "SELECT TOP 5 VALUE COUNT(1) FROM c",
+        "SELECT TOP 5 c.a FROM c GROUP BY c.a",
+        "SELECT TOP 5 VALUE 1",
+        "SELECT TOP @bad * FROM c",
+        "SELECT TOP @missing * FROM c",
+    ] {
+        assert_eq!(window(not_streamed), None, "{not_streamed}");
+    }
+    // The window over the query without it gives what the query gives.
+    let documents: Vec<_> = (0..10).map(|n| json!({"id": n, "tags": [1, 2]})).collect();
+    for text in [
+        "SELECT VALUE c.id FROM c JOIN t IN c.tags OFFSET 3 LIMIT 6",
+        "SELECT TOP 7 VALUE c.id FROM c JOIN t IN c.tags",
+    ] {
+        let query = Query::parse(text).expect("the query parses");
+        let RowWindow { skip, take } = query.row_window(&parameters).expect("a window");
+        let whole = execute(&query, &parameters, &documents).expect("runs");
+        let streamed: Vec<_> = execute(&query.without_row_window(), &parameters, &documents)
+            .expect("runs")
+            .into_iter()
+            .skip(skip as usize)
+            .take(take as usize)
+            .collect();
+        assert_eq!(streamed, whole, "{text}");
+    }
+}

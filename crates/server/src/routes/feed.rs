@@ -259,20 +259,24 @@ pub(crate) fn read_feed(
 ) -> Result<Reply, ApiError> {
     let scope = feed_scope(request)?;
     let page_size = request.max_item_count(DEFAULT_PAGE_ITEMS)?;
-    let after = PageToken::position(request.header(headers::X_MS_CONTINUATION))?;
+    let (after, _) = PageToken::position(request.header(headers::X_MS_CONTINUATION))?;
     let page = read_items_page(
         &state.store,
         (database, container),
-        &scope,
-        after,
+        (&scope, after),
         page_size,
+        None,
         |body| Ok(vec![body.to_owned()]),
     )?;
     let rid = state.store.container_position(database, container)?.0;
     let mut reply = Reply::json(200, feed_body(&rid, "Documents", &page.entries))
         .header(X_MS_ITEM_COUNT, page.entries.len().to_string());
     if let Some(next) = page.next {
-        reply = reply.header(headers::X_MS_CONTINUATION, PageToken::After(next).encode());
+        let token = PageToken::After {
+            after: next,
+            seen: 0,
+        };
+        reply = reply.header(headers::X_MS_CONTINUATION, token.encode());
     }
     Ok(reply)
 }

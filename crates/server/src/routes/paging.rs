@@ -5,14 +5,17 @@
 //! page ended ([`ItemPosition`]) and stops once it is full, so paging through N items reads
 //! each once. A query across feed ranges reads one range's span at a time, as the Cosmos DB
 //! gateway pages it (a range's items end a page; an empty range gives an empty page). A query
-//! that needs its whole input runs whole on every page and pages its result by offset. The
-//! kinds of token are told apart, and any other text is a 400.
+//! with `TOP` or `OFFSET ... LIMIT` that is otherwise answered item by item streams the same
+//! way, its token also counting the results seen so far, and reads only as far as its window
+//! reaches. A query that needs its whole input runs whole on every page and pages its result
+//! by offset. The kinds of token are told apart, and any other text is a 400.
 
 use std::ops::ControlFlow;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
 use tributary_partition_key::{Epk, EpkRange};
+use tributary_query::RowWindow;
 use tributary_store::{FeedScope, ItemPosition, Store};
 
 use crate::error::ApiError;
@@ -22,29 +25,37 @@ use crate::error::ApiError;
 pub(crate) enum PageToken {
     /// After this many results of a query run whole.
     Offset(usize),
-    /// After this item of the scope.
-    After(ItemPosition),
+    /// After this item of the scope, `seen` results of a [`RowWindow`] query counted.
+    After { after: ItemPosition, seen: u64 },
     /// In this span of effective partition keys (a feed range when the page began), after
     /// this item of it or from its start: a query across ranges paged one range at a time.
     InSpan {
         span: EpkRange,
         after: Option<ItemPosition>,
+        seen: u64,
     },
 }
 
 impl PageToken {
     /// The token's text: base64 of `{"offset": n}`, `{"after": [segment, lsn]}` or
-    /// `{"span": [min, max], "after": [segment, lsn] or null}`.
+    /// `{"span": [min, max], "after": [segment, lsn] or null}`, the last two with `"seen": n`
+    /// when results were counted.
     pub(crate) fn encode(&self) -> String {
         let position = |p: &ItemPosition| json!([p.segment, p.lsn]);
-        let value = match self {
-            PageToken::Offset(offset) => json!({ "offset": offset }),
-            PageToken::After(after) => json!({ "after": position(after) }),
-            PageToken::InSpan { span, after } => json!({
-                "span": [span.min.as_str(), span.max.as_str()],
-                "after": after.as_ref().map(position),
-            }),
+        let (mut value, seen) = match self {
+            PageToken::Offset(offset) => (json!({ "offset": offset }), 0),
+            PageToken::After { after, seen } => (json!({ "after": position(after) }), *seen),
+            PageToken::InSpan { span, after, seen } => (
+                json!({
+                    "span": [span.min.as_str(), span.max.as_str()],
+                    "after": after.as_ref().map(position),
+                }),
+                *seen,
+            ),
         };
+        if seen > 0 {
+            value["seen"] = json!(seen);
+        }
         base64::engine::general_purpose::STANDARD.encode(value.to_string())
     }
 
@@ -74,6 +85,10 @@ impl PageToken {
             }
             _ => Err(invalid()),
         };
+        let seen = match value.get("seen") {
+            None => 0,
+            Some(seen) => seen.as_u64().ok_or_else(invalid)?,
+        };
         if let Some(span) = value.get("span") {
             let bound = |index: usize| {
                 span.get(index)
@@ -86,13 +101,13 @@ impl PageToken {
                 None | Some(Value::Null) => None,
                 Some(after) => Some(position(after)?),
             };
-            return Ok(PageToken::InSpan { span, after });
+            return Ok(PageToken::InSpan { span, after, seen });
         }
         value
             .get("after")
             .ok_or_else(invalid)
             .and_then(position)
-            .map(PageToken::After)
+            .map(|after| PageToken::After { after, seen })
     }
 
     /// The offset of a token for a query run whole.
@@ -107,29 +122,30 @@ impl PageToken {
         }
     }
 
-    /// The span and position of a token for a query paged one range at a time; `None`
-    /// without a token.
+    /// The span, position and results seen of a token for a query paged one range at a
+    /// time; `None` without a token.
     ///
     /// # Errors
     /// 400 for a token of another kind: it belongs to another query.
     pub(crate) fn in_span(
         token: Option<&str>,
-    ) -> Result<Option<(EpkRange, Option<ItemPosition>)>, ApiError> {
+    ) -> Result<Option<(EpkRange, Option<ItemPosition>, u64)>, ApiError> {
         match token.map(PageToken::decode).transpose()? {
             None => Ok(None),
-            Some(PageToken::InSpan { span, after }) => Ok(Some((span, after))),
+            Some(PageToken::InSpan { span, after, seen }) => Ok(Some((span, after, seen))),
             Some(_) => Err(foreign_token()),
         }
     }
 
-    /// The position of a token for a page read item by item.
+    /// The position and results seen of a token for a page read item by item (none and 0
+    /// without a token).
     ///
     /// # Errors
     /// 400 for an offset token: it belongs to a query run whole.
-    pub(crate) fn position(token: Option<&str>) -> Result<Option<ItemPosition>, ApiError> {
+    pub(crate) fn position(token: Option<&str>) -> Result<(Option<ItemPosition>, u64), ApiError> {
         match token.map(PageToken::decode).transpose()? {
-            None => Ok(None),
-            Some(PageToken::After(position)) => Ok(Some(position)),
+            None => Ok((None, 0)),
+            Some(PageToken::After { after, seen }) => Ok((Some(after), seen)),
             Some(_) => Err(foreign_token()),
         }
     }
@@ -139,6 +155,36 @@ fn foreign_token() -> ApiError {
     ApiError::bad_request(
         "the continuation token belongs to another query: send the query it came with",
     )
+}
+
+/// How far a query with a [`RowWindow`] has read: its results counted so far, pages before
+/// this one included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct WindowProgress {
+    pub(crate) window: RowWindow,
+    pub(crate) seen: u64,
+}
+
+impl WindowProgress {
+    /// Whether every result the window keeps has been seen: nothing more needs reading.
+    pub(crate) fn is_full(&self) -> bool {
+        self.seen >= self.window.skip.saturating_add(self.window.take)
+    }
+
+    /// Counts an item's results in order and keeps those inside the window.
+    fn admit(&mut self, entries: Vec<String>) -> Vec<String> {
+        let mut kept = Vec::new();
+        for entry in entries {
+            if self.is_full() {
+                break;
+            }
+            if self.seen >= self.window.skip {
+                kept.push(entry);
+            }
+            self.seen += 1;
+        }
+        kept
+    }
 }
 
 /// One page read item by item.
@@ -156,15 +202,17 @@ pub(crate) struct ItemPage {
 /// `produce` (none when it does not match), until `page_size` entries are gathered. One
 /// item's entries never straddle two pages: a page ends before an item whose entries would
 /// not fit, unless it is the page's first item (a `JOIN` can make more than a page of one).
+/// With a `window`, only the entries inside it are kept (and counted in it), and reading
+/// stops for good once it is full.
 ///
 /// # Errors
 /// The store's errors, and `produce`'s first error.
 pub(crate) fn read_items_page(
     store: &Store,
     (database, container): (&str, &str),
-    scope: &FeedScope,
-    after: Option<ItemPosition>,
+    (scope, after): (&FeedScope, Option<ItemPosition>),
     page_size: usize,
+    mut window: Option<&mut WindowProgress>,
     mut produce: impl FnMut(&str) -> Result<Vec<String>, ApiError>,
 ) -> Result<ItemPage, ApiError> {
     let mut page = ItemPage {
@@ -177,6 +225,9 @@ pub(crate) fn read_items_page(
     let mut more = false;
     let mut failure = None;
     store.visit_items(database, container, scope, after, |position, body| {
+        if window.as_deref().is_some_and(WindowProgress::is_full) {
+            return ControlFlow::Break(());
+        }
         if page.entries.len() >= page_size {
             more = true;
             return ControlFlow::Break(());
@@ -189,9 +240,17 @@ pub(crate) fn read_items_page(
                 ControlFlow::Break(())
             }
             Ok(entries) => {
+                let mut progress = window.as_deref().copied();
+                let entries = match &mut progress {
+                    Some(progress) => progress.admit(entries),
+                    None => entries,
+                };
                 if !page.entries.is_empty() && page.entries.len() + entries.len() > page_size {
                     more = true;
                     return ControlFlow::Break(());
+                }
+                if let (Some(window), Some(progress)) = (window.as_deref_mut(), progress) {
+                    *window = progress;
                 }
                 page.entries.extend(entries);
                 last = Some(position);
@@ -239,7 +298,11 @@ mod tests {
     #[test]
     fn a_token_of_the_other_kind_is_refused_with_400() {
         let offset = PageToken::Offset(3).encode();
-        let after = PageToken::After(ItemPosition { segment: 1, lsn: 9 }).encode();
+        let after = PageToken::After {
+            after: ItemPosition { segment: 1, lsn: 9 },
+            seen: 0,
+        }
+        .encode();
         assert_eq!(PageToken::offset(Some(&offset)).ok(), Some(3));
         assert_eq!(
             PageToken::offset(Some(&after)).map_err(|e| e.status).err(),
@@ -247,7 +310,7 @@ mod tests {
         );
         assert_eq!(
             PageToken::position(Some(&after)).ok(),
-            Some(Some(ItemPosition { segment: 1, lsn: 9 }))
+            Some((Some(ItemPosition { segment: 1, lsn: 9 }), 0))
         );
         assert_eq!(
             PageToken::position(Some(&offset))
@@ -255,15 +318,16 @@ mod tests {
                 .err(),
             Some(400)
         );
-        assert_eq!(PageToken::position(None).ok(), Some(None));
+        assert_eq!(PageToken::position(None).ok(), Some((None, 0)));
         let in_span = PageToken::InSpan {
             span: EpkRange::full(),
             after: None,
+            seen: 4,
         }
         .encode();
         assert_eq!(
             PageToken::in_span(Some(&in_span)).ok(),
-            Some(Some((EpkRange::full(), None)))
+            Some(Some((EpkRange::full(), None, 4)))
         );
         assert_eq!(
             PageToken::position(Some(&in_span))
@@ -288,9 +352,10 @@ mod tests {
         });
         prop_oneof![
             any::<usize>().prop_map(PageToken::Offset),
-            position.clone().prop_map(PageToken::After),
-            (span, proptest::option::of(position))
-                .prop_map(|(span, after)| PageToken::InSpan { span, after }),
+            (position.clone(), any::<u64>())
+                .prop_map(|(after, seen)| PageToken::After { after, seen }),
+            (span, proptest::option::of(position), any::<u64>())
+                .prop_map(|(span, after, seen)| PageToken::InSpan { span, after, seen }),
         ]
     }
 

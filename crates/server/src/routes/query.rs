@@ -14,7 +14,7 @@ use tributary_wire::headers;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::request::{Reply, RequestContext, X_MS_ITEM_COUNT, charge_for, feed_body};
-use crate::routes::paging::{PageToken, read_items_page};
+use crate::routes::paging::{PageToken, WindowProgress, read_items_page};
 
 /// Asks for [`QUERY_METRICS`] on a query response.
 const POPULATE_QUERY_METRICS: &str = "x-ms-documentdb-populatequerymetrics";
@@ -145,6 +145,13 @@ pub(crate) fn query_items(
         .header(headers::X_MS_CONTINUATION)
         .filter(|token| !is_other_containers_backend_token(token, &properties.rid));
     let started = Instant::now();
+    // A `TOP` or `OFFSET ... LIMIT` over results that stream: each document runs without it,
+    // and the pages count results against it, reading only as far as it reaches.
+    let window = query.row_window(&parameters);
+    let query = match window {
+        Some(_) => query.without_row_window(),
+        None => query,
+    };
     let (page, next, n_read, n_read_bytes) = if !query.answers_item_by_item() {
         let offset = PageToken::offset(token)?;
         let (documents, n_bytes) = load_whole_input(state, (database, container), &scan_scope)?;
@@ -176,23 +183,25 @@ pub(crate) fn query_items(
         // Across ranges it reads one range's span at a time and ends with it, as the
         // gateway's pages each hold one partition's results (an empty range included).
         let by_range = spans_ranges && matches!(scan_scope, FeedScope::Container);
-        let (page_scope, after, span) = if by_range {
-            let (span, after) = match PageToken::in_span(token)? {
+        let (page_scope, after, span, seen) = if by_range {
+            let (span, after, seen) = match PageToken::in_span(token)? {
                 Some(resume) => resume,
-                None => (range_span(&properties.feed_ranges, &Epk::min())?, None),
+                None => (range_span(&properties.feed_ranges, &Epk::min())?, None, 0),
             };
-            (FeedScope::Epk(span.clone()), after, Some(span))
+            (FeedScope::Epk(span.clone()), after, Some(span), seen)
         } else {
-            (scan_scope.clone(), PageToken::position(token)?, None)
+            let (after, seen) = PageToken::position(token)?;
+            (scan_scope.clone(), after, None, seen)
         };
+        let mut progress = window.map(|window| WindowProgress { window, seen });
         // One clock for the whole page, as one run over every document would have.
         let now = std::time::SystemTime::now();
         let page = read_items_page(
             &state.store,
             (database, container),
-            &page_scope,
-            after,
+            (&page_scope, after),
             page_size,
+            progress.as_mut(),
             |body| {
                 let document: Value = serde_json::from_str(body).map_err(stored_item_not_json)?;
                 let results = tributary_query::execute_at(&query, &parameters, [&document], now)
@@ -200,16 +209,21 @@ pub(crate) fn query_items(
                 Ok(results.iter().map(Value::to_string).collect())
             },
         )?;
+        let seen = progress.map_or(0, |progress| progress.seen);
+        let window_full = progress.is_some_and(|progress| progress.is_full());
         let next = match (span, page.next) {
-            (None, next) => next.map(PageToken::After),
+            _ if window_full => None,
+            (None, next) => next.map(|after| PageToken::After { after, seen }),
             (Some(span), Some(after)) => Some(PageToken::InSpan {
                 span,
                 after: Some(after),
+                seen,
             }),
             (Some(span), None) if span.max == Epk::max() => None,
             (Some(span), None) => Some(PageToken::InSpan {
                 span: range_span(&properties.feed_ranges, &span.max)?,
                 after: None,
+                seen,
             }),
         };
         (page.entries, next, page.n_read, page.n_read_bytes)

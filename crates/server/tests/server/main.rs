@@ -21,6 +21,7 @@ mod offers;
 mod permissions;
 mod queries;
 mod query_plans;
+mod row_windows;
 mod sdk;
 mod sessions;
 mod transaction;

@@ -13,7 +13,7 @@ const SDK_CAPABILITIES: &str = "x-ms-cosmos-sdk-supportedcapabilities";
 
 /// A server with container `wide` of two feed ranges (20,000 RU/s), holding `n` = 0..20
 /// under 20 partition keys.
-async fn two_range_server() -> TestServer {
+pub(crate) async fn two_range_server() -> TestServer {
     two_range_server_with(|n| format!("key{n}")).await
 }
 
