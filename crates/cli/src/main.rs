@@ -139,7 +139,8 @@ struct ServeArgs {
     #[arg(long, env = "TRIBUTARY_MAX_REQUEST_MEMORY_MIB", default_value_t = tributary_server::DEFAULT_MAX_REQUEST_MEMORY / (1024 * 1024), value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(4..=1024 * 1024))]
     max_request_memory_mib: usize,
     /// MiB of stored items a query that needs its whole input (ORDER BY, aggregates, GROUP
-    /// BY, DISTINCT, TOP, OFFSET) may read; past it the query is answered 400.
+    /// BY, DISTINCT) may hold at once; past it the query is answered 400. An ORDER BY with a
+    /// TOP or OFFSET/LIMIT of up to 10,000 rows holds only its candidate documents.
     #[arg(long, env = "TRIBUTARY_MAX_QUERY_INPUT_MIB", default_value_t = tributary_server::DEFAULT_MAX_QUERY_INPUT / (1024 * 1024), value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024 * 1024))]
     max_query_input_mib: usize,
     /// Seconds a connection may take to send a request's headers; a connection idle this

@@ -113,7 +113,7 @@ pub struct RowWindow {
     pub take: u64,
 }
 
-use crate::ast::{BinaryOp, Collection, Expr, SelectQuery, Selection};
+use crate::ast::{BinaryOp, Collection, Count, Expr, SelectQuery, Selection, Source};
 use crate::eval::{Context, Env, eval};
 use crate::exec::{Flow, Pipeline};
 use crate::value::Val;
@@ -253,6 +253,57 @@ impl Query {
             ast,
             parameter_names: self.parameter_names.clone(),
         }
+    }
+
+    /// For an `ORDER BY` query with `TOP` or `OFFSET ... LIMIT` that keeps at most
+    /// `max_rows` rows, each row a whole document (`FROM c` alone: no `JOIN`, no path or
+    /// iteration in `FROM`; no aggregate, `GROUP BY` or `DISTINCT`) giving exactly one result
+    /// (`SELECT *` or a list; a `SELECT VALUE` that is undefined gives none, so its window
+    /// could reach past any fixed number of documents): a query that picks, in order, the
+    /// documents those rows are (`SELECT TOP k VALUE c` with the same filter and `ORDER BY`). Running it
+    /// over the documents so far plus the next ones keeps a bounded set of candidates, and
+    /// running this query over the final candidates gives what it gives over every document
+    /// (the sort is stable, and candidates come before later documents). `None` otherwise.
+    pub fn top_documents_query(&self, parameters: &Parameters, max_rows: u64) -> Option<Query> {
+        let ast = &self.ast;
+        let rows_are_documents = matches!(
+            ast.sources.as_slice(),
+            [Source {
+                iterate: false,
+                collection: Collection::Path { steps, .. },
+                ..
+            }] if steps.is_empty()
+        );
+        let one_result_per_row = !matches!(ast.select, Selection::Value(_));
+        if ast.order_by.is_empty()
+            || ast.is_aggregate()
+            || ast.distinct
+            || !rows_are_documents
+            || !one_result_per_row
+        {
+            return None;
+        }
+        let n_rows = match (&ast.top, &ast.offset_limit) {
+            (Some(top), None) => plan::resolve(Some(top), "TOP", parameters).ok()??,
+            (None, Some(offset_limit)) => {
+                let offset = plan::resolve(Some(&offset_limit.offset), "OFFSET", parameters);
+                let limit = plan::resolve(Some(&offset_limit.limit), "LIMIT", parameters);
+                offset.ok()??.checked_add(limit.ok()??)?
+            }
+            _ => return None,
+        };
+        if n_rows > max_rows {
+            return None;
+        }
+        let mut candidates = ast.clone();
+        // The row's only value is the document.
+        candidates.select = Selection::Value(Expr::Var { depth: 0, slot: 0 });
+        candidates.top = Some(Count::Literal(n_rows));
+        candidates.offset_limit = None;
+        Some(Query {
+            ast: candidates,
+            parameter_names: self.parameter_names.clone(),
+        })
     }
 
     /// True when the query can be answered one document at a time, each document's results

@@ -420,3 +420,59 @@ fn a_top_or_offset_limit_over_streamed_results_is_a_row_window() {
         assert_eq!(streamed, whole, "{text}");
     }
 }
+
+#[test]
+fn top_documents_picked_chunk_by_chunk_give_what_the_whole_input_gives() {
+    use tributary_query::{Parameters, Query, execute};
+
+    let mut parameters = Parameters::new();
+    parameters.insert("@k", json!(5));
+    // Ties, undefined and mixed-type keys, nested values, documents the filter drops.
+    let documents: Vec<_> = (0..40)
+        .map(|n| match n % 5 {
+            0 => json!({"id": n, "g": n % 3, "sub": {"v": n}}),
+            1 => json!({"id": n, "g": "text", "sub": {"v": -n}}),
+            2 => json!({"id": n, "sub": {}}),
+            3 => json!({"id": n, "g": n % 3, "skip": true}),
+            _ => json!({"id": n, "g": null, "sub": {"v": n / 2}}),
+        })
+        .collect();
+    for text in [
+        "SELECT TOP 5 * FROM c ORDER BY c.g",
+        "SELECT TOP @k c.id, c.g FROM c WHERE NOT IS_DEFINED(c.skip) ORDER BY c.g DESC",
+        "SELECT c.id FROM c ORDER BY c.g, c.id DESC OFFSET 3 LIMIT 9",
+        "SELECT TOP 7 r.sub.v FROM root r ORDER BY r.sub.v",
+        "SELECT TOP 100 c.id FROM c ORDER BY c.sub.v",
+    ] {
+        let query = Query::parse(text).expect("the query parses");
+        let picker = query
+            .top_documents_query(&parameters, 1000)
+            .expect("a candidate query");
+        let whole = execute(&query, &parameters, &documents).expect("runs");
+        for chunk_size in [1, 3, 40] {
+            let mut candidates: Vec<serde_json::Value> = Vec::new();
+            for chunk in documents.chunks(chunk_size) {
+                let input: Vec<_> = candidates.iter().chain(chunk).collect();
+                candidates = execute(&picker, &parameters, input).expect("runs");
+            }
+            let answered = execute(&query, &parameters, &candidates).expect("runs");
+            assert_eq!(answered, whole, "{text}, chunks of {chunk_size}");
+        }
+    }
+    for not_picked in [
+        "SELECT TOP 5 * FROM c",
+        "SELECT * FROM c ORDER BY c.g",
+        "SELECT TOP 5 VALUE t FROM c JOIN t IN c.tags ORDER BY c.g",
+        "SELECT TOP 5 VALUE x FROM x IN c.tags ORDER BY x",
+        "SELECT TOP 5 VALUE s.v FROM c.sub s ORDER BY s.v",
+        "SELECT TOP 5 VALUE c.sub.v FROM c ORDER BY c.sub.v",
+        "SELECT DISTINCT TOP 5 c.g FROM c ORDER BY c.g",
+        "SELECT TOP 2000 * FROM c ORDER BY c.g",
+    ] {
+        let query = Query::parse(not_picked).expect("the query parses");
+        assert!(
+            query.top_documents_query(&parameters, 1000).is_none(),
+            "{not_picked}"
+        );
+    }
+}

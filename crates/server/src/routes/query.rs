@@ -154,8 +154,24 @@ pub(crate) fn query_items(
     };
     let (page, next, n_read, n_read_bytes) = if !query.answers_item_by_item() {
         let offset = PageToken::offset(token)?;
-        let (documents, n_bytes) = load_whole_input(state, (database, container), &scan_scope)?;
-        let mut results = tributary_query::execute(&query, &parameters, documents.iter())
+        // One clock for every run over the input, as one run over all of it would have.
+        let now = std::time::SystemTime::now();
+        let (documents, n_read, n_bytes) =
+            match query.top_documents_query(&parameters, MAX_PICKED_DOCUMENTS) {
+                Some(picker) => load_top_documents(
+                    state,
+                    (database, container),
+                    &scan_scope,
+                    (&picker, &parameters, now),
+                )?,
+                None => {
+                    let (documents, n_bytes) =
+                        load_whole_input(state, (database, container), &scan_scope)?;
+                    let n_read = documents.len();
+                    (documents, n_read, n_bytes)
+                }
+            };
+        let mut results = tributary_query::execute_at(&query, &parameters, documents.iter(), now)
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         if spans_ranges
             && results.is_empty()
@@ -177,7 +193,7 @@ pub(crate) fn query_items(
             .collect();
         let next = offset + page.len();
         let next = (next < results.len()).then_some(PageToken::Offset(next));
-        (page, next, documents.len(), n_bytes)
+        (page, next, n_read, n_bytes)
     } else {
         // Item by item: the page reads on from where the last ended and stops once full.
         // Across ranges it reads one range's span at a time and ends with it, as the
@@ -359,6 +375,77 @@ fn range_span(ranges: &[RangeRecord], start: &Epk) -> Result<EpkRange, ApiError>
     ))
 }
 
+/// Most rows an `ORDER BY` query's `TOP` or `OFFSET ... LIMIT` may keep for its documents
+/// to be picked as the scope is read ([`load_top_documents`]); a larger window loads the
+/// whole input.
+const MAX_PICKED_DOCUMENTS: u64 = 10_000;
+
+/// Reads the items of a scope for an `ORDER BY` query with a window, keeping only the
+/// documents its rows can come from: every chunk of items read (a quarter of
+/// [`crate::ServerConfig::max_query_input`]) is run with the candidates so far through
+/// `picker` ([`tributary_query::Query::top_documents_query`]), so memory holds the candidates
+/// and one chunk, not the scope. Returns the candidates in order, and the items and bytes
+/// read.
+///
+/// # Errors
+/// 400 when the candidates and a chunk together pass the limit, as for
+/// [`load_whole_input`]; the picker's errors as 400s.
+fn load_top_documents(
+    state: &AppState,
+    (database, container): (&str, &str),
+    scope: &FeedScope,
+    (picker, parameters, now): (&Query, &Parameters, std::time::SystemTime),
+) -> Result<(Vec<Value>, usize, usize), ApiError> {
+    let chunk_limit = (state.max_query_input / 4).max(1);
+    let mut candidates: Vec<Value> = Vec::new();
+    let mut candidate_bytes = 0usize;
+    let mut chunk: Vec<Value> = Vec::new();
+    let mut chunk_bytes = 0usize;
+    let (mut n_read, mut n_bytes) = (0usize, 0usize);
+    let pick = |candidates: &mut Vec<Value>, chunk: &mut Vec<Value>| {
+        let input = candidates.iter().chain(chunk.iter());
+        let picked = tributary_query::execute_at(picker, parameters, input, now)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        chunk.clear();
+        *candidates = picked;
+        Ok::<usize, ApiError>(candidates.iter().map(|c| c.to_string().len()).sum())
+    };
+    let mut failure = None;
+    state
+        .store
+        .visit_items(database, container, scope, None, |_, body| {
+            n_read += 1;
+            n_bytes += body.len();
+            chunk_bytes += body.len();
+            if candidate_bytes + chunk_bytes > state.max_query_input {
+                failure = Some(whole_input_too_large(state));
+                return ControlFlow::Break(());
+            }
+            match serde_json::from_str(body) {
+                Ok(document) => chunk.push(document),
+                Err(error) => {
+                    failure = Some(stored_item_not_json(error));
+                    return ControlFlow::Break(());
+                }
+            }
+            if chunk_bytes >= chunk_limit {
+                match pick(&mut candidates, &mut chunk) {
+                    Ok(bytes) => (candidate_bytes, chunk_bytes) = (bytes, 0),
+                    Err(error) => {
+                        failure = Some(error);
+                        return ControlFlow::Break(());
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        })?;
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    pick(&mut candidates, &mut chunk)?;
+    Ok((candidates, n_read, n_bytes))
+}
+
 /// Reads every item of a scope for a query that needs its whole input, up to
 /// [`crate::ServerConfig::max_query_input`] bytes of stored JSON; returns them and their bytes.
 ///
@@ -377,14 +464,7 @@ fn load_whole_input(
         .visit_items(database, container, scope, None, |_, body| {
             n_bytes += body.len();
             if n_bytes > state.max_query_input {
-                failure = Some(ApiError::bad_request(format!(
-                    "this query needs its whole input before it can answer (ORDER BY, an \
-                     aggregate, GROUP BY, DISTINCT, TOP or OFFSET), and its scope holds more \
-                     than the {} MiB of items a query may hold at once (--max-query-input-mib): narrow it to a \
-                     partition key or a feed range, or drop the clause and page through the \
-                     results",
-                    state.max_query_input / (1024 * 1024)
-                )));
+                failure = Some(whole_input_too_large(state));
                 return ControlFlow::Break(());
             }
             match serde_json::from_str(body) {
@@ -402,6 +482,17 @@ fn load_whole_input(
         Some(error) => Err(error),
         None => Ok((documents, n_bytes)),
     }
+}
+
+/// The 400 for a query whose input passes [`crate::ServerConfig::max_query_input`].
+fn whole_input_too_large(state: &AppState) -> ApiError {
+    ApiError::bad_request(format!(
+        "this query needs its whole input before it can answer (ORDER BY, an aggregate, \
+         GROUP BY or DISTINCT), and its scope holds more than the {} MiB of items a query may \
+         hold at once (--max-query-input-mib): narrow it to a partition key or a feed range, \
+         add a TOP, or drop the clause and page through the results",
+        state.max_query_input / (1024 * 1024)
+    ))
 }
 
 fn stored_item_not_json(error: serde_json::Error) -> ApiError {

@@ -494,3 +494,55 @@ async fn computed_properties_are_queried_returned_replaced_and_checked() {
         "a removed computed property reads as undefined"
     );
 }
+
+#[tokio::test]
+async fn an_order_by_with_a_window_reads_past_the_whole_input_limit_holding_only_its_candidates() {
+    let server = TestServer::start_with(|config| config.max_query_input = 8 * 1024).await;
+    server.create_database("db").await;
+    server.create_container("db", "c").await;
+    let padding = "x".repeat(500);
+    // 60 items of ~700 bytes: 42 KB, five times the limit; `n` descends with the id, with ties.
+    for i in 0..60 {
+        server
+            .create_item(
+                "a",
+                &json!({"id": format!("i{i:02}"), "pk": "a", "n": (60 - i) / 2, "padding": padding}),
+            )
+            .await;
+    }
+    let ids_of = |sql: &'static str| {
+        let server = &server;
+        async move {
+            let answer = server
+                .request(Method::POST, "/dbs/db/colls/c/docs")
+                .query(sql)
+                .header("x-ms-documentdb-populatequerymetrics", "true")
+                .send()
+                .await;
+            answer.expect_status(200);
+            let metrics = answer
+                .header("x-ms-documentdb-query-metrics")
+                .expect("metrics")
+                .to_owned();
+            assert!(metrics.contains("retrievedDocumentCount=60;"), "{metrics}");
+            crate::harness::document_ids(&answer.json())
+        }
+    };
+    // Ties keep the container's order, as one sort over every item would.
+    assert_eq!(
+        ids_of("SELECT TOP 3 * FROM c ORDER BY c.n").await,
+        ["i59", "i57", "i58"]
+    );
+    assert_eq!(
+        ids_of("SELECT c.id FROM c ORDER BY c.n DESC OFFSET 1 LIMIT 3").await,
+        ["i01", "i02", "i03"]
+    );
+    // Without a window the whole input is needed, and too large.
+    let message = server
+        .request(Method::POST, "/dbs/db/colls/c/docs")
+        .query("SELECT * FROM c ORDER BY c.n")
+        .send()
+        .await
+        .expect_error(400);
+    assert!(message.contains("add a TOP"), "{message}");
+}
