@@ -1,6 +1,8 @@
 //! One client connection, HTTP/1.1 or HTTP/2: its limits (header-read and idle timeouts, the
 //! connection limit) and its part in a graceful shutdown.
 //!
+//! A request is in progress from its headers until its response body has been sent (or
+//! dropped): a streamed response (the Explorer's feed stream) keeps its connection busy.
 //! A connection with no request in progress for the idle timeout is shut down gracefully:
 //! HTTP/2 gets a `GOAWAY` and HTTP/1.1 a close, and a request in progress is never cut off
 //! (a long-poll feed read or a slow query keeps its connection for as long as it runs). A
@@ -81,8 +83,15 @@ where
             let answer = hyper::service::Service::call(&service, request);
             async move {
                 let answer = answer.await;
-                drop(in_progress);
-                answer
+                // The request stays in progress until its body has been sent.
+                answer.map(|response| {
+                    response.map(|body| {
+                        axum::body::Body::new(UntilSent {
+                            body,
+                            _in_progress: in_progress,
+                        })
+                    })
+                })
             }
         })
     };
@@ -167,6 +176,33 @@ impl Drop for InProgress {
             Ordering::SeqCst,
         );
         self.0.in_progress.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A response body that holds its request's [`InProgress`] until the body is done with:
+/// sent to its end, or dropped when the connection closes.
+struct UntilSent {
+    body: axum::body::Body,
+    _in_progress: InProgress,
+}
+
+impl hyper::body::Body for UntilSent {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
     }
 }
 
