@@ -33,6 +33,7 @@
 mod body_budget;
 mod connection;
 mod error;
+mod explorer;
 mod keys;
 mod request;
 mod rid;
@@ -54,7 +55,7 @@ use axum::response::{IntoResponse, Response};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tributary_store::Store;
-use tributary_wire::auth::{self, KeyKind};
+use tributary_wire::auth::{self, KeyKind, ResourceAddress};
 use tributary_wire::headers;
 
 pub use error::ApiError;
@@ -77,6 +78,8 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 pub const DEFAULT_MAX_REQUEST_MEMORY: usize = 256 * 1024 * 1024;
 /// The default [`ServerConfig::max_query_input`]: 256 MiB.
 pub const DEFAULT_MAX_QUERY_INPUT: usize = 256 * 1024 * 1024;
+/// The default [`ServerConfig::max_feed_streams`].
+pub const DEFAULT_MAX_FEED_STREAMS: usize = 256;
 
 /// Everything `tributary serve` can be told.
 #[derive(Clone, Debug)]
@@ -120,6 +123,10 @@ pub struct ServerConfig {
     /// run at once. Queries answered item by item and read feeds read a page at a time and
     /// have no such limit.
     pub max_query_input: usize,
+    /// Most Explorer feed streams (`/_explorer/feed/...`, `docs/explorer.md`) open at once;
+    /// one more is answered 429 with `x-ms-retry-after-ms`. A stream holds a task and its
+    /// connection until its client goes.
+    pub max_feed_streams: usize,
 }
 
 impl Default for ServerConfig {
@@ -137,6 +144,7 @@ impl Default for ServerConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_request_memory: DEFAULT_MAX_REQUEST_MEMORY,
             max_query_input: DEFAULT_MAX_QUERY_INPUT,
+            max_feed_streams: DEFAULT_MAX_FEED_STREAMS,
         }
     }
 }
@@ -176,6 +184,14 @@ pub(crate) struct AppState {
     body_budget: body_budget::BodyBudget,
     /// [`ServerConfig::max_query_input`].
     max_query_input: usize,
+    /// Becomes `true` when the server stops taking connections: what ends the Explorer's
+    /// feed streams, which would otherwise run until their clients leave.
+    stopping: tokio::sync::watch::Sender<bool>,
+    /// The Explorer's feed streams that may be open at once
+    /// ([`ServerConfig::max_feed_streams`]).
+    feed_stream_permits: Arc<tokio::sync::Semaphore>,
+    /// [`ServerConfig::max_feed_streams`].
+    max_feed_streams: usize,
 }
 
 /// A bound server, ready to run.
@@ -229,6 +245,9 @@ impl Server {
             ),
             body_budget: body_budget::BodyBudget::new(config.max_request_memory),
             max_query_input: config.max_query_input,
+            stopping: tokio::sync::watch::Sender::new(false),
+            feed_stream_permits: Arc::new(tokio::sync::Semaphore::new(config.max_feed_streams)),
+            max_feed_streams: config.max_feed_streams,
         });
         Ok(Server {
             listener,
@@ -320,6 +339,7 @@ impl Server {
             });
         }
         drop(self.listener);
+        self.state.stopping.send_replace(true);
         drop(shutdown_signal);
         shutting_down.send_replace(());
         if tokio::time::timeout(SHUTDOWN_GRACE, shutting_down.closed())
@@ -349,6 +369,7 @@ fn request_timed_out(limit: Duration, method: &axum::http::Method) -> ApiError {
 }
 
 /// Every request: read the body (bounded), check the signature, route, add common headers.
+/// The Explorer's page and its feed streams are told apart first ([`explorer`]).
 async fn handle(State(state): State<Arc<AppState>>, request: axum::extract::Request) -> Response {
     let activity_id = request
         .headers()
@@ -383,11 +404,17 @@ async fn handle(State(state): State<Arc<AppState>>, request: axum::extract::Requ
 }
 
 async fn serve(
-    state: &AppState,
+    state: &Arc<AppState>,
     request: axum::extract::Request,
 ) -> Result<request::Reply, ApiError> {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
+    if explorer::is_explorer_path(path) {
+        return explorer::serve(state, &parts).await;
+    }
+    if explorer::is_browser_visit(&parts) {
+        return Ok(explorer::redirect_to_page());
+    }
     let mut segments = decode_segments(path)?;
     let is_rid_path = rid::is_rid_path(&segments);
     let address = if is_rid_path {
@@ -401,16 +428,7 @@ async fn serve(
     let grant = match auth::resource_token_of(header(headers::AUTHORIZATION))? {
         Some(token) => Some(scope::Grant::of_token(state, &token)?),
         None => {
-            let signer = auth::verify_keys(
-                &state.keys.current(),
-                parts.method.as_str(),
-                &address,
-                header(headers::AUTHORIZATION),
-                header(headers::X_MS_DATE),
-                header(headers::DATE),
-                SystemTime::now(),
-                state.max_clock_skew,
-            )?;
+            let signer = verify_master_key(state, &parts.method, &address, &parts.headers)?;
             if signer.is_read_only() {
                 check_read_only_key(signer, &parts.method, &segments, &parts.headers)?;
             }
@@ -449,6 +467,27 @@ async fn serve(
         grant.authorize(&state.store, &context)?;
     }
     routes::dispatch(state, &context).await
+}
+
+/// Checks that a request is signed, for `address`, with one of the account's keys, and
+/// dated within the allowed clock skew; answers which key signed it.
+fn verify_master_key(
+    state: &AppState,
+    method: &axum::http::Method,
+    address: &ResourceAddress,
+    request_headers: &axum::http::HeaderMap,
+) -> Result<KeyKind, ApiError> {
+    let header = |name: &str| request_headers.get(name).and_then(|v| v.to_str().ok());
+    Ok(auth::verify_keys(
+        &state.keys.current(),
+        method.as_str(),
+        address,
+        header(headers::AUTHORIZATION),
+        header(headers::X_MS_DATE),
+        header(headers::DATE),
+        SystemTime::now(),
+        state.max_clock_skew,
+    )?)
 }
 
 /// What a read-only key may not do: write (403), or read permissions, whose resource tokens

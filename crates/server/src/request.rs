@@ -130,6 +130,17 @@ impl Reply {
         }
     }
 
+    /// A response with a body of another type than JSON (the Explorer's assets, its feed
+    /// streams).
+    pub fn typed(status: u16, content_type: &'static str, body: impl Into<Body>) -> Reply {
+        let mut reply = Reply::json(status, body);
+        reply.headers.insert(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static(content_type),
+        );
+        reply
+    }
+
     /// A response without a body (204, 304).
     pub fn empty(status: u16) -> Reply {
         Reply {

@@ -99,6 +99,7 @@ impl TestServer {
             headers: Vec::new(),
             omitted: Vec::new(),
             body: Vec::new(),
+            address: None,
         }
     }
 
@@ -202,6 +203,8 @@ pub struct TestRequest<'a> {
     /// Computed headers to leave out.
     omitted: Vec<String>,
     body: Vec<u8>,
+    /// What the request is signed for, when not what its path gives.
+    address: Option<auth::ResourceAddress>,
 }
 
 impl TestRequest<'_> {
@@ -215,6 +218,16 @@ impl TestRequest<'_> {
     /// Leaves out a header the client would otherwise compute (`authorization`, `x-ms-date`).
     pub fn without(mut self, name: &str) -> Self {
         self.omitted.push(name.to_ascii_lowercase());
+        self
+    }
+
+    /// Signs the request for this resource type and link instead of those its path gives
+    /// (the Explorer's feed stream is signed as its container's change feed).
+    pub fn signed_as(mut self, resource_type: &str, resource_link: &str) -> Self {
+        self.address = Some(auth::ResourceAddress {
+            resource_type: resource_type.to_owned(),
+            resource_link: resource_link.to_owned(),
+        });
         self
     }
 
@@ -273,11 +286,43 @@ impl TestRequest<'_> {
             .unwrap_or_else(|_| panic!("{description} took longer than {REQUEST_TIMEOUT:?}"))
     }
 
+    /// Signs and sends the request on a fresh connection and answers as soon as the response's
+    /// headers arrive, with its body still streaming.
+    pub async fn open(self) -> StreamingResponse {
+        let description = format!("{} {}", self.method, self.path);
+        let response = tokio::time::timeout(REQUEST_TIMEOUT, self.send_for_headers())
+            .await
+            .unwrap_or_else(|_| panic!("{description} took longer than {REQUEST_TIMEOUT:?}"));
+        let (parts, body) = response.into_parts();
+        StreamingResponse {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+            buffered: String::new(),
+        }
+    }
+
     async fn send_unbounded(self) -> Response {
+        let response = self.send_for_headers().await;
+        let (parts, body) = response.into_parts();
+        let body = axum::body::to_bytes(Body::new(body), MAX_RESPONSE_BYTES)
+            .await
+            .expect("the response body can be read");
+        Response {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    async fn send_for_headers(self) -> hyper::Response<hyper::body::Incoming> {
         let date_text = self.date.map(tributary_wire::headers::format_http_date);
         // A path the server cannot parse is signed as the account: it must be refused for the
         // path before the signature is looked at.
-        let address = rid_link_address(&self.path)
+        let address = self
+            .address
+            .clone()
+            .or_else(|| rid_link_address(&self.path))
             .or_else(|| auth::resource_of_path(&self.path).ok())
             .unwrap_or(auth::ResourceAddress {
                 resource_type: String::new(),
@@ -327,19 +372,88 @@ impl TestRequest<'_> {
             .await
             .expect("the HTTP/1.1 handshake succeeds");
         tokio::spawn(connection);
-        let response = sender
+        sender
             .send_request(request)
             .await
-            .expect("the server answers");
-        let (parts, body) = response.into_parts();
-        let body = axum::body::to_bytes(Body::new(body), MAX_RESPONSE_BYTES)
-            .await
-            .expect("the response body can be read");
-        Response {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            body,
+            .expect("the server answers")
+    }
+}
+
+/// A response whose body is still arriving: a stream of Server-Sent Events.
+pub struct StreamingResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers.
+    pub headers: HeaderMap,
+    body: hyper::body::Incoming,
+    /// Text received and not yet returned as an event.
+    buffered: String,
+}
+
+/// One Server-Sent Event, or a comment (a heartbeat: `name` is empty).
+#[derive(Debug)]
+pub struct StreamEvent {
+    /// The `event:` field; empty for a comment.
+    pub name: String,
+    /// The `data:` lines joined, or a comment's text.
+    pub data: String,
+}
+
+impl StreamingResponse {
+    /// The next event or comment, or `None` if none arrives within `wait` or the stream ends.
+    pub async fn next_event(&mut self, wait: std::time::Duration) -> Option<StreamEvent> {
+        use http_body_util::BodyExt;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(end) = self.buffered.find("\n\n") {
+                let block: String = self.buffered.drain(..end + 2).collect();
+                return Some(parse_event(block.trim_end()));
+            }
+            let frame = tokio::time::timeout_at(deadline, self.body.frame()).await;
+            match frame {
+                Ok(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.buffered.push_str(
+                            std::str::from_utf8(&data).expect("an event stream is UTF-8"),
+                        );
+                    }
+                }
+                Ok(Some(Err(_)) | None) | Err(_) => return None,
+            }
         }
+    }
+
+    /// The next event that is not a comment, within `wait`; panics if none comes.
+    pub async fn expect_event(&mut self, wait: std::time::Duration) -> StreamEvent {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let event = self
+                .next_event(remaining)
+                .await
+                .unwrap_or_else(|| panic!("no event within {wait:?}"));
+            if !event.name.is_empty() {
+                return event;
+            }
+        }
+    }
+}
+
+fn parse_event(block: &str) -> StreamEvent {
+    let mut name = String::new();
+    let mut data = Vec::new();
+    for line in block.lines() {
+        if let Some(comment) = line.strip_prefix(':') {
+            data.push(comment.trim().to_owned());
+        } else if let Some(value) = line.strip_prefix("event: ") {
+            name = value.to_owned();
+        } else if let Some(value) = line.strip_prefix("data: ") {
+            data.push(value.to_owned());
+        }
+    }
+    StreamEvent {
+        name,
+        data: data.join("\n"),
     }
 }
 

@@ -11,6 +11,7 @@ mod auth;
 mod basics;
 mod bulk;
 mod disk_full;
+mod explorer;
 mod feed_filter;
 mod harness;
 mod input;

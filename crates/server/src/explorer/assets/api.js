@@ -1,0 +1,343 @@
+// The Explorer's client of the Cosmos DB REST API: every request is signed here, in the
+// browser, with the account key, exactly as the SDKs sign theirs (crates/wire/src/auth.rs):
+//
+//   authorization = encodeURIComponent("type=master&ver=1.0&sig=" + base64(HMAC-SHA256(key,
+//     lower(verb) + "\n" + lower(resourceType) + "\n" + resourceLink + "\n" + lower(x-ms-date) + "\n\n")))
+//
+// where the resource link is the path of names, not URL-encoded. The key never leaves the
+// page; the server sees only signatures.
+
+/** The Cosmos DB emulator's published key (public knowledge; protects nothing). */
+export const EMULATOR_KEY =
+  "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
+
+const API_VERSION = "2020-07-15";
+
+/** An error answer of the server: its status, code, sub-status and message. */
+export class ApiError extends Error {
+  constructor(status, code, message, substatus) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.substatus = substatus;
+  }
+}
+
+/** Decodes standard base64 into bytes. */
+function base64ToBytes(text) {
+  const binary = atob(text.trim());
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i += 1) {
+    bytes[i] = binary.charCodeAt(i);
+  }
+  return bytes;
+}
+
+function bytesToBase64(buffer) {
+  let binary = "";
+  for (const byte of new Uint8Array(buffer)) {
+    binary += String.fromCharCode(byte);
+  }
+  return btoa(binary);
+}
+
+/** JSON text with every non-ASCII character escaped, as a header value must be. */
+function asciiJson(value) {
+  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+/** The value at a partition key path (`/a/b`) of a document; `undefined` when absent. */
+function valueAtPath(document, path) {
+  let value = document;
+  for (const raw of path.split("/").slice(1)) {
+    const name = raw.replace(/^"(.*)"$/, "$1");
+    if (value === null || typeof value !== "object" || !(name in value)) {
+      return undefined;
+    }
+    value = value[name];
+  }
+  return value;
+}
+
+/**
+ * The partition key header value of a document in a container: one component per path,
+ * `{}` for a missing one (the "undefined" key), as the SDKs send it.
+ */
+export function partitionKeyOf(container, document) {
+  const paths = container.partitionKey?.paths ?? [];
+  return paths.map((path) => {
+    const value = valueAtPath(document, path);
+    return value === undefined ? {} : value;
+  });
+}
+
+/** A signed client of one account. */
+export class Client {
+  /** `key` is the base64 master key; `origin` the server's (the page's own by default). */
+  constructor(key, origin = window.location.origin) {
+    if (!window.isSecureContext || !crypto.subtle) {
+      throw new Error(
+        "This page needs a secure context to sign requests (browsers give WebCrypto only to HTTPS pages and to http://localhost): open it over HTTPS.",
+      );
+    }
+    this.origin = origin;
+    this.keyPromise = crypto.subtle.importKey(
+      "raw",
+      base64ToBytes(key),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign"],
+    );
+  }
+
+  /** The signature headers for a request of `verb` on a resource type and link. */
+  async signedHeaders(verb, resourceType, resourceLink) {
+    const date = new Date().toUTCString();
+    const payload = `${verb.toLowerCase()}\n${resourceType.toLowerCase()}\n${resourceLink}\n${date.toLowerCase()}\n\n`;
+    const key = await this.keyPromise;
+    const signature = await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(payload));
+    const token = `type=master&ver=1.0&sig=${bytesToBase64(signature)}`;
+    return {
+      authorization: encodeURIComponent(token),
+      "x-ms-date": date,
+      "x-ms-version": API_VERSION,
+    };
+  }
+
+  /**
+   * Sends one request. `segments` are the resource path's names (`["dbs", "db1", "colls"]`);
+   * the signed type and link follow from them as the server rebuilds them. Answers
+   * `{ status, headers, body }` (body parsed as JSON, or null); throws `ApiError` for 4xx/5xx.
+   */
+  async request(method, segments, { headers = {}, body, signal } = {}) {
+    const { resourceType, resourceLink } = addressOf(segments);
+    const signed = await this.signedHeaders(method, resourceType, resourceLink);
+    const path = `/${segments.map(encodeURIComponent).join("/")}`;
+    const response = await fetch(this.origin + path, {
+      method,
+      headers: { accept: "application/json", ...signed, ...headers },
+      body,
+      signal,
+      cache: "no-store",
+    });
+    const text = await response.text();
+    let parsed = null;
+    if (text !== "") {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = null;
+      }
+    }
+    if (!response.ok && response.status !== 304) {
+      const message = parsed?.message ?? (text || response.statusText);
+      const substatus = response.headers.get("x-ms-substatus");
+      throw new ApiError(response.status, parsed?.code ?? String(response.status), message, substatus);
+    }
+    return { status: response.status, headers: response.headers, body: parsed };
+  }
+
+  /** Checks the key against the server (reads the account). */
+  account() {
+    return this.request("GET", []);
+  }
+
+  async databases() {
+    return (await this.request("GET", ["dbs"])).body.Databases;
+  }
+
+  createDatabase(id) {
+    return this.request("POST", ["dbs"], jsonBody({ id }));
+  }
+
+  async containers(database) {
+    return (await this.request("GET", ["dbs", database, "colls"])).body.DocumentCollections;
+  }
+
+  /** A container with per-range statistics (`statistics`: id, documentCount, sizeInKB). */
+  async container(database, container) {
+    const response = await this.request("GET", ["dbs", database, "colls", container], {
+      headers: { "x-ms-documentdb-populatepartitionstatistics": "true" },
+    });
+    return response.body;
+  }
+
+  createContainer(database, definition, throughput) {
+    const options = jsonBody(definition);
+    if (throughput) {
+      options.headers["x-ms-offer-throughput"] = String(throughput);
+    }
+    return this.request("POST", ["dbs", database, "colls"], options);
+  }
+
+  async partitionKeyRanges(database, container) {
+    const response = await this.request("GET", ["dbs", database, "colls", container, "pkranges"]);
+    return response.body.PartitionKeyRanges;
+  }
+
+  /** The offer (throughput) of a resource id, if it has its own. */
+  async offerOf(resourceRid) {
+    const offers = (await this.request("GET", ["offers"])).body.Offers;
+    return offers.find((offer) => offer.offerResourceId === resourceRid) ?? null;
+  }
+
+  /** One page of a container's items: `{ items, continuation }`. */
+  async itemsPage(database, container, { continuation, pageSize = 50 } = {}) {
+    const headers = { "x-ms-max-item-count": String(pageSize) };
+    if (continuation) {
+      headers["x-ms-continuation"] = continuation;
+    }
+    const response = await this.request("GET", ["dbs", database, "colls", container, "docs"], { headers });
+    return {
+      items: response.body.Documents,
+      continuation: response.headers.get("x-ms-continuation"),
+      charge: response.headers.get("x-ms-request-charge"),
+    };
+  }
+
+  async readItem(database, container, id, partitionKey) {
+    const response = await this.request("GET", ["dbs", database, "colls", container, "docs", id], {
+      headers: { "x-ms-documentdb-partitionkey": asciiJson(partitionKey) },
+    });
+    return response.body;
+  }
+
+  createItem(database, container, document, partitionKey) {
+    const options = jsonBody(document);
+    options.headers["x-ms-documentdb-partitionkey"] = asciiJson(partitionKey);
+    return this.request("POST", ["dbs", database, "colls", container, "docs"], options);
+  }
+
+  /** Replaces an item only if it is still at `etag` (else a 412 `ApiError`). */
+  replaceItem(database, container, id, document, partitionKey, etag) {
+    const options = jsonBody(document);
+    options.headers["x-ms-documentdb-partitionkey"] = asciiJson(partitionKey);
+    options.headers["if-match"] = etag;
+    return this.request("PUT", ["dbs", database, "colls", container, "docs", id], options);
+  }
+
+  deleteItem(database, container, id, partitionKey, etag) {
+    const headers = { "x-ms-documentdb-partitionkey": asciiJson(partitionKey) };
+    if (etag) {
+      headers["if-match"] = etag;
+    }
+    return this.request("DELETE", ["dbs", database, "colls", container, "docs", id], { headers });
+  }
+
+  /**
+   * One page of a query, sent as a plain client (no SDK capabilities), so the server
+   * answers it whole across partitions: `{ results, continuation, charge, metrics }`.
+   */
+  async queryPage(database, container, query, { continuation, pageSize = 100 } = {}) {
+    const headers = {
+      "content-type": "application/query+json",
+      "x-ms-documentdb-isquery": "true",
+      "x-ms-documentdb-query-enablecrosspartition": "true",
+      "x-ms-documentdb-populatequerymetrics": "true",
+      "x-ms-max-item-count": String(pageSize),
+    };
+    if (continuation) {
+      headers["x-ms-continuation"] = continuation;
+    }
+    const response = await this.request("POST", ["dbs", database, "colls", container, "docs"], {
+      headers,
+      body: JSON.stringify({ query, parameters: [] }),
+    });
+    return {
+      results: response.body.Documents,
+      continuation: response.headers.get("x-ms-continuation"),
+      charge: response.headers.get("x-ms-request-charge"),
+      metrics: response.headers.get("x-ms-documentdb-query-metrics"),
+    };
+  }
+
+  /**
+   * Opens the Explorer's feed stream of a container (Server-Sent Events, read with fetch so
+   * the request can carry its signature: `EventSource` cannot send headers). Calls
+   * `onEvent({ event, data })` for each event until the stream ends or `signal` aborts.
+   */
+  async streamFeed(database, container, { start, mode, signal, onEvent }) {
+    const signed = await this.signedHeaders("GET", "docs", `dbs/${database}/colls/${container}`);
+    const query = new URLSearchParams({ start, mode });
+    const path = `/_explorer/feed/dbs/${encodeURIComponent(database)}/colls/${encodeURIComponent(container)}`;
+    const response = await fetch(`${this.origin}${path}?${query}`, {
+      headers: { accept: "text/event-stream", ...signed },
+      signal,
+      cache: "no-store",
+    });
+    if (!response.ok) {
+      const text = await response.text();
+      let parsed = null;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = null;
+      }
+      throw new ApiError(response.status, parsed?.code ?? String(response.status), parsed?.message ?? text);
+    }
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffered = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) {
+        return;
+      }
+      buffered += value;
+      let end = buffered.indexOf("\n\n");
+      while (end >= 0) {
+        const block = buffered.slice(0, end);
+        buffered = buffered.slice(end + 2);
+        const event = parseEvent(block);
+        if (event) {
+          onEvent(event);
+        }
+        end = buffered.indexOf("\n\n");
+      }
+    }
+  }
+}
+
+/** One Server-Sent Event block: `{ event, data }`, or null for a comment (a heartbeat). */
+function parseEvent(block) {
+  let event = "message";
+  const data = [];
+  for (const line of block.split("\n")) {
+    if (line.startsWith(":") || line === "") {
+      continue;
+    }
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+    if (field === "event") {
+      event = value;
+    } else if (field === "data") {
+      data.push(value);
+    }
+  }
+  return data.length === 0 ? null : { event, data: data.join("\n") };
+}
+
+/** Options for a request with a JSON body. */
+function jsonBody(value) {
+  return { headers: { "content-type": "application/json" }, body: JSON.stringify(value) };
+}
+
+/**
+ * The resource type and link a path is signed for, as the server rebuilds them: an odd
+ * number of segments is a feed (type = last segment, link = the ones before), an even number
+ * one resource (type = second to last, link = all); offers are signed by their id alone.
+ */
+function addressOf(segments) {
+  const n = segments.length;
+  if (n === 0) {
+    return { resourceType: "", resourceLink: "" };
+  }
+  if (n === 2 && segments[0] === "offers") {
+    return { resourceType: "offers", resourceLink: segments[1].toLowerCase() };
+  }
+  if (n % 2 === 1) {
+    return { resourceType: segments[n - 1], resourceLink: segments.slice(0, n - 1).join("/") };
+  }
+  return { resourceType: segments[n - 2], resourceLink: segments.join("/") };
+}
