@@ -10,17 +10,20 @@
 #   python-env   .venv with tests/sdk/python/requirements.txt (reused while unchanged)
 #   harness      tests of this script's own machinery (scripts/lib/test_harness.py)
 #   node-env     npm ci in tests/sdk/node (reused while package-lock.json is unchanged)
+#   explorer-env Debian's chromium (apt-get, when /usr/bin/chromium is missing) and npm ci in
+#                tests/explorer (playwright-core, which drives that browser; no browser download)
 #   servers      three `tributary serve` processes on free ports with throwaway data dirs:
 #                HTTPS and --http for the scenario tests (the --http one also has a read-only
 #                key, from `tributary keys generate`), HTTPS for the SDK's own suite
 #   python-https, python-http   the Python scenario tests against each server
 #   node-https, node-http       the Node scenario tests against each server
+#   explorer     the Explorer page in headless Chromium against the HTTPS server (tests/explorer)
 #   sdk-suite    the azure-cosmos sdist's own tests (tests/sdk/python-suite/run.sh)
 #   functions-env  .venv-functions-311 and -313: the two azure-functions lines (1.x on Python
 #                3.11, 2.x on Python 3.13, from pyenv when not on PATH) with the test packages
 #   functions-py311, functions-py313   the Python worker's tests and the end-to-end app tests
 #                (tests/functions) with each of them
-# and a summary with each stage's result and duration. python-env, functions-env and node-env run in the
+# and a summary with each stage's result and duration. python-env, functions-env, node-env and explorer-env run in the
 # background from the start (while Rust compiles), and sdk-suite from the moment the servers are
 # up, beside the Rust tests and the scenario tests. A failing stage does not stop the
 # stages that do not depend on it; the exit status is non-zero if any stage failed. The
@@ -30,6 +33,8 @@
 #   TRIBUTARY_PROFILE      Cargo profile for the Rust tests and the server binary (default:
 #                          release; one profile so both share their compiled dependencies)
 #   TRIBUTARY_SKIP_STAGES  space-separated stage names to skip, e.g. "fmt clippy sdk-suite"
+#   CHROMIUM               the browser the Explorer's tests drive (default /usr/bin/chromium,
+#                          installed from Debian's packages by explorer-env when missing)
 #   PYTEST_ARGS            extra arguments for the Python scenario runs, which run inside
 #                          tests/sdk/python, e.g. "-x test_items.py" or "-k change_feed"
 set -euo pipefail
@@ -54,6 +59,9 @@ example_binary="$binary_dir/materialized-view"
 venv="$repo/.venv"
 functions_venvs=(311 313)
 node_dir="$repo/tests/sdk/node"
+explorer_dir="$repo/tests/explorer"
+# The browser the Explorer's tests drive: Debian's package (browsers cannot be downloaded).
+chromium=${CHROMIUM:-/usr/bin/chromium}
 log_dir="$target_dir/test-logs"
 # Per-test limit for the scenario tests (pytest.ini has the same default; split tests raise it).
 python_timeout_s=120
@@ -136,6 +144,31 @@ stage_node_env() {
     ensure_node_modules "$node_dir"
 }
 
+stage_explorer_env() {
+    if [[ ! -x $chromium ]]; then
+        if [[ $(id -u) -ne 0 ]]; then
+            echo "$chromium is missing and installing it needs root: apt-get install -y --no-install-recommends chromium" >&2
+            return 1
+        fi
+        local started=$SECONDS
+        echo "installing Debian's chromium with apt-get"
+        DEBIAN_FRONTEND=noninteractive apt-get update -q
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
+        echo "chromium installed in $((SECONDS - started)) s"
+    fi
+    "$chromium" --version 2>/dev/null | grep -i chromium
+    ensure_node_modules "$explorer_dir"
+}
+
+# The Explorer in headless Chromium against the HTTPS server.
+explorer_tests() {
+    cd "$explorer_dir"
+    TRIBUTARY_ENDPOINT=$(server_endpoint https "$run_dir") \
+        TRIBUTARY_KEY=$(server_key https "$run_dir") \
+        CHROMIUM="$chromium" \
+        npm test
+}
+
 stage_servers() {
     local readonly_key
     readonly_key=$("$binary" keys generate | python3 -c 'import json, sys; print(json.load(sys.stdin)["primaryReadonlyMasterKey"])')
@@ -185,6 +218,11 @@ has_node=0
 if [[ -f $node_dir/package.json ]]; then
     has_node=1
     start_stage node-env stage_node_env
+fi
+has_explorer=0
+if [[ -f $explorer_dir/package.json ]]; then
+    has_explorer=1
+    start_stage explorer-env stage_explorer_env
 fi
 
 run_stage fmt stage_fmt || true
@@ -238,6 +276,15 @@ if ((has_node)); then
             record_stage "node-$server" "not run: servers or node_modules missing"
         fi
     done
+fi
+if ((has_explorer)); then
+    explorer_ready=1
+    collect_stage explorer-env || explorer_ready=0
+    if ((servers_ready && explorer_ready)); then
+        run_stage explorer explorer_tests || true
+    else
+        record_stage explorer "not run: servers, chromium or tests/explorer/node_modules missing"
+    fi
 fi
 functions_ready=1
 collect_stage functions-env || functions_ready=0

@@ -1,0 +1,306 @@
+// The Explorer in a real browser: the system's headless Chromium (Debian's `chromium`), driven
+// by playwright-core, against a running `tributary serve`.
+//
+// One walk through the page, in order: sign in, create a database, a container and an item,
+// edit the item, meet a 412 when the item was changed behind the page's back, run a query, and
+// watch the live feed show a change written through the REST API within a second. Every
+// view's form controls must have an accessible label, the tree must work from the keyboard,
+// and the page must log no console error and throw no page error, except the network errors
+// a step expects (the browser logs a failed response, such as the 412, as a console error).
+//
+// Environment:
+//   TRIBUTARY_ENDPOINT  required, e.g. https://localhost:8081/ (self-signed TLS is accepted)
+//   TRIBUTARY_KEY       the account's read-write key (default: the emulator's key)
+//   CHROMIUM            the browser (default /usr/bin/chromium)
+//   EXPLORER_SCREENSHOTS  a directory to save a screenshot of each view in (docs/explorer/ keeps them)
+
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+
+import { chromium } from "playwright-core";
+
+import { Rest } from "./rest.mjs";
+
+const EMULATOR_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
+const endpoint = process.env.TRIBUTARY_ENDPOINT?.trim();
+const key = process.env.TRIBUTARY_KEY?.trim() || EMULATOR_KEY;
+const executablePath = process.env.CHROMIUM?.trim() || "/usr/bin/chromium";
+
+/** How long a pushed change may take from its write to the page. */
+const LIVE_WITHIN_MS = 1_000;
+/** How long any one step may wait for the page. */
+const STEP_TIMEOUT_MS = 10_000;
+/** The whole walk's limit. */
+const SUITE_TIMEOUT_MS = 60_000;
+
+if (!endpoint) {
+  throw new Error("TRIBUTARY_ENDPOINT is not set: export it to the server's URL, e.g. https://localhost:8081/");
+}
+
+const database = `explorer-${Date.now()}`;
+const container = "orders";
+const rest = new Rest(endpoint, key);
+
+let browser;
+let page;
+/** Console errors and page errors not expected by the step that caused them. */
+const unexpected = [];
+/** Network errors (by status) the current step expects the browser to log. */
+let expectedStatuses = [];
+
+/** Runs `step` while the browser may log failed responses of `status`. */
+async function expectingNetworkError(status, step) {
+  expectedStatuses.push(status);
+  try {
+    await step();
+  } finally {
+    expectedStatuses = expectedStatuses.filter((expected) => expected !== status);
+  }
+}
+
+/** Saves a screenshot of the page as NAME.png when EXPLORER_SCREENSHOTS names a directory. */
+async function screenshot(name) {
+  const directory = process.env.EXPLORER_SCREENSHOTS?.trim();
+  if (!directory) {
+    return;
+  }
+  mkdirSync(directory, { recursive: true });
+  await page.screenshot({ path: path.join(directory, `${name}.png`), fullPage: true });
+}
+
+/** Every form control on the page has an accessible label, and every button a name. */
+async function checkLabels(where) {
+  const problems = await page.evaluate(() => {
+    const found = [];
+    for (const control of document.querySelectorAll("input, select, textarea")) {
+      if (control.type === "hidden" || control.closest("[hidden]")) {
+        continue;
+      }
+      const labelled =
+        control.labels.length > 0 || control.getAttribute("aria-label") || control.getAttribute("aria-labelledby");
+      if (!labelled) {
+        found.push(`${control.tagName.toLowerCase()}#${control.id || "(no id)"} has no label`);
+      }
+    }
+    for (const button of document.querySelectorAll("button")) {
+      if (!button.closest("[hidden]") && button.textContent.trim() === "" && !button.getAttribute("aria-label")) {
+        found.push(`a button has no name: ${button.outerHTML.slice(0, 80)}`);
+      }
+    }
+    return found;
+  });
+  assert.deepEqual(problems, [], `accessibility problems on ${where}`);
+}
+
+describe("the Explorer in Chromium", { timeout: SUITE_TIMEOUT_MS }, () => {
+  before(async () => {
+    browser = await chromium.launch({
+      executablePath,
+      args: ["--ignore-certificate-errors"],
+    });
+    const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    page = await context.newPage();
+    page.setDefaultTimeout(STEP_TIMEOUT_MS);
+    page.on("console", (message) => {
+      if (message.type() !== "error") {
+        return;
+      }
+      const text = message.text();
+      const allowed = expectedStatuses.some((status) => text.includes(`status of ${status}`));
+      if (!allowed) {
+        unexpected.push(`console error: ${text}`);
+      }
+    });
+    page.on("pageerror", (error) => unexpected.push(`page error: ${error.message}`));
+  });
+
+  after(async () => {
+    await browser?.close();
+    await rest.deleteDatabase(database).catch(() => {});
+  });
+
+  test("a browser opening the server is sent to the page, which asks for the key", async () => {
+    const response = await page.goto(endpoint);
+    assert.equal(response.status(), 200);
+    assert.match(page.url(), /\/_explorer\/index\.html$/);
+    const keyInput = page.getByLabel("Account key (base64)");
+    await keyInput.waitFor();
+    const host = new URL(endpoint).hostname;
+    if (["localhost", "127.0.0.1"].includes(host)) {
+      assert.equal(await keyInput.inputValue(), EMULATOR_KEY, "pre-filled with the emulator's key on localhost");
+    }
+    await checkLabels("the sign-in form");
+    await screenshot("sign-in");
+    // Nothing of the account is on the page before signing in.
+    assert.equal(await page.locator("#workspace").isHidden(), true);
+  });
+
+  test("a wrong key is refused, the right one signs in", async () => {
+    const keyInput = page.getByLabel("Account key (base64)");
+    await expectingNetworkError(401, async () => {
+      await keyInput.fill("dGhpcyBpcyBub3QgdGhlIGFjY291bnQga2V5IGF0IGFsbA==");
+      await keyInput.press("Enter");
+      await page.locator("#login-message", { hasText: "401" }).waitFor();
+    });
+    await keyInput.fill(key);
+    await keyInput.press("Enter");
+    await page.getByRole("button", { name: "New database" }).waitFor();
+    assert.equal(
+      await page.evaluate(() => sessionStorage.getItem("tributary.explorer.key")),
+      key,
+      "the key is kept in session storage",
+    );
+    assert.equal(await page.evaluate(() => localStorage.length), 0, "nothing in local storage");
+  });
+
+  test("creates a database and a container from the page", async () => {
+    await page.getByRole("button", { name: "New database" }).click();
+    await checkLabels("the new database form");
+    await page.getByLabel("Database id").fill(database);
+    await page.getByRole("button", { name: "Create database" }).click();
+    await page.getByLabel("Container id").waitFor();
+    await checkLabels("the new container form");
+    await page.getByLabel("Container id").fill(container);
+    assert.equal(await page.getByLabel("Partition key path").inputValue(), "/pk");
+    await page.getByLabel("Default time to live (seconds, optional)").fill("-1");
+    await page.getByRole("button", { name: "Create container" }).click();
+    await page.getByRole("button", { name: container, exact: true }).waitFor();
+    await page.getByRole("button", { name: "New item" }).waitFor();
+  });
+
+  test("the tree works from the keyboard", async () => {
+    const databaseButton = page.getByRole("button", { name: database, exact: true });
+    await databaseButton.focus();
+    await page.keyboard.press("Enter");
+    await page.locator(`.tree-database[aria-expanded="false"]`, { hasText: database }).waitFor();
+    await page.keyboard.press("Enter");
+    await page.locator(`.tree-database[aria-expanded="true"]`, { hasText: database }).waitFor();
+    // Down moves to the container, Enter opens it.
+    await page.keyboard.press("ArrowDown");
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), container);
+    await page.keyboard.press("Enter");
+    await page.getByRole("button", { name: "New item" }).waitFor();
+  });
+
+  test("the overview shows the container's settings, throughput and feed ranges", async () => {
+    await page.getByRole("button", { name: "Overview" }).click();
+    const overview = page.locator(".overview");
+    await overview.locator("table").waitFor();
+    const text = await overview.innerText();
+    assert.match(text, /\/pk \(Hash, version 2\)/);
+    assert.match(text, /on, no default \(-1\)/);
+    assert.match(text, /RU\/s/);
+    assert.match(text, /Feed ranges \(1\)/);
+    assert.match(text, /"indexingMode"/);
+    await screenshot("overview");
+  });
+
+  test("creates an item, refusing invalid JSON first", async () => {
+    await page.getByRole("button", { name: "Items" }).click();
+    await page.getByRole("button", { name: "New item" }).click();
+    const editor = page.getByLabel("New item (JSON)");
+    await checkLabels("the item editor");
+    await editor.fill('{"id": "item1", "pk": "p1", "n": 1');
+    await page.getByRole("button", { name: "Create item" }).click();
+    await page.locator(".message", { hasText: "Not valid JSON" }).waitFor();
+    await editor.fill('{"id": "item1", "pk": "p1", "n": 1}');
+    await page.getByRole("button", { name: "Create item" }).click();
+    await page.locator(".message", { hasText: "Created item1" }).waitFor();
+    await page.locator("table.grid").getByRole("button", { name: "item1" }).waitFor();
+  });
+
+  test("edits the item, and shows a 412 when it changed behind the page's back", async () => {
+    const editor = page.getByLabel("Item item1 (JSON)");
+    await editor.fill(JSON.stringify({ id: "item1", pk: "p1", n: 2 }));
+    await page.getByRole("button", { name: "Save item" }).click();
+    await page.locator(".message", { hasText: "Saved item1" }).waitFor();
+
+    await rest.upsert(database, container, { id: "item1", pk: "p1", n: 99 });
+    await expectingNetworkError(412, async () => {
+      await editor.fill(JSON.stringify({ id: "item1", pk: "p1", n: 3 }));
+      await page.getByRole("button", { name: "Save item" }).click();
+      await page.locator(".message", { hasText: "changed since you opened it" }).waitFor();
+    });
+    await page.getByRole("button", { name: "Reload item" }).click();
+    await page.locator(".message", { hasText: "Reloaded item1" }).waitFor();
+    assert.equal(JSON.parse(await editor.inputValue()).n, 99, "the reload shows the other writer's version");
+    await screenshot("items");
+  });
+
+  test("runs a query and shows the result row, its charge and metrics, and errors with their position", async () => {
+    await page.getByRole("button", { name: "Query", exact: true }).click();
+    const editor = page.getByLabel("Query (Cosmos SQL)");
+    await checkLabels("the query view");
+    await editor.fill('SELECT c.id, c.n FROM c WHERE c.id = "item1"');
+    await page.getByRole("button", { name: "Run query" }).click();
+    const row = page.locator(".results table tbody tr");
+    await row.first().waitFor();
+    assert.deepEqual(await row.first().locator("td").allInnerTexts(), ["item1", "99"]);
+    await screenshot("query");
+    assert.match(await page.locator(".query .stats").innerText(), /1 result, request charge [\d.]+ RU/);
+    assert.equal(await page.locator(".metrics-block").isVisible(), true, "query metrics are shown");
+    await page.getByRole("button", { name: "Results as JSON" }).click();
+    assert.deepEqual(JSON.parse(await page.locator(".results pre").innerText()), [{ id: "item1", n: 99 }]);
+
+    await expectingNetworkError(400, async () => {
+      await editor.fill("SELECT * FROM c WHERE");
+      await editor.press("Control+Enter");
+      const error = page.locator(".query .message[data-kind=error]");
+      await error.waitFor();
+      assert.match(await error.innerText(), /400 BadRequest: .*\(at byte \d+\)/);
+    });
+  });
+
+  test("the live feed shows a change written through the REST API within a second", async () => {
+    await page.getByRole("button", { name: "Live feed" }).click();
+    await checkLabels("the live feed");
+    await page.getByRole("button", { name: "Start feed" }).click();
+    await page.locator(".feed .stats", { hasText: "Live: latest-version, from now" }).waitFor();
+
+    const written = Date.now();
+    await rest.upsert(database, container, { id: "live1", pk: "p2", n: 1 });
+    await page.locator(".change", { hasText: "live1" }).waitFor({ timeout: LIVE_WITHIN_MS });
+    const tookMs = Date.now() - written;
+    assert.ok(tookMs < LIVE_WITHIN_MS, `the change appeared after ${tookMs} ms`);
+    const rate = Number(await page.locator(".rate-value").innerText());
+    assert.ok(rate >= 0);
+    assert.match(await page.locator(".feed-stats").innerText(), /1 change received/);
+
+    // The filter hides what does not match.
+    await page.getByLabel("Filter (text in the change)").fill("no-such-text");
+    assert.equal(await page.locator(".change", { hasText: "live1" }).isHidden(), true);
+    await page.getByLabel("Filter (text in the change)").fill("");
+
+    // Pause holds changes back until resumed.
+    await page.getByRole("button", { name: "Pause" }).click();
+    await rest.upsert(database, container, { id: "live2", pk: "p2", n: 2 });
+    await page.locator(".feed .stats", { hasText: "Paused: 1 change waiting" }).waitFor();
+    assert.equal(await page.locator(".change", { hasText: "live2" }).count(), 0);
+    await page.getByRole("button", { name: "Resume" }).click();
+    await page.locator(".change", { hasText: "live2" }).waitFor();
+    await screenshot("live-feed");
+
+    await page.getByRole("button", { name: "Stop feed" }).click();
+    await page.locator(".feed .stats", { hasText: "Stopped." }).waitFor();
+  });
+
+  test("deletes an item after a confirmation", async () => {
+    await rest.upsert(database, container, { id: "doomed", pk: "p3" });
+    await page.getByRole("button", { name: "Items" }).click();
+    await page.locator("table.grid").getByRole("button", { name: "doomed" }).click();
+    await page.getByRole("button", { name: "Delete item" }).click();
+    await page.getByRole("button", { name: "Confirm delete" }).click();
+    await page.locator(".message", { hasText: "Deleted doomed" }).waitFor();
+    const read = await rest.send("GET", ["dbs", database, "colls", container, "docs", "doomed"], {
+      headers: { "x-ms-documentdb-partitionkey": '["p3"]' },
+    });
+    assert.equal(read.status, 404, "the item is gone");
+  });
+
+  test("no console errors or page errors", () => {
+    assert.deepEqual(unexpected, []);
+  });
+});
