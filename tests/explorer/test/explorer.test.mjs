@@ -300,6 +300,31 @@ describe("the Explorer in Chromium", { timeout: SUITE_TIMEOUT_MS }, () => {
     assert.equal(read.status, 404, "the item is gone");
   });
 
+  test("pages through items and query results with continuations", async () => {
+    const n = 55;
+    await Promise.all(
+      Array.from({ length: n }, (_, i) => rest.upsert(database, container, { id: `bulk-${String(i).padStart(2, "0")}`, pk: "p4" })),
+    );
+    await page.getByRole("button", { name: "Refresh items" }).click();
+    await page.locator(".items .message", { hasText: "50 items shown; more to load" }).waitFor();
+    await page.getByRole("button", { name: "Load more items" }).click();
+    await page.locator(".items .message", { hasText: /^\d+ items shown\.$/ }).waitFor();
+    const shown = await page.locator(".items tbody tr").count();
+    assert.ok(shown > 50, `${shown} items after loading more`);
+    assert.equal(await page.getByRole("button", { name: "Load more items" }).isHidden(), true);
+
+    await page.getByRole("button", { name: "Query", exact: true }).click();
+    await page.getByLabel("Query (Cosmos SQL)").fill('SELECT VALUE c.id FROM c WHERE STARTSWITH(c.id, "bulk-")');
+    await page.getByLabel("Results per page").fill("20");
+    await page.getByRole("button", { name: "Run query" }).click();
+    await page.locator(".query .stats", { hasText: "Page 1: 20 results" }).waitFor();
+    await page.getByRole("button", { name: "Next page" }).click();
+    await page.locator(".query .stats", { hasText: "Page 2: 20 results" }).waitFor();
+    await page.getByRole("button", { name: "Next page" }).click();
+    await page.locator(".query .stats", { hasText: `Page 3: ${n - 40} results` }).waitFor();
+    assert.equal(await page.getByRole("button", { name: "Next page" }).isHidden(), true);
+  });
+
   test("no console errors or page errors", () => {
     assert.deepEqual(unexpected, []);
   });
