@@ -333,20 +333,32 @@ async fn a_continuation_of_another_kind_or_garbage_is_a_400() {
         .expect_error(400);
 }
 
-#[tokio::test]
-async fn a_query_that_needs_more_whole_input_than_allowed_is_a_400_and_a_paged_one_is_not() {
-    let server = TestServer::start_with(|config| config.max_query_input = 4 * 1024).await;
+/// A server whose queries may hold `max_query_input` bytes, with container `c` holding items
+/// `i00`, `i01`, ... (`n_items` of them, ~700 bytes each, all under key `a`), item `i` with
+/// `"n": n_of(i)`.
+async fn padded_items_server(
+    max_query_input: usize,
+    n_items: usize,
+    n_of: impl Fn(usize) -> usize,
+) -> TestServer {
+    let server = TestServer::start_with(|config| config.max_query_input = max_query_input).await;
     server.create_database("db").await;
     server.create_container("db", "c").await;
     let padding = "x".repeat(500);
-    for n in 0..20 {
+    for i in 0..n_items {
         server
             .create_item(
                 "a",
-                &json!({"id": format!("i{n:02}"), "pk": "a", "n": n, "padding": padding}),
+                &json!({"id": format!("i{i:02}"), "pk": "a", "n": n_of(i), "padding": padding}),
             )
             .await;
     }
+    server
+}
+
+#[tokio::test]
+async fn a_query_that_needs_more_whole_input_than_allowed_is_a_400_and_a_paged_one_is_not() {
+    let server = padded_items_server(4 * 1024, 20, |n| n).await;
     let message = server
         .request(Method::POST, "/dbs/db/colls/c/docs")
         .query("SELECT * FROM c ORDER BY c.n")
@@ -497,19 +509,8 @@ async fn computed_properties_are_queried_returned_replaced_and_checked() {
 
 #[tokio::test]
 async fn an_order_by_with_a_window_reads_past_the_whole_input_limit_holding_only_its_candidates() {
-    let server = TestServer::start_with(|config| config.max_query_input = 8 * 1024).await;
-    server.create_database("db").await;
-    server.create_container("db", "c").await;
-    let padding = "x".repeat(500);
     // 60 items of ~700 bytes: 42 KB, five times the limit; `n` descends with the id, with ties.
-    for i in 0..60 {
-        server
-            .create_item(
-                "a",
-                &json!({"id": format!("i{i:02}"), "pk": "a", "n": (60 - i) / 2, "padding": padding}),
-            )
-            .await;
-    }
+    let server = padded_items_server(8 * 1024, 60, |i| (60 - i) / 2).await;
     let ids_of = |sql: &'static str| {
         let server = &server;
         async move {
