@@ -43,6 +43,7 @@
 
 mod catalog;
 mod clock;
+mod commit_stats;
 mod committer;
 mod disk_space;
 mod document;
@@ -75,6 +76,7 @@ pub use catalog::{
     MAX_FEED_RANGES, MAX_ID_CHARS, MAX_ITEM_ID_BYTES, RangeRecord, SessionScope, validate_id,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use commit_stats::{CommitStatsSnapshot, RECENT_COMMITS};
 pub use disk_space::{DiskSpace, ManualDiskSpace, SystemDiskSpace};
 pub use document::{MAX_ITEM_BYTES, MAX_ITEM_DEPTH};
 pub use error::{Result, StoreError};
@@ -296,6 +298,7 @@ impl Store {
             split_threshold_bytes: options.split_threshold_bytes,
             maintenance_interval: options.maintenance_interval,
             clock: options.clock,
+            commit_stats: commit_stats::CommitStats::new(),
         });
         let (sender, receiver) = sync_channel(MAX_QUEUED_REQUESTS);
         let reserve = DiskReserve::new(
@@ -1077,6 +1080,25 @@ impl Store {
             reply,
         })
         .await
+    }
+
+    // ---- metrics ----------------------------------------------------------------------
+
+    /// What the committer has done since the store opened: commits and item changes
+    /// committed, and the latency of the durable write of the commits that ended in the
+    /// last `window` (at most the last [`RECENT_COMMITS`]). Reads atomics only: never waits
+    /// for a commit.
+    pub fn commit_stats(&self, window: Duration) -> CommitStatsSnapshot {
+        self.shared.commit_stats.snapshot(window)
+    }
+
+    /// Bytes the store takes on disk: its journal and tables, as the storage engine
+    /// accounts them (files it has not yet deleted may still take more).
+    ///
+    /// # Errors
+    /// [`StoreError::Storage`] if the engine cannot read the size of its journal.
+    pub fn disk_space_bytes(&self) -> Result<u64> {
+        self.shared.backend.disk_space_bytes()
     }
 
     // ---- change feed -----------------------------------------------------------------

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use crate::catalog::{Catalog, ContainerRecord};
 use crate::clock::Clock;
+use crate::commit_stats::CommitStats;
 use crate::storage::{Backend, Durability};
 
 /// State shared by the committer and readers.
@@ -25,6 +26,8 @@ pub(crate) struct Shared {
     pub split_threshold_bytes: Option<u64>,
     pub maintenance_interval: Duration,
     pub clock: Arc<dyn Clock>,
+    /// What the committer has done, for metrics.
+    pub commit_stats: CommitStats,
 }
 
 /// What a waiting feed reader watches in one container: the highest committed LSN, and the

@@ -108,6 +108,8 @@ pub(crate) trait Backend: Send + Sync {
     fn commit(&self, mutations: Vec<Mutation>, durability: Durability) -> Result<()>;
     /// Makes everything durable before the store closes.
     fn shut_down(&self) -> Result<()>;
+    /// Bytes the data takes on disk (journal and tables), as the engine accounts them.
+    fn disk_space_bytes(&self) -> Result<u64>;
 }
 
 /// Reads of one moment of the committed data (see [`Backend::snapshot`]).
@@ -346,6 +348,12 @@ impl Backend for FjallBackend {
         })
     }
 
+    fn disk_space_bytes(&self) -> Result<u64> {
+        self.database
+            .disk_space()
+            .map_err(|error| StoreError::storage("cannot measure the data on disk", error))
+    }
+
     fn shut_down(&self) -> Result<()> {
         self.database
             .persist(fjall::PersistMode::SyncAll)
@@ -486,6 +494,10 @@ impl Backend for FaultInjectingBackend {
 
     fn shut_down(&self) -> Result<()> {
         self.inner.shut_down()
+    }
+
+    fn disk_space_bytes(&self) -> Result<u64> {
+        self.inner.disk_space_bytes()
     }
 
     fn commit(&self, mutations: Vec<Mutation>, durability: Durability) -> Result<()> {

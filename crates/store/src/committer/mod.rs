@@ -388,25 +388,30 @@ impl Committer {
             .iter()
             .map(|(_, key, value)| key.len() + value.as_ref().map_or(0, Vec::len))
             .sum();
-        match self
+        let write_started = Instant::now();
+        let written = self
             .shared
             .backend
-            .commit(mutations, self.shared.durability)
-        {
+            .commit(mutations, self.shared.durability);
+        let write_time = write_started.elapsed();
+        match written {
             Ok(()) => {
                 self.disk_reserve.wrote(n_bytes as u64);
                 let catalog = Arc::new(catalog);
                 let previous =
                     std::mem::replace(&mut *self.shared.catalog.write(), Arc::clone(&catalog));
+                let mut n_item_changes = 0;
                 for (cid, high_lsn) in &touched {
-                    if let Some(before) = previous.containers.get(cid) {
-                        assert!(
-                            *high_lsn >= before.high_lsn(),
-                            "container {cid}'s published LSN moved back from {} to {high_lsn}",
-                            before.high_lsn()
-                        );
-                    }
+                    let before_lsn = previous.containers.get(cid).map_or(0, |c| c.high_lsn());
+                    assert!(
+                        *high_lsn >= before_lsn,
+                        "container {cid}'s published LSN moved back from {before_lsn} to {high_lsn}"
+                    );
+                    n_item_changes += high_lsn - before_lsn;
                 }
+                self.shared
+                    .commit_stats
+                    .committed(write_time, n_item_changes);
                 let watches = self.shared.watches.lock();
                 for (cid, high_lsn) in touched {
                     if let Some(sender) = watches.get(&cid) {
