@@ -35,6 +35,7 @@ mod connection;
 mod error;
 mod explorer;
 mod keys;
+mod metrics;
 mod request;
 mod rid;
 mod routes;
@@ -192,6 +193,10 @@ pub(crate) struct AppState {
     feed_stream_permits: Arc<tokio::sync::Semaphore>,
     /// [`ServerConfig::max_feed_streams`].
     max_feed_streams: usize,
+    /// Requests, feed items served, connections: for the Explorer's metrics snapshot.
+    metrics: Arc<metrics::ServerMetrics>,
+    /// When the server was bound.
+    started: std::time::Instant,
 }
 
 /// A bound server, ready to run.
@@ -248,6 +253,8 @@ impl Server {
             stopping: tokio::sync::watch::Sender::new(false),
             feed_stream_permits: Arc::new(tokio::sync::Semaphore::new(config.max_feed_streams)),
             max_feed_streams: config.max_feed_streams,
+            metrics: Arc::default(),
+            started: std::time::Instant::now(),
         });
         Ok(Server {
             listener,
@@ -311,7 +318,9 @@ impl Server {
                 idle_timeout: self.header_read_timeout,
                 max_connections: self.max_connections,
             };
+            let open_connection = self.state.metrics.connection_opened();
             tokio::spawn(async move {
+                let _open_connection = open_connection;
                 let result = match tls {
                     Some(acceptor) => {
                         // The handshake is bounded like a request's headers.
@@ -387,6 +396,7 @@ async fn handle(State(state): State<Arc<AppState>>, request: axum::extract::Requ
             Err(_) => request_timed_out(state.request_timeout, &method).into_response(),
         };
     let status = response.status().as_u16();
+    state.metrics.responded(status);
     tracing::debug!(%method, %path, status, elapsed_us = started.elapsed().as_micros() as u64, "request");
     let response_headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&activity_id) {

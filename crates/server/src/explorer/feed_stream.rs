@@ -43,6 +43,7 @@ use tributary_wire::headers;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::metrics::ServerMetrics;
 use crate::request::Reply;
 
 /// Most pages of events waiting for a slow client.
@@ -146,6 +147,7 @@ pub(super) async fn open(
     );
     let stream = Stream {
         store: Arc::clone(&state.store),
+        metrics: Arc::clone(&state.metrics),
         database: database.clone(),
         container: container.clone(),
         request,
@@ -237,6 +239,8 @@ fn stream_options(query: &str) -> Result<StreamOptions, ApiError> {
 /// One open stream: what it reads and where its events go.
 struct Stream {
     store: Arc<Store>,
+    /// Counts the changes sent.
+    metrics: Arc<ServerMetrics>,
     database: String,
     container: String,
     /// The next read (its start moves past each page).
@@ -252,6 +256,7 @@ impl Stream {
     async fn run(mut self, opened: String, first_page: FeedPage) {
         let mut chunk = opened;
         chunk.push_str(&page_events(&first_page));
+        self.metrics.served_feed_items(first_page.changes.len());
         loop {
             if !self.send(chunk).await {
                 return;
@@ -280,6 +285,7 @@ impl Stream {
                         "a page with changes moves the stream's position forward"
                     );
                     self.request.start = FeedStart::AfterLsn(page.lsn);
+                    self.metrics.served_feed_items(page.changes.len());
                     page_events(&page)
                 }
                 Err(error) => {

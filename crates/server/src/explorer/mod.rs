@@ -11,13 +11,17 @@
 //! Explorer's feed stream ([`feed_stream`], `GET /_explorer/feed/dbs/{db}/colls/{coll}`) sends
 //! it as Server-Sent Events, to a request signed as a change feed read of that container.
 //!
+//! The dashboard reads the server's counters from [`metrics`] (`GET /_explorer/metrics`,
+//! signed as a read of the account), a JSON snapshot it polls.
+//!
 //! Also here: a browser that opens `/` (it asks for `text/html`, and sends no
 //! `authorization`) is sent to the page; the SDKs' account reads are untouched.
 //!
-//! What it is not (yet): views of processors, leases and lag, of the functions host, a
-//! dashboard, or a way to replay dead letters (`docs/explorer.md`).
+//! What it is not (yet): views of processors, leases and lag, of the functions host, or a way
+//! to replay dead letters (`docs/explorer.md`).
 
 mod feed_stream;
+mod metrics;
 
 use std::sync::Arc;
 
@@ -129,16 +133,21 @@ pub(crate) fn redirect_to_page() -> Reply {
     .header("cache-control", "no-store")
 }
 
-/// Serves a path under `/_explorer`: an asset (no key needed) or a feed stream (signed).
+/// Serves a path under `/_explorer`: an asset (no key needed), a feed stream or the metrics
+/// snapshot (both signed).
 ///
 /// # Errors
 /// 404 for a path that is neither; 405 for an asset asked with a verb other than GET or
-/// HEAD; the feed stream's own ([`feed_stream::open`]).
+/// HEAD; the feed stream's own ([`feed_stream::open`]) and the snapshot's
+/// ([`metrics::snapshot`]).
 pub(crate) async fn serve(state: &Arc<AppState>, parts: &Parts) -> Result<Reply, ApiError> {
     let path = parts.uri.path();
     let rest = path.strip_prefix(PREFIX).unwrap_or_default();
     if let Some(container_path) = rest.strip_prefix("/feed/") {
         return feed_stream::open(state, parts, container_path).await;
+    }
+    if rest == "/metrics" {
+        return metrics::snapshot(state, parts).await;
     }
     if parts.method != Method::GET && parts.method != Method::HEAD {
         return Err(ApiError::new(
@@ -199,6 +208,7 @@ mod tests {
             ("/_explorer/", true),
             ("/_explorer/index.html", true),
             ("/_explorer/feed/dbs/d/colls/c", true),
+            ("/_explorer/metrics", true),
             ("/_explorerx", false),
             ("/dbs/_explorer", false),
             ("/", false),

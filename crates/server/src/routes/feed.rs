@@ -161,6 +161,7 @@ pub(crate) async fn change_feed(
     } else {
         let rid = state.store.container_position(database, container)?.0;
         let n_bytes: usize = page.changes.iter().map(String::len).sum();
+        state.metrics.served_feed_items(page.changes.len());
         Reply::json(200, feed_body(&rid, "Documents", &page.changes))
             .header(headers::ETAG, &etag)
             .header(X_MS_ITEM_COUNT, page.changes.len().to_string())

@@ -399,3 +399,134 @@ async fn a_stream_ends_when_its_client_goes_and_past_the_limit_the_answer_is_429
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The Explorer's metrics snapshot, signed as a read of the account.
+fn metrics(server: &TestServer) -> TestRequest<'_> {
+    server
+        .request(Method::GET, "/_explorer/metrics")
+        .signed_as("", "")
+}
+
+/// A number of the snapshot at a JSON pointer; panics if it is not one.
+fn number(snapshot: &Value, pointer: &str) -> u64 {
+    snapshot
+        .pointer(pointer)
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| panic!("{pointer} is a number in {snapshot}"))
+}
+
+#[tokio::test]
+async fn the_metrics_snapshot_refuses_a_request_without_a_good_signature() {
+    let server = TestServer::with_container().await;
+    let refusals = [
+        ("no signature", unsigned(&server, "/_explorer/metrics")),
+        (
+            "signed with another key",
+            metrics(&server).signed_with(MasterKey::from_base64(OTHER_KEY).expect("valid base64")),
+        ),
+        (
+            "signed for a container instead of the account",
+            metrics(&server).signed_as("docs", "dbs/db/colls/c"),
+        ),
+    ];
+    for (name, request) in refusals {
+        let response = request.send().await;
+        let message = response.expect_error(401);
+        assert!(
+            !String::from_utf8_lossy(&response.body).contains("requests"),
+            "{name}: no counters in a refusal"
+        );
+        assert!(!message.is_empty(), "{name}");
+    }
+    server
+        .request(Method::POST, "/_explorer/metrics")
+        .signed_as("", "")
+        .send()
+        .await
+        .expect_error(405);
+    metrics(&server)
+        .without(headers::AUTHORIZATION)
+        .send()
+        .await
+        .expect_error(401);
+}
+
+#[tokio::test]
+async fn the_metrics_snapshot_moves_with_writes_and_feed_reads() {
+    let server = TestServer::with_container().await;
+    let before = metrics(&server).send().await;
+    before.expect_status(200);
+    assert_eq!(
+        before.header(headers::CONTENT_TYPE),
+        Some("application/json")
+    );
+    let before = before.json();
+    for id in ["a", "b", "c"] {
+        server
+            .create_item("p", &json!({ "id": id, "pk": "p" }))
+            .await;
+    }
+    server.change_feed(None).await.expect_status(200);
+    let mut stream = open_stream(feed_stream(&server, "c", "?start=beginning")).await;
+    for _ in 0..3 {
+        assert_eq!(stream.expect_event(PUSH_WITHIN).await.name, "change");
+    }
+    let after = metrics(&server).send().await;
+    after.expect_status(200);
+    let after = after.json();
+
+    // Three creates, one feed read and the stream, one snapshot: 2xx answers.
+    assert!(
+        number(&after, "/requests/2xx") >= number(&before, "/requests/2xx") + 6,
+        "{before} → {after}"
+    );
+    assert_eq!(
+        number(&after, "/itemChangesCommitted") - number(&before, "/itemChangesCommitted"),
+        3,
+        "one change per created item: {before} → {after}"
+    );
+    let n_commits = number(&after, "/commits") - number(&before, "/commits");
+    assert!((1..=3).contains(&n_commits), "{before} → {after}");
+    assert_eq!(
+        number(&after, "/feedItemsServed") - number(&before, "/feedItemsServed"),
+        6,
+        "three changes read from the feed, three pushed on the stream"
+    );
+    assert!(number(&after, "/fsync/commits") >= 3, "{after}");
+    assert_eq!(number(&after, "/fsync/windowS"), 10);
+    assert!(number(&after, "/fsync/p99Us") >= number(&after, "/fsync/p50Us"));
+    assert!(number(&after, "/fsync/maxUs") >= number(&after, "/fsync/p99Us"));
+    assert!(number(&after, "/openConnections") >= 1, "{after}");
+    assert!(number(&after, "/storeBytes") > 0, "{after}");
+    assert!(number(&after, "/uptimeMs") >= number(&before, "/uptimeMs"));
+    if cfg!(target_os = "linux") {
+        assert!(number(&after, "/processRssBytes") > 0, "{after}");
+    }
+    server
+        .request(Method::GET, "/dbs/db/colls/c/docs/missing")
+        .partition_key("p")
+        .send()
+        .await
+        .expect_error(404);
+    let last = metrics(&server).send().await.json();
+    assert_eq!(
+        number(&last, "/requests/4xx"),
+        number(&after, "/requests/4xx") + 1,
+        "the 404 counted: {after} → {last}"
+    );
+    drop(stream);
+}
+
+#[tokio::test]
+async fn a_read_only_key_may_read_the_metrics_snapshot() {
+    let keys = AccountKeys::generate().expect("the OS has random bytes");
+    let read_only = MasterKey::from_base64(
+        keys.get(KeyKind::SecondaryReadOnly)
+            .expect("generated keys have a read-only key"),
+    )
+    .expect("a generated key is valid base64");
+    let server = TestServer::start_with(|config| config.keys = keys).await;
+    let snapshot = metrics(&server).signed_with(read_only).send().await;
+    snapshot.expect_status(200);
+    assert!(snapshot.json()["requests"]["2xx"].is_u64());
+}
