@@ -17,8 +17,11 @@
 //! Also here: a browser that opens `/` (it asks for `text/html`, and sends no
 //! `authorization`) is sent to the page; the SDKs' account reads are untouched.
 //!
-//! What it is not (yet): views of processors, leases and lag, of the functions host, or a way
-//! to replay dead letters (`docs/explorer.md`).
+//! The processors view needs nothing here: it reads lease documents and change feeds through
+//! the REST API like any client.
+//!
+//! What it is not (yet): views of the functions host, a way to replay dead letters or to
+//! reset leases from the page (`docs/explorer.md`).
 
 mod feed_stream;
 mod metrics;
@@ -97,6 +100,16 @@ const ASSETS: &[Asset] = &[
         name: "feed.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("assets/feed.js"),
+    },
+    Asset {
+        name: "processors.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("assets/processors.js"),
+    },
+    Asset {
+        name: "dashboard.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("assets/dashboard.js"),
     },
 ];
 

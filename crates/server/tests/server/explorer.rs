@@ -94,6 +94,8 @@ async fn the_page_and_its_files_are_served_with_their_types_and_no_key() {
         ("items.js", "text/javascript; charset=utf-8"),
         ("query.js", "text/javascript; charset=utf-8"),
         ("feed.js", "text/javascript; charset=utf-8"),
+        ("processors.js", "text/javascript; charset=utf-8"),
+        ("dashboard.js", "text/javascript; charset=utf-8"),
         ("explorer.css", "text/css; charset=utf-8"),
         ("icon.svg", "image/svg+xml"),
     ] {

@@ -253,6 +253,88 @@ export class Client {
   }
 
   /**
+   * Every document a query returns, following continuations, up to `limit` documents:
+   * `{ documents, truncated }` (`truncated` when more were left).
+   */
+  async queryAll(database, container, query, parameters = [], limit = 5_000) {
+    const documents = [];
+    let continuation = null;
+    do {
+      const headers = {
+        "content-type": "application/query+json",
+        "x-ms-documentdb-isquery": "true",
+        "x-ms-documentdb-query-enablecrosspartition": "true",
+        "x-ms-max-item-count": String(Math.min(1_000, limit - documents.length)),
+      };
+      if (continuation) {
+        headers["x-ms-continuation"] = continuation;
+      }
+      const response = await this.request("POST", ["dbs", database, "colls", container, "docs"], {
+        headers,
+        body: JSON.stringify({ query, parameters }),
+      });
+      documents.push(...response.body.Documents);
+      continuation = response.headers.get("x-ms-continuation");
+    } while (continuation && documents.length < limit);
+    return { documents, truncated: Boolean(continuation) };
+  }
+
+  /**
+   * One page of a container's change feed, read as the change feed processor reads a lease
+   * (crates/client's change feed request): `A-IM`, the range id, the EPK sub-range when the
+   * lease covers part of the range, `If-None-Match` with the continuation (or
+   * `If-Modified-Since` for a start time). Answers `{ changes, etag }`; no changes on a 304.
+   */
+  async changeFeedPage(database, container, { rangeId, epk, continuation, modifiedSince, allVersions, maxItems }) {
+    const headers = {
+      "a-im": allVersions ? "Full-Fidelity Feed" : "Incremental Feed",
+      "x-ms-max-item-count": String(maxItems),
+      "x-ms-documentdb-partitionkeyrangeid": rangeId,
+    };
+    if (allVersions) {
+      headers["x-ms-cosmos-changefeed-wire-format-version"] = "2021-09-15";
+    }
+    if (epk) {
+      headers["x-ms-start-epk"] = epk.min;
+      headers["x-ms-end-epk"] = epk.max;
+      headers["x-ms-read-key-type"] = "EffectivePartitionKeyRange";
+    }
+    if (continuation) {
+      headers["if-none-match"] = continuation;
+    } else if (modifiedSince) {
+      headers["if-modified-since"] = modifiedSince;
+    }
+    const response = await this.request("GET", ["dbs", database, "colls", container, "docs"], { headers });
+    return {
+      changes: response.status === 304 ? [] : (response.body?.Documents ?? []),
+      etag: response.headers.get("etag"),
+    };
+  }
+
+  /**
+   * The server's metrics snapshot (`GET /_explorer/metrics`), signed as a read of the
+   * account (resource type and link empty), as any key may read it.
+   */
+  async metrics() {
+    const signed = await this.signedHeaders("GET", "", "");
+    const response = await fetch(`${this.origin}/_explorer/metrics`, {
+      headers: { accept: "application/json", ...signed },
+      cache: "no-store",
+    });
+    const text = await response.text();
+    let parsed = null;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = null;
+    }
+    if (!response.ok) {
+      throw new ApiError(response.status, parsed?.code ?? String(response.status), parsed?.message ?? text);
+    }
+    return parsed;
+  }
+
+  /**
    * Opens the Explorer's feed stream of a container (Server-Sent Events, read with fetch so
    * the request can carry its signature: `EventSource` cannot send headers). Calls
    * `onEvent({ event, data })` for each event until the stream ends or `signal` aborts.

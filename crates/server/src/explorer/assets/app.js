@@ -1,11 +1,14 @@
-// The Explorer's entry point: sign-in, the tree of databases and containers, and the
-// container views (overview, items, query, live feed). Every request goes through the signed
+// The Explorer's entry point: sign-in, the tree of databases and containers, the container
+// views (overview, items, query, live feed, processors) and the account views of the top bar
+// (the dashboard, processors). Every request goes through the signed
 // client in api.js: the page itself holds no data and no privilege.
 
 import { ApiError, Client, EMULATOR_KEY } from "./api.js";
 import { h, labelled, messageLine, pretty, replaceChildren } from "./dom.js";
+import { dashboardView } from "./dashboard.js";
 import { feedView } from "./feed.js";
 import { itemsView } from "./items.js";
+import { processorsView } from "./processors.js";
 import { queryView } from "./query.js";
 
 /** Where the key is kept: this tab's session storage only. */
@@ -21,6 +24,9 @@ const elements = {
   content: document.getElementById("content"),
   account: document.getElementById("account"),
   signOut: document.getElementById("sign-out"),
+  topViews: document.getElementById("top-views"),
+  showDashboard: document.getElementById("show-dashboard"),
+  showProcessors: document.getElementById("show-processors"),
 };
 
 const state = {
@@ -52,6 +58,7 @@ function showLogin(message) {
   state.client = null;
   elements.workspace.hidden = true;
   elements.signOut.hidden = true;
+  elements.topViews.hidden = true;
   elements.account.textContent = "";
   elements.login.hidden = false;
   if (elements.loginKey.value === "" && servedFromLocalhost()) {
@@ -74,6 +81,7 @@ async function signIn(key) {
   elements.login.hidden = true;
   elements.workspace.hidden = false;
   elements.signOut.hidden = false;
+  elements.topViews.hidden = false;
   elements.account.textContent = `Account ${account.body.id} at ${window.location.host}`;
   await renderTree();
   showWelcome();
@@ -349,6 +357,7 @@ const VIEWS = [
   { name: "items", label: "Items" },
   { name: "query", label: "Query" },
   { name: "feed", label: "Live feed" },
+  { name: "processors", label: "Processors" },
 ];
 
 async function selectContainer(database, container) {
@@ -410,6 +419,8 @@ function openView(viewArea, definition) {
     items: itemsView,
     query: queryView,
     feed: feedView,
+    processors: (viewContext) =>
+      processorsView({ ...viewContext, leaseContainer: { database: viewContext.database, container: definition.id } }),
   }[state.view](context);
   state.disposeView = view.dispose ?? (() => {});
   replaceChildren(viewArea, view.element);
@@ -491,6 +502,21 @@ function overviewView({ client, database, container }) {
   return { element };
 }
 
+// ---- account views (top bar) --------------------------------------------------------------
+
+/** Shows an account view (not tied to a container) in the content area. */
+async function showAccountView(title, makeView) {
+  state.disposeView();
+  state.disposeView = () => {};
+  if (state.selected) {
+    state.selected = null;
+    await refreshTree();
+  }
+  const view = makeView({ client: state.client, describeError });
+  state.disposeView = view.dispose ?? (() => {});
+  replaceChildren(elements.content, title ? h("h2", {}, title) : null, view.element);
+}
+
 function handleError(error) {
   if (error instanceof ApiError && error.status === 401) {
     sessionStorage.removeItem(KEY_STORAGE);
@@ -512,6 +538,8 @@ elements.loginForm.addEventListener("submit", async (event) => {
   }
 });
 elements.signOut.addEventListener("click", signOut);
+elements.showDashboard.addEventListener("click", () => showAccountView(null, dashboardView));
+elements.showProcessors.addEventListener("click", () => showAccountView("Processors", processorsView));
 elements.tree.addEventListener("keydown", onTreeKey);
 
 const savedKey = sessionStorage.getItem(KEY_STORAGE);
