@@ -166,6 +166,7 @@ explorer_tests() {
     TRIBUTARY_ENDPOINT=$(server_endpoint https "$run_dir") \
         TRIBUTARY_KEY=$(server_key https "$run_dir") \
         CHROMIUM="$chromium" \
+        TRIBUTARY_BIN="$binary" \
         npm test
 }
 

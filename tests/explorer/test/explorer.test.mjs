@@ -8,17 +8,29 @@
 // and the page must log no console error and throw no page error, except the network errors
 // a step expects (the browser logs a failed response, such as the 412, as a console error).
 //
+// Then the processors view: leases shaped as crates/processor writes them are imported with
+// the real CLI (`tributary leases import`, which checks each with the processor's own parser
+// and computes the lease prefix from the monitored container), and the page must show the
+// processor, its leases, a lag per lease equal to the estimator's (`tributary estimate`), and
+// the stale lease flagged as stuck; and the dashboard, whose charts must render and whose
+// request counter must rise.
+//
 // Environment:
 //   TRIBUTARY_ENDPOINT  required, e.g. https://localhost:8081/ (self-signed TLS is accepted)
 //   TRIBUTARY_KEY       the account's read-write key (default: the emulator's key)
+//   TRIBUTARY_BIN       the tributary binary for the lease commands (default: the workspace's
+//                       target/debug/tributary)
 //   CHROMIUM            the browser (default /usr/bin/chromium)
 //   EXPLORER_SCREENSHOTS  a directory to save a screenshot of each view in (docs/explorer/ keeps them)
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
-import { mkdirSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 
 import { chromium } from "playwright-core";
 
@@ -28,13 +40,16 @@ const EMULATOR_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8
 const endpoint = process.env.TRIBUTARY_ENDPOINT?.trim();
 const key = process.env.TRIBUTARY_KEY?.trim() || EMULATOR_KEY;
 const executablePath = process.env.CHROMIUM?.trim() || "/usr/bin/chromium";
+const tributaryBin =
+  process.env.TRIBUTARY_BIN?.trim() ||
+  path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../target/debug/tributary");
 
 /** How long a pushed change may take from its write to the page. */
 const LIVE_WITHIN_MS = 1_000;
 /** How long any one step may wait for the page. */
 const STEP_TIMEOUT_MS = 10_000;
 /** The whole walk's limit. */
-const SUITE_TIMEOUT_MS = 60_000;
+const SUITE_TIMEOUT_MS = 120_000;
 
 if (!endpoint) {
   throw new Error("TRIBUTARY_ENDPOINT is not set: export it to the server's URL, e.g. https://localhost:8081/");
@@ -323,6 +338,144 @@ describe("the Explorer in Chromium", { timeout: SUITE_TIMEOUT_MS }, () => {
     await page.getByRole("button", { name: "Next page" }).click();
     await page.locator(".query .stats", { hasText: `Page 3: ${n - 40} results` }).waitFor();
     assert.equal(await page.getByRole("button", { name: "Next page" }).isHidden(), true);
+  });
+
+  /** Runs the tributary CLI with the processor's arguments; answers its stdout. */
+  function tributary(args) {
+    assert.ok(existsSync(tributaryBin), `the tributary binary is at ${tributaryBin} (set TRIBUTARY_BIN)`);
+    const processorArgs = [
+      "--processor", processorName,
+      "--database", database,
+      "--container", container,
+      "--lease-container", leaseContainer,
+      "--connection-string", `AccountEndpoint=${endpoint};AccountKey=${key};`,
+    ];
+    return execFileSync(tributaryBin, [...args, ...processorArgs], { encoding: "utf8", timeout: STEP_TIMEOUT_MS });
+  }
+
+  const processorName = "explorer-test";
+  const leaseContainer = "leases";
+  /** The estimator's pending changes per lease id, from `tributary estimate --json`. */
+  let estimated = new Map();
+
+  test("the processors view shows a processor's leases, their lag and a stuck lease", async () => {
+    const created = await rest.send("POST", ["dbs", database, "colls"], {
+      body: { id: leaseContainer, partitionKey: { paths: ["/id"], kind: "Hash", version: 2 } },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    // The lease prefix, as crates/processor makes it: `{name}{account host}_{db rid}_{container rid}..`.
+    const databaseRid = (await rest.send("GET", ["dbs", database])).body._rid;
+    const containerRid = (await rest.send("GET", ["dbs", database, "colls", container])).body._rid;
+    const prefix = `${processorName}${new URL(endpoint).hostname}_${databaseRid}_${containerRid}..`;
+    // Where the feed is now: the continuation both leases are checkpointed at.
+    const now = await rest.send("GET", ["dbs", database, "colls", container, "docs"], {
+      headers: { "a-im": "Incremental Feed", "if-none-match": "*" },
+    });
+    assert.equal(now.status, 304);
+    const continuation = now.headers.etag;
+    assert.match(continuation, /^"\d+"$/);
+    // Two EPK leases covering the container, shaped as `Lease::to_document` writes them: one
+    // renewed just now, one whose owner stopped renewing ten minutes ago.
+    const lease = (min, max, owner, renewedMs) => ({
+      id: `${prefix}${min}-${max}`,
+      version: 1,
+      LeaseToken: `${min}-${max}`,
+      FeedRange: { Range: { min, max, isMinInclusive: true, isMaxInclusive: false } },
+      Owner: owner,
+      ContinuationToken: continuation,
+      timestamp: new Date(renewedMs).toISOString(),
+      properties: {},
+      Mode: "Incremental Feed",
+    });
+    const leases = [
+      lease("", "7F", "host-a", Date.now()),
+      lease("7F", "FF", "host-b", Date.now() - 10 * 60_000),
+      { id: `${prefix.slice(0, -2)}.info` },
+    ];
+    const directory = mkdtempSync(path.join(tmpdir(), "explorer-leases-"));
+    const file = path.join(directory, "leases.json");
+    writeFileSync(file, JSON.stringify(leases));
+    assert.match(tributary(["leases", "import", file]), /imported 3 documents/);
+    // Changes after the continuation: the lag.
+    for (let i = 0; i < 5; i += 1) {
+      await rest.upsert(database, container, { id: `lag-${i}`, pk: `lag-pk-${i}` });
+    }
+    const estimates = JSON.parse(tributary(["estimate", "--json"]));
+    estimated = new Map(estimates.map((estimate) => [estimate.lease_id, estimate.pending]));
+    assert.equal(estimates.length, 2);
+    assert.equal([...estimated.values()].reduce((a, b) => a + b, 0), 5, "the estimator counts the 5 changes");
+
+    // From the top bar, reached from the keyboard: the page finds the lease container.
+    await page.getByRole("button", { name: "Processors", exact: true }).first().focus();
+    await page.keyboard.press("Enter");
+    const picker = page.getByLabel("Lease container");
+    await picker.waitFor();
+    await checkLabels("the lease container picker");
+    await picker.selectOption({ label: `${database} / ${leaseContainer}` });
+    await page.getByRole("button", { name: "Show processors" }).click();
+
+    const section = page.locator(`section.processor[data-prefix="${prefix}"]`);
+    await section.waitFor();
+    await section.getByRole("heading", { name: `Processor ${processorName}` }).waitFor();
+    const facts = await section.locator("dl.facts").innerText();
+    assert.match(facts, new RegExp(`${database} / ${container} \\(from the lease ids\\)`));
+    assert.match(facts, /Total lag\s+5 items/);
+    assert.match(facts, /Hosts\s+host-a, host-b/);
+    assert.match(facts, /Stuck leases\s+1/);
+    assert.match(facts, /\.info present/);
+    await checkLabels("the processors view");
+
+    const rows = section.locator("tbody tr");
+    assert.equal(await rows.count(), 2);
+    for (const [id, pending] of estimated) {
+      const row = section.locator(`tr[data-lease="${id}"]`);
+      assert.equal(await row.locator("td.lag").innerText(), String(pending), `the lag of ${id} is the estimator's`);
+      assert.equal(await row.locator("td.mono").nth(2).innerText(), continuation);
+    }
+    const fresh = section.locator(`tr[data-lease="${prefix}-7F"]`);
+    assert.equal(await fresh.getAttribute("data-stuck"), "false");
+    assert.equal(await fresh.locator("td.status").innerText(), "OK");
+    const stale = section.locator(`tr[data-lease="${prefix}7F-FF"]`);
+    assert.equal(await stale.getAttribute("data-stuck"), "true");
+    assert.match(await stale.locator("td.status").innerText(), /Stuck: not renewed for 10 min \d+ s \(expiration 60 s\)/);
+    await screenshot("processors");
+
+    await section.getByRole("button", { name: "Chart its lag on the dashboard" }).click();
+    await page.locator(".processors .message", { hasText: "The dashboard now charts" }).waitFor();
+  });
+
+  test("the dashboard charts the server's metrics and the processor's lag", async () => {
+    await page.getByRole("button", { name: "Dashboard", exact: true }).focus();
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: "At a glance" }).waitFor();
+    await checkLabels("the dashboard");
+    const requestsTotal = page.locator('[data-total="Requests"]');
+    await requestsTotal.waitFor();
+    const count = async () => Number((await requestsTotal.innerText()).split(" ")[0]);
+    const first = await count();
+    for (let i = 0; i < 3; i += 1) {
+      await rest.upsert(database, container, { id: `dash-${i}`, pk: "dash" });
+    }
+    // The page reads the snapshot once a second: the counter rises with the writes above.
+    await page.waitForFunction(
+      ([selector, before]) => Number(document.querySelector(selector)?.textContent.split(" ")[0]) >= before + 3,
+      ['[data-total="Requests"]', first],
+    );
+    assert.ok((await count()) >= first + 3);
+    // Every chart is drawn, with its text alternative; rates need two readings.
+    for (const name of ["requests", "commits", "fsync", "feed", "lag", "rss"]) {
+      const chart = page.locator(`figure[data-chart="${name}"] svg[role="img"]`);
+      await chart.waitFor();
+      assert.match(await chart.getAttribute("aria-label"), /over the last \d+ s: now /);
+    }
+    await page.waitForFunction(() =>
+      [...document.querySelectorAll("figure[data-chart=requests] polyline")].some((line) => line.getAttribute("points").split(" ").length >= 2),
+    );
+    // The 5 changes after the checkpoints plus the 3 written above (the leases cover the
+    // container); the lag is counted every 5 s.
+    await page.locator('[data-chart-value="lag"]', { hasText: /^8 items \(/ }).waitFor({ timeout: 2 * STEP_TIMEOUT_MS });
+    assert.match(await page.locator('[data-chart-value="rss"]').innerText(), /MiB/);
+    await screenshot("dashboard");
   });
 
   test("no console errors or page errors", () => {

@@ -18,7 +18,7 @@ export class Rest {
     this.agent = new this.transport.Agent({ keepAlive: false, rejectUnauthorized: false });
   }
 
-  /** Sends a request; resolves `{ status, body }` (body parsed as JSON when there is one). */
+  /** Sends a request; resolves `{ status, headers, body }` (body parsed as JSON when there is one). */
   send(method, segments, { headers = {}, body } = {}) {
     const n = segments.length;
     const [type, link] =
@@ -48,7 +48,7 @@ export class Rest {
         response.on("data", (chunk) => chunks.push(chunk));
         response.on("end", () => {
           const raw = Buffer.concat(chunks).toString("utf8");
-          resolve({ status: response.statusCode, body: raw === "" ? null : JSON.parse(raw) });
+          resolve({ status: response.statusCode, headers: response.headers, body: raw === "" ? null : JSON.parse(raw) });
         });
         response.on("error", reject);
       });
