@@ -68,6 +68,14 @@ struct StreamOptions {
     heartbeat: Duration,
 }
 
+/// The 404 for a feed stream path that does not name a container.
+fn not_a_container_path(parts: &Parts) -> ApiError {
+    ApiError::not_found(format!(
+        "the Explorer's feed stream is at /_explorer/feed/dbs/{{database}}/colls/{{container}}, not {}",
+        parts.uri.path()
+    ))
+}
+
 /// Checks the signature, fixes the position with a first read (so a missing container is a
 /// 404 and a mode the container does not keep a 400, before any event), and starts the
 /// stream.
@@ -84,16 +92,10 @@ pub(super) async fn open(
 ) -> Result<Reply, ApiError> {
     let segments = crate::decode_segments(container_path)?;
     let [dbs, database, colls, container] = segments.as_slice() else {
-        return Err(ApiError::not_found(format!(
-            "the Explorer's feed stream is at /_explorer/feed/dbs/{{database}}/colls/{{container}}, not {}",
-            parts.uri.path()
-        )));
+        return Err(not_a_container_path(parts));
     };
     if dbs != "dbs" || colls != "colls" {
-        return Err(ApiError::not_found(format!(
-            "the Explorer's feed stream is at /_explorer/feed/dbs/{{database}}/colls/{{container}}, not {}",
-            parts.uri.path()
-        )));
+        return Err(not_a_container_path(parts));
     }
     if parts.method != Method::GET {
         return Err(ApiError::new(

@@ -122,18 +122,9 @@ export class Client {
       cache: "no-store",
     });
     const text = await response.text();
-    let parsed = null;
-    if (text !== "") {
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        parsed = null;
-      }
-    }
+    const parsed = parseJson(text);
     if (!response.ok && response.status !== 304) {
-      const message = parsed?.message ?? (text || response.statusText);
-      const substatus = response.headers.get("x-ms-substatus");
-      throw new ApiError(response.status, parsed?.code ?? String(response.status), message, substatus);
+      throw errorOf(response, parsed, text);
     }
     return { status: response.status, headers: response.headers, body: parsed };
   }
@@ -322,14 +313,9 @@ export class Client {
       cache: "no-store",
     });
     const text = await response.text();
-    let parsed = null;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      parsed = null;
-    }
+    const parsed = parseJson(text);
     if (!response.ok) {
-      throw new ApiError(response.status, parsed?.code ?? String(response.status), parsed?.message ?? text);
+      throw errorOf(response, parsed, text);
     }
     return parsed;
   }
@@ -350,13 +336,7 @@ export class Client {
     });
     if (!response.ok) {
       const text = await response.text();
-      let parsed = null;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        parsed = null;
-      }
-      throw new ApiError(response.status, parsed?.code ?? String(response.status), parsed?.message ?? text);
+      throw errorOf(response, parseJson(text), text);
     }
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffered = "";
@@ -422,4 +402,23 @@ function addressOf(segments) {
     return { resourceType: segments[n - 1], resourceLink: segments.slice(0, n - 1).join("/") };
   }
   return { resourceType: segments[n - 2], resourceLink: segments.join("/") };
+}
+
+/** A response body parsed as JSON; null when it is empty or not JSON. */
+function parseJson(text) {
+  if (text === "") {
+    return null;
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+/** The `ApiError` of a failed response: the server's code and message when it sent them. */
+function errorOf(response, parsed, text) {
+  const message = parsed?.message ?? (text || response.statusText);
+  const substatus = response.headers.get("x-ms-substatus");
+  return new ApiError(response.status, parsed?.code ?? String(response.status), message, substatus);
 }
