@@ -1,6 +1,7 @@
 //! `tributary`: the command-line entry point. It parses arguments, wires the libraries
 //! together, and turns errors into a one-line message and an exit code.
 
+mod explorer_functions;
 mod feed_commands;
 mod functions_commands;
 mod lease_commands;
@@ -590,7 +591,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     embedded_port: Some(server.local_addr()?.port()),
                     ..tributary_functions::HostOptions::default()
                 };
-                Some(functions_commands::start_host(app, options).await?)
+                let host = functions_commands::start_host(app, options).await?;
+                server.attach_functions_host(explorer_functions::ExplorerFunctions::shared(
+                    host.handle(),
+                ));
+                Some(host)
             }
             None => None,
         };

@@ -38,3 +38,28 @@ pub enum ConfigError {
         message: String,
     },
 }
+
+/// Why a running host cannot do what it was asked ([`crate::HostHandle`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HostError {
+    /// No function of that name runs in this host.
+    #[error("no function named '{0}' runs in this host")]
+    UnknownFunction(String),
+    /// The function has no dead letter of that id.
+    #[error("function '{function}' has no dead letter '{id}'")]
+    UnknownDeadLetter {
+        /// The function.
+        function: String,
+        /// The dead letter's id.
+        id: String,
+    },
+    /// The function's dead-letter container failed.
+    #[error("function '{function}': {source}")]
+    Account {
+        /// The function.
+        function: String,
+        /// What failed.
+        source: crate::account::AccountError,
+    },
+}

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::Value;
 use tributary_processor::{
     ChangeFeedEstimator, ChangeFeedProcessor, ChangeFeedProcessorBuilder, LeaseEstimate, StartFrom,
 };
@@ -16,7 +17,7 @@ use tributary_store::Store;
 use crate::account::Account;
 use crate::dead_letter::DeadLetterBox;
 use crate::definition::{FunctionDefinition, ReadFunction, SkippedFunction, read_function};
-use crate::error::ConfigError;
+use crate::error::{ConfigError, HostError};
 use crate::handler::Handler;
 use crate::http_handler::HttpHandler;
 use crate::manifest::{HandlerRef, Manifest};
@@ -248,10 +249,9 @@ pub fn default_instance_name() -> String {
     format!("{host}-{}", std::process::id())
 }
 
-/// A running function.
-struct RunningFunction {
+/// A running function, as its handle sees it.
+struct WatchedFunction {
     runner: Arc<FunctionRunner>,
-    processor: ChangeFeedProcessor,
     estimator: Arc<ChangeFeedEstimator>,
 }
 
@@ -266,6 +266,10 @@ pub struct FunctionStatus {
     pub source: String,
     /// Whether outputs commit with the checkpoint.
     pub exactly_once: bool,
+    /// The lease container, `database/container`.
+    pub lease_container: String,
+    /// The dead-letter container, `database/container`.
+    pub dead_letter_container: String,
     /// Its leases with their lag (empty if the estimate failed).
     pub leases: Vec<LeaseEstimate>,
     /// Its counters in this process.
@@ -274,10 +278,18 @@ pub struct FunctionStatus {
 
 /// A running app.
 pub struct FunctionHost {
-    functions: Vec<RunningFunction>,
-    skipped: Vec<SkippedFunction>,
+    processors: Vec<ChangeFeedProcessor>,
+    handle: HostHandle,
     handlers: Vec<Arc<dyn Handler>>,
     lag_task: tokio::task::JoinHandle<()>,
+}
+
+/// A view of a running app that can be shared (the server's Explorer holds one): each
+/// function's status, its dead letters, and replaying one of them.
+#[derive(Clone)]
+pub struct HostHandle {
+    functions: Arc<[WatchedFunction]>,
+    skipped: Arc<[SkippedFunction]>,
 }
 
 impl FunctionHost {
@@ -301,6 +313,7 @@ impl FunctionHost {
             }
         }
         let mut functions = Vec::new();
+        let mut processors = Vec::new();
         for (runner, feed, leases) in prepared {
             let definition = Arc::clone(&runner.definition);
             let trigger = &definition.trigger;
@@ -348,9 +361,9 @@ impl FunctionHost {
                 exactly_once = runner.transactional,
                 "function started"
             );
-            functions.push(RunningFunction {
+            processors.push(processor);
+            functions.push(WatchedFunction {
                 runner,
-                processor,
                 estimator: Arc::new(estimator),
             });
         }
@@ -376,13 +389,45 @@ impl FunctionHost {
             }
         });
         Ok(FunctionHost {
-            functions,
-            skipped: app.skipped,
+            processors,
+            handle: HostHandle {
+                functions: functions.into(),
+                skipped: app.skipped.into(),
+            },
             handlers: app.handlers,
             lag_task,
         })
     }
 
+    /// The functions not run, and why.
+    pub fn skipped(&self) -> &[SkippedFunction] {
+        self.handle.skipped()
+    }
+
+    /// Each function's leases, lag and counters.
+    pub async fn status(&self) -> Vec<FunctionStatus> {
+        self.handle.status().await
+    }
+
+    /// A handle on the running app, valid until [`FunctionHost::stop`] (after it, replays
+    /// still work; statuses show the processors stopped).
+    pub fn handle(&self) -> HostHandle {
+        self.handle.clone()
+    }
+
+    /// Stops every processor (checkpointing and releasing its leases) and the workers.
+    pub async fn stop(mut self) {
+        self.lag_task.abort();
+        for processor in &mut self.processors {
+            processor.stop().await;
+        }
+        for handler in &self.handlers {
+            handler.shutdown().await;
+        }
+    }
+}
+
+impl HostHandle {
     /// The functions not run, and why.
     pub fn skipped(&self) -> &[SkippedFunction] {
         &self.skipped
@@ -391,32 +436,94 @@ impl FunctionHost {
     /// Each function's leases, lag and counters.
     pub async fn status(&self) -> Vec<FunctionStatus> {
         let mut statuses = Vec::new();
-        for function in &self.functions {
-            let definition = &function.runner.definition;
+        for function in self.functions.iter() {
+            let runner = &function.runner;
+            let trigger = &runner.definition.trigger;
             statuses.push(FunctionStatus {
-                name: definition.name.clone(),
-                processor: function.runner.processor_name.clone(),
-                source: format!(
+                name: runner.definition.name.clone(),
+                processor: runner.processor_name.clone(),
+                source: format!("{}/{}", trigger.database_name, trigger.container_name),
+                lease_container: format!(
                     "{}/{}",
-                    definition.trigger.database_name, definition.trigger.container_name
+                    trigger.lease_database(),
+                    trigger.lease_container_name
                 ),
-                exactly_once: function.runner.transactional,
+                dead_letter_container: format!(
+                    "{}/{}",
+                    runner.dead_letters.database, runner.dead_letters.container
+                ),
+                exactly_once: runner.transactional,
                 leases: function.estimator.estimate().await.unwrap_or_default(),
-                stats: Arc::clone(&function.runner.stats),
+                stats: Arc::clone(&runner.stats),
             });
         }
         statuses
     }
 
-    /// Stops every processor (checkpointing and releasing its leases) and the workers.
-    pub async fn stop(mut self) {
-        self.lag_task.abort();
-        for function in &mut self.functions {
-            function.processor.stop().await;
+    /// The dead letters of `function`, oldest first.
+    ///
+    /// # Errors
+    /// [`HostError::UnknownFunction`]; [`HostError::Account`] if its dead-letter container
+    /// cannot be read.
+    pub async fn dead_letters(&self, function: &str) -> Result<Vec<Value>, HostError> {
+        let runner = self.runner(function)?;
+        runner
+            .dead_letters
+            .list(Some(function))
+            .await
+            .map_err(|source| HostError::Account {
+                function: function.to_owned(),
+                source,
+            })
+    }
+
+    /// Runs `function` again on its dead letter `id`: on success its outputs are written
+    /// and the dead letter deleted (`Ok(Ok(()))`); a new failure keeps it (`Ok(Err(error))`).
+    ///
+    /// # Errors
+    /// [`HostError::UnknownFunction`]; [`HostError::UnknownDeadLetter`] when `function` has
+    /// no dead letter `id`; [`HostError::Account`] if the dead letter cannot be read.
+    pub async fn replay_dead_letter(
+        &self,
+        function: &str,
+        id: &str,
+    ) -> Result<Result<(), String>, HostError> {
+        let runner = self.runner(function)?;
+        let box_ = &runner.dead_letters;
+        let dead_letter = box_
+            .account
+            .read(
+                &box_.database,
+                &box_.container,
+                &Value::String(id.to_owned()),
+                id,
+            )
+            .await
+            .map_err(|source| HostError::Account {
+                function: function.to_owned(),
+                source,
+            })?
+            .filter(|document| document.get("function").and_then(Value::as_str) == Some(function))
+            .ok_or_else(|| HostError::UnknownDeadLetter {
+                function: function.to_owned(),
+                id: id.to_owned(),
+            })?;
+        let outcome = runner.replay(&dead_letter).await;
+        match &outcome {
+            Ok(()) => tracing::info!(function, dead_letter = id, "dead letter replayed"),
+            Err(error) => {
+                tracing::warn!(function, dead_letter = id, %error, "dead letter failed again");
+            }
         }
-        for handler in &self.handlers {
-            handler.shutdown().await;
-        }
+        Ok(outcome)
+    }
+
+    fn runner(&self, function: &str) -> Result<&Arc<FunctionRunner>, HostError> {
+        self.functions
+            .iter()
+            .map(|watched| &watched.runner)
+            .find(|runner| runner.definition.name == function)
+            .ok_or_else(|| HostError::UnknownFunction(function.to_owned()))
     }
 }
 

@@ -62,9 +62,9 @@ pub mod python;
 mod runner;
 pub mod settings;
 
-pub use error::ConfigError;
+pub use error::{ConfigError, HostError};
 pub use host::{
-    FunctionApp, FunctionHost, FunctionInspection, FunctionStatus, HostOptions, LAG_INTERVAL,
-    MAX_WORKER_PROCESSES, PYTHON_APP_FILE, ReplayReport, WORKER_PROCESS_COUNT_SETTING,
-    default_instance_name, inspect, replay_dead_letters,
+    FunctionApp, FunctionHost, FunctionInspection, FunctionStatus, HostHandle, HostOptions,
+    LAG_INTERVAL, MAX_WORKER_PROCESSES, PYTHON_APP_FILE, ReplayReport,
+    WORKER_PROCESS_COUNT_SETTING, default_instance_name, inspect, replay_dead_letters,
 };

@@ -60,6 +60,10 @@ use tributary_wire::auth::{self, KeyKind, ResourceAddress};
 use tributary_wire::headers;
 
 pub use error::ApiError;
+pub use explorer::functions::{
+    FunctionReport, FunctionsHost, FunctionsReport, HostFuture, HostRefusal, LeaseReport,
+    ReplayOutcome, SkippedReport,
+};
 pub use keys::{AccountKeys, GENERATED_KEY_BYTES, KeyRing, KeysError};
 pub use tls::{CERT_FILE, KEY_FILE, TlsSource};
 
@@ -197,6 +201,8 @@ pub(crate) struct AppState {
     metrics: Arc<metrics::ServerMetrics>,
     /// When the server was bound.
     started: std::time::Instant,
+    /// The functions host running in this process, once attached.
+    functions_host: std::sync::OnceLock<Arc<dyn explorer::functions::FunctionsHost>>,
 }
 
 /// A bound server, ready to run.
@@ -255,6 +261,7 @@ impl Server {
             max_feed_streams: config.max_feed_streams,
             metrics: Arc::default(),
             started: std::time::Instant::now(),
+            functions_host: std::sync::OnceLock::new(),
         });
         Ok(Server {
             listener,
@@ -269,6 +276,13 @@ impl Server {
     /// The keys the server accepts, to replace while it runs.
     pub fn key_ring(&self) -> KeyRing {
         self.state.keys.clone()
+    }
+
+    /// Shows a functions host running in this process in the Explorer
+    /// (`/_explorer/functions`). Only the first host attached is kept; `false` if one was
+    /// already.
+    pub fn attach_functions_host(&self, host: Arc<dyn FunctionsHost>) -> bool {
+        self.state.functions_host.set(host).is_ok()
     }
 
     /// The URL clients connect to, e.g. `https://localhost:8081/`.

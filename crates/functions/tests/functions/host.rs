@@ -1,6 +1,7 @@
 //! The host on the embedded store with Rust handlers: outputs committed with the checkpoint,
 //! retries, bisecting a poison item into the dead-letter container, per-item failures,
-//! timeouts, filters, several functions on one container, replay, and configuration errors.
+//! timeouts, filters, several functions on one container, replay (after a stop, and from a
+//! running host's handle), and configuration errors.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -11,7 +12,7 @@ use serde_json::{Value, json};
 use tributary_functions::definition::{FunctionDefinition, ReadFunction, read_function};
 use tributary_functions::handler::{Invocation, InvocationFailure, InvocationOutput, RustHandler};
 use tributary_functions::settings::Settings;
-use tributary_functions::{ConfigError, FunctionApp, FunctionHost, HostOptions};
+use tributary_functions::{ConfigError, FunctionApp, FunctionHost, HostError, HostOptions};
 use tributary_store::{ContainerDefinition, FeedScope, ItemWrite, Store, StoreOptions};
 
 /// Longest any wait in a test may take.
@@ -431,6 +432,83 @@ async fn a_replayed_dead_letter_is_processed_and_removed() {
     assert!(report.failures.is_empty());
     assert!(documents(&store, "deadletter").is_empty());
     assert_eq!(documents(&store, "view").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_hosts_handle_lists_and_replays_its_dead_letters() {
+    let (store, _dir) = store().await;
+    write_orders(&store, &["x", "y"]).await;
+    let fail = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let failing = Arc::clone(&fail);
+    let handler = Arc::new(RustHandler::new(move |invocation: Invocation| {
+        let failing = failing.load(Ordering::SeqCst);
+        async move {
+            let ids = ids(&invocation);
+            if failing && ids.iter().any(|id| id == "x") {
+                return Err(InvocationFailure::new("RuntimeError: downstream is down"));
+            }
+            let view = ids.iter().map(|id| json!({"id": id})).collect();
+            Ok(InvocationOutput {
+                outputs: BTreeMap::from([("view".to_owned(), view)]),
+                failed_items: Vec::new(),
+            })
+        }
+    }));
+    let app = FunctionApp::new(settings()).function(definition("copy", json!({})), handler);
+    let host = start(&store, app).await;
+    let handle = host.handle();
+    wait_until("the dead letter of x and y's view", || {
+        documents(&store, "deadletter").len() == 1 && documents(&store, "view").len() == 1
+    })
+    .await;
+    let status = handle.status().await;
+    assert_eq!(status.len(), 1);
+    assert_eq!(status[0].lease_container, "shop/leases");
+    assert_eq!(status[0].dead_letter_container, "shop/deadletter");
+    assert_eq!(status[0].stats.n_dead_lettered.load(Ordering::SeqCst), 1);
+    let dead_letters = handle.dead_letters("copy").await.expect("listed");
+    assert_eq!(dead_letters.len(), 1);
+    assert_eq!(dead_letters[0]["itemId"], "x");
+    assert_eq!(dead_letters[0]["error"], "RuntimeError: downstream is down");
+    let id = dead_letters[0]["id"].as_str().expect("an id").to_owned();
+
+    // Still failing: the dead letter stays and the error is told.
+    let outcome = handle
+        .replay_dead_letter("copy", &id)
+        .await
+        .expect("replayed");
+    assert_eq!(outcome, Err("RuntimeError: downstream is down".to_owned()));
+    assert_eq!(documents(&store, "deadletter").len(), 1);
+
+    fail.store(false, Ordering::SeqCst);
+    let outcome = handle
+        .replay_dead_letter("copy", &id)
+        .await
+        .expect("replayed");
+    assert_eq!(outcome, Ok(()));
+    assert!(documents(&store, "deadletter").is_empty());
+    let mut view: Vec<String> = documents(&store, "view")
+        .iter()
+        .map(|document| document["id"].as_str().expect("an id").to_owned())
+        .collect();
+    view.sort();
+    assert_eq!(view, ["x", "y"]);
+
+    // Gone now; and other functions' names are refused.
+    let again = handle.replay_dead_letter("copy", &id).await;
+    assert!(
+        matches!(again, Err(HostError::UnknownDeadLetter { .. })),
+        "{again:?}"
+    );
+    assert_eq!(
+        handle
+            .dead_letters("nope")
+            .await
+            .expect_err("unknown")
+            .to_string(),
+        "no function named 'nope' runs in this host"
+    );
+    host.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

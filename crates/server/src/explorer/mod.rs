@@ -20,10 +20,12 @@
 //! The processors view needs nothing here: it reads lease documents and change feeds through
 //! the REST API like any client.
 //!
-//! What it is not (yet): views of the functions host, a way to replay dead letters or to
-//! reset leases from the page (`docs/explorer.md`).
+//! A functions host running in the server's process is shown through [`functions`]
+//! (`/_explorer/functions...`): its functions, counters, lag and dead letters, and replaying
+//! a dead letter, which only the host can do.
 
 mod feed_stream;
+pub mod functions;
 mod metrics;
 
 use std::sync::Arc;
@@ -107,6 +109,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("assets/processors.js"),
     },
     Asset {
+        name: "functions.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("assets/functions.js"),
+    },
+    Asset {
         name: "dashboard.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("assets/dashboard.js"),
@@ -146,13 +153,13 @@ pub(crate) fn redirect_to_page() -> Reply {
     .header("cache-control", "no-store")
 }
 
-/// Serves a path under `/_explorer`: an asset (no key needed), a feed stream or the metrics
-/// snapshot (both signed).
+/// Serves a path under `/_explorer`: an asset (no key needed), a feed stream, the metrics
+/// snapshot or the functions host's view (all signed).
 ///
 /// # Errors
 /// 404 for a path that is neither; 405 for an asset asked with a verb other than GET or
 /// HEAD; the feed stream's own ([`feed_stream::open`]) and the snapshot's
-/// ([`metrics::snapshot`]).
+/// ([`metrics::snapshot`]) and the functions view's ([`functions::serve`]).
 pub(crate) async fn serve(state: &Arc<AppState>, parts: &Parts) -> Result<Reply, ApiError> {
     let path = parts.uri.path();
     let rest = path.strip_prefix(PREFIX).unwrap_or_default();
@@ -161,6 +168,12 @@ pub(crate) async fn serve(state: &Arc<AppState>, parts: &Parts) -> Result<Reply,
     }
     if rest == "/metrics" {
         return metrics::snapshot(state, parts).await;
+    }
+    if let Some(functions_path) = rest
+        .strip_prefix("/functions")
+        .filter(|after| after.is_empty() || after.starts_with('/'))
+    {
+        return functions::serve(state, parts, functions_path).await;
     }
     if parts.method != Method::GET && parts.method != Method::HEAD {
         return Err(ApiError::new(

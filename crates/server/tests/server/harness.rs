@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Method};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::sync::oneshot;
-use tributary_server::{KeyRing, Server, ServerConfig};
+use tributary_server::{FunctionsHost, KeyRing, Server, ServerConfig};
 use tributary_store::{Store, StoreOptions};
 use tributary_wire::auth::{self, MasterKey};
 use tributary_wire::headers;
@@ -53,6 +53,22 @@ impl TestServer {
         options: StoreOptions,
         configure: impl FnOnce(&mut ServerConfig),
     ) -> TestServer {
+        TestServer::start_serving(options, configure, None).await
+    }
+
+    /// As [`TestServer::start_with`], with a functions host attached for the Explorer.
+    pub async fn start_with_functions_host(
+        host: Arc<dyn FunctionsHost>,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> TestServer {
+        TestServer::start_serving(StoreOptions::relaxed(), configure, Some(host)).await
+    }
+
+    async fn start_serving(
+        options: StoreOptions,
+        configure: impl FnOnce(&mut ServerConfig),
+        functions_host: Option<Arc<dyn FunctionsHost>>,
+    ) -> TestServer {
         let data_dir = tempfile::tempdir().expect("a temporary directory");
         let store = Arc::new(Store::open(data_dir.path(), options).expect("the store opens"));
         let mut config = ServerConfig {
@@ -70,6 +86,12 @@ impl TestServer {
         let server = Server::bind(config, Arc::clone(&store))
             .await
             .expect("the server binds a free port");
+        if let Some(host) = functions_host {
+            assert!(
+                server.attach_functions_host(host),
+                "the first host attached"
+            );
+        }
         let addr = server.local_addr().expect("a bound socket has an address");
         let endpoint = server.endpoint().to_owned();
         let key_ring = server.key_ring();

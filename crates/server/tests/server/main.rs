@@ -12,6 +12,7 @@ mod basics;
 mod bulk;
 mod disk_full;
 mod explorer;
+mod explorer_functions;
 mod feed_filter;
 mod harness;
 mod input;

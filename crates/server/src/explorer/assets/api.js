@@ -306,9 +306,37 @@ export class Client {
    * The server's metrics snapshot (`GET /_explorer/metrics`), signed as a read of the
    * account (resource type and link empty), as any key may read it.
    */
-  async metrics() {
-    const signed = await this.signedHeaders("GET", "", "");
-    const response = await fetch(`${this.origin}/_explorer/metrics`, {
+  metrics() {
+    return this.accountRequest("GET", "/_explorer/metrics");
+  }
+
+  /** The functions host running in the server, if any: `{ hosted, functions, skipped }`. */
+  functions() {
+    return this.accountRequest("GET", "/_explorer/functions");
+  }
+
+  /** A function's dead letters, oldest first: `{ function, deadLetters, truncated }`. */
+  deadLetters(functionName) {
+    return this.accountRequest("GET", `/_explorer/functions/${encodeURIComponent(functionName)}/deadletters`);
+  }
+
+  /**
+   * Runs a function again on one of its dead letters (needs a read-write key):
+   * `{ replayed: true }`, or `{ replayed: false, error }` when it failed again.
+   */
+  replayDeadLetter(functionName, id) {
+    const path = `/_explorer/functions/${encodeURIComponent(functionName)}/deadletters/${encodeURIComponent(id)}/replay`;
+    return this.accountRequest("POST", path);
+  }
+
+  /**
+   * A request to one of the Explorer's own endpoints, signed as a request on the account
+   * (resource type and link empty, as the SDKs sign `GET /`); answers the parsed JSON body.
+   */
+  async accountRequest(method, path) {
+    const signed = await this.signedHeaders(method, "", "");
+    const response = await fetch(`${this.origin}${path}`, {
+      method,
       headers: { accept: "application/json", ...signed },
       cache: "no-store",
     });

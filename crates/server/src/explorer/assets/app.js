@@ -1,12 +1,13 @@
 // The Explorer's entry point: sign-in, the tree of databases and containers, the container
 // views (overview, items, query, live feed, processors) and the account views of the top bar
-// (the dashboard, processors). Every request goes through the signed
+// (the dashboard, processors, functions). Every request goes through the signed
 // client in api.js: the page itself holds no data and no privilege.
 
 import { ApiError, Client, EMULATOR_KEY } from "./api.js";
 import { h, labelled, messageLine, pretty, replaceChildren } from "./dom.js";
 import { dashboardView } from "./dashboard.js";
 import { feedView } from "./feed.js";
+import { functionsView } from "./functions.js";
 import { itemsView } from "./items.js";
 import { processorsView } from "./processors.js";
 import { queryView } from "./query.js";
@@ -27,6 +28,7 @@ const elements = {
   topViews: document.getElementById("top-views"),
   showDashboard: document.getElementById("show-dashboard"),
   showProcessors: document.getElementById("show-processors"),
+  showFunctions: document.getElementById("show-functions"),
 };
 
 const state = {
@@ -540,6 +542,7 @@ elements.loginForm.addEventListener("submit", async (event) => {
 elements.signOut.addEventListener("click", signOut);
 elements.showDashboard.addEventListener("click", () => showAccountView(null, dashboardView));
 elements.showProcessors.addEventListener("click", () => showAccountView("Processors", processorsView));
+elements.showFunctions.addEventListener("click", () => showAccountView("Functions", functionsView));
 elements.tree.addEventListener("keydown", onTreeKey);
 
 const savedKey = sessionStorage.getItem(KEY_STORAGE);

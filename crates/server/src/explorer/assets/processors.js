@@ -1,6 +1,7 @@
 // Processors, leases and lag: the change feed processors found in a lease container (one per
 // lease prefix), each lease's owner, feed range, continuation, last renewal and lag, and the
-// leases that look stuck. Everything is read through the signed REST API: the lease documents
+// leases that look stuck, and resetting a processor's leases to a time. Everything is read
+// (and a reset written) through the signed REST API: the lease documents
 // with a query, the lag by reading the monitored container's change feed from each lease's
 // continuation as the processor's estimator does on Tributary (crates/processor/src/feed.rs,
 // `count_by_reading`), counting, up to a cap.
@@ -10,6 +11,7 @@
 // `LeaseToken` (or `PartitionId`), `FeedRange.Range` {min, max}, `Owner`, `ContinuationToken`,
 // `timestamp`, `properties`, `Mode`; `{prefix without ..}.info` and `.lock` are bookkeeping.
 
+import { ApiError, partitionKeyOf } from "./api.js";
 import { h, labelled, messageLine, replaceChildren } from "./dom.js";
 
 /** The processor's default lease expiration interval (crates/processor: 60 s, as .NET). */
@@ -27,9 +29,15 @@ const REFRESH_MS = 5_000;
 
 /** The separator between a processor's prefix and a lease token. */
 const TOKEN_SEPARATOR = "..";
+const HANDOFF_PROPERTY = "tributary.handoffTo";
 const FAILURES_PROPERTY = "tributary.consecutiveFailures";
 const LAST_ERROR_PROPERTY = "tributary.lastError";
 const START_PROPERTY = "tributary.start";
+
+/** How often a reset re-reads a lease that changed under it (a 412) before giving up. */
+const RESET_ATTEMPTS = 5;
+/** System properties the server sets; left out of a replaced lease, as the processor does. */
+const SYSTEM_PROPERTIES = ["_etag", "_rid", "_self", "_attachments", "_ts", "_lsn"];
 
 /** The processor whose lag the dashboard charts: `{ leaseDatabase, leaseContainer, prefix, monitored }`. */
 export const watched = { processor: null };
@@ -75,7 +83,73 @@ export function leaseOf(document) {
     timestamp: typeof document.timestamp === "string" ? document.timestamp : null,
     properties,
     allVersions: document.Mode === "Full-Fidelity Feed",
+    document,
   };
+}
+
+/**
+ * A lease document moved back to `start` (`"beginning"` or `"time:{ms}"`), as
+ * crates/processor's `LeaseStore::reset` moves it: no continuation, no owner, no hand-off
+ * request or failure record, the start recorded for the host that takes it, stamped now.
+ */
+export function resetLeaseDocument(document, start, nowMs) {
+  const reset = { ...document };
+  for (const name of SYSTEM_PROPERTIES) {
+    delete reset[name];
+  }
+  const properties = { ...(document.properties ?? {}) };
+  delete properties[HANDOFF_PROPERTY];
+  delete properties[FAILURES_PROPERTY];
+  delete properties[LAST_ERROR_PROPERTY];
+  properties[START_PROPERTY] = start;
+  reset.ContinuationToken = null;
+  reset.Owner = null;
+  reset.properties = properties;
+  reset.timestamp = new Date(nowMs).toISOString();
+  return reset;
+}
+
+/**
+ * Resets every lease of the processor with lease prefix `prefix` (read again now, so leases
+ * created by a split since the page last looked are included) to `start`, each replace
+ * conditional on the etag read (re-read and tried again on a 412, as the processor's own
+ * writes are). Answers how many leases were reset.
+ */
+export async function resetLeases(client, leaseContainer, prefix, start) {
+  const definition = await client.container(leaseContainer.database, leaseContainer.container);
+  const { documents } = await client.queryAll(
+    leaseContainer.database,
+    leaseContainer.container,
+    "SELECT * FROM c WHERE STARTSWITH(c.id, @prefix)",
+    [{ name: "@prefix", value: prefix }],
+    MAX_LEASE_DOCUMENTS,
+  );
+  const leases = documents.map(leaseOf).filter((lease) => lease && lease.prefix === prefix);
+  let nReset = 0;
+  for (const lease of leases) {
+    let document = lease.document;
+    for (let attempt = 1; ; attempt += 1) {
+      const partitionKey = partitionKeyOf(definition, document);
+      try {
+        await client.replaceItem(
+          leaseContainer.database,
+          leaseContainer.container,
+          lease.id,
+          resetLeaseDocument(document, start, Date.now()),
+          partitionKey,
+          document._etag,
+        );
+        nReset += 1;
+        break;
+      } catch (error) {
+        if (!(error instanceof ApiError) || error.status !== 412 || attempt >= RESET_ATTEMPTS) {
+          throw error;
+        }
+        document = await client.readItem(leaseContainer.database, leaseContainer.container, lease.id, partitionKey);
+      }
+    }
+  }
+  return nReset;
 }
 
 /**
@@ -310,7 +384,12 @@ async function leaseContainers(client, containers) {
  */
 export function processorsView({ client, describeError, leaseContainer }) {
   const element = h("div", { class: "processors" });
+  /** What an action did, or why the last read failed; a refresh does not overwrite an action's. */
   const message = messageLine();
+  /** When the view last read the server. */
+  const readAt = h("p", { class: "hint", "aria-live": "off" });
+  /** Whether `message` holds the last read's error (cleared by the next good read). */
+  let loadFailed = false;
   const expiration = h("input", {
     type: "number",
     min: "1",
@@ -324,6 +403,8 @@ export function processorsView({ client, describeError, leaseContainer }) {
     "As the processor's lease_expiration_interval (default 60 s): a lease not renewed for longer is flagged.",
   );
   const body = h("div", { class: "processors-body" });
+  /** The reset confirmation, outside `body` so a refresh does not take it away. */
+  const resetArea = h("div", { class: "reset-area" });
   /** Per lease id: the continuation last seen and since when (ms), to tell "not progressing". */
   const progress = new Map();
   /** Per prefix: the monitored container the user picked, when the leases do not say. */
@@ -337,7 +418,7 @@ export function processorsView({ client, describeError, leaseContainer }) {
   const expirationS = () => Math.max(1, Number(expiration.value) || DEFAULT_EXPIRATION_S);
 
   const load = async () => {
-    if (loading || disposed) {
+    if (loading || disposed || resetArea.childElementCount > 0) {
       return;
     }
     loading = true;
@@ -369,8 +450,13 @@ export function processorsView({ client, describeError, leaseContainer }) {
         processors.length === 0 ? h("p", { class: "hint" }, "No lease documents here.") : null,
         sections,
       );
-      message.show(`Read at ${new Date().toLocaleTimeString()}.`);
+      readAt.textContent = `Read at ${new Date().toLocaleTimeString()}.`;
+      if (loadFailed) {
+        loadFailed = false;
+        message.clear();
+      }
     } catch (error) {
+      loadFailed = true;
       message.show(describeError(error), "error");
     } finally {
       loading = false;
@@ -509,6 +595,9 @@ export function processorsView({ client, describeError, leaseContainer }) {
               "Chart its lag on the dashboard",
             )
           : null,
+        processor.leases.length > 0
+          ? h("button", { type: "button", class: "danger", onclick: () => askReset(processor, name) }, "Reset leases…")
+          : null,
       ),
       h(
         "table",
@@ -559,6 +648,75 @@ export function processorsView({ client, describeError, leaseContainer }) {
     );
   };
 
+  /** Asks where to reset a processor's leases to, and resets them once confirmed. */
+  const askReset = (processor, name) => {
+    const leaseContainer = { ...current };
+    const label = name ?? processor.prefix;
+    const nLeases = `${processor.leases.length} lease${processor.leases.length === 1 ? "" : "s"}`;
+    const from = h(
+      "select",
+      {},
+      h("option", { value: "time" }, "a time"),
+      h("option", { value: "beginning" }, "the beginning"),
+    );
+    const local = new Date(Date.now() - new Date().getTimezoneOffset() * 60_000);
+    const time = h("input", { type: "datetime-local", step: "1", value: local.toISOString().slice(0, 19) });
+    const fromField = labelled("Start from", from);
+    const timeField = labelled("Time (your local time)", time, "Changes committed at or after it are delivered again.");
+    from.addEventListener("change", () => {
+      timeField.field.hidden = from.value !== "time";
+    });
+    const close = () => {
+      resetArea.replaceChildren();
+      load();
+    };
+    const confirm = async (event) => {
+      event.preventDefault();
+      let start = "beginning";
+      if (from.value === "time") {
+        const ms = new Date(time.value).getTime();
+        if (!Number.isFinite(ms)) {
+          message.show("Pick a valid time to reset the leases to.", "error");
+          time.focus();
+          return;
+        }
+        start = `time:${ms}`;
+      }
+      try {
+        const nReset = await resetLeases(client, leaseContainer, processor.prefix, start);
+        message.show(
+          `Reset ${nReset} lease${nReset === 1 ? "" : "s"} of ${label} to start from ${start === "beginning" ? "the beginning" : new Date(Number(start.slice(5))).toISOString()}.`,
+          "success",
+        );
+        progress.clear();
+      } catch (error) {
+        message.show(`The reset stopped: ${describeError(error)}`, "error");
+      }
+      close();
+    };
+    replaceChildren(
+      resetArea,
+      h(
+        "form",
+        { class: "confirm-reset", "aria-label": `Reset the leases of ${label}`, onsubmit: confirm },
+        h("h3", {}, `Reset the ${nLeases} of ${label}?`),
+        h(
+          "p",
+          {},
+          "Each lease loses its continuation and owner, and the host that takes it next starts from the point chosen here: the changes after it are processed again. Running hosts notice at their next renewal or checkpoint and stop working on the lease (a batch in progress is delivered again).",
+        ),
+        h("div", { class: "actions" }, fromField.field, timeField.field),
+        h(
+          "div",
+          { class: "actions" },
+          h("button", { type: "submit", class: "danger" }, `Reset ${nLeases}`),
+          h("button", { type: "button", onclick: close }, "Keep them"),
+        ),
+      ),
+    );
+    from.focus();
+  };
+
   const monitoredPicker = (processor) => {
     const select = h(
       "select",
@@ -595,7 +753,9 @@ export function processorsView({ client, describeError, leaseContainer }) {
       " s.",
     ),
     h("div", { class: "actions" }, expirationField.field, refresh),
+    readAt,
     message.element,
+    resetArea,
     body,
   );
   replaceChildren(body, h("p", {}, "Loading…"));
