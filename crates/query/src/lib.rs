@@ -149,8 +149,13 @@ impl Query {
     /// [`QueryError::Invalid`] for well-formed queries that break the language's rules;
     /// [`QueryError::QueryTooLong`] and [`QueryError::NestingTooDeep`] past the limits.
     pub fn parse(text: &str) -> Result<Query, QueryError> {
+        Query::bind(Query::parse_unbound(text)?)
+    }
+
+    /// The syntax tree of a query, its length checked, before names are bound.
+    fn parse_unbound(text: &str) -> Result<SelectQuery, QueryError> {
         check_length(text)?;
-        Query::bind(parser::parse_query(text)?)
+        parser::parse_query(text)
     }
 
     /// Parses a patch or feed condition of the form `FROM c WHERE <expr>` (the `SELECT` clause

@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::ast::{Count, Expr, OffsetLimit, SelectItem, SelectQuery, Selection};
 use crate::functions::AggregateFunction;
-use crate::{Parameters, Query, QueryError, parser, print};
+use crate::{Parameters, Query, QueryError, print};
 
 /// The placeholder an `ORDER BY` rewritten query holds where the SDK puts its resume filter.
 pub const ORDER_BY_FILTER_PLACEHOLDER: &str = "{documentdb-formattableorderbyquery-filter}";
@@ -100,10 +100,10 @@ impl QueryPlan {
     /// As [`Query::parse`] for the text; [`QueryError::Invalid`] when a `TOP`, `OFFSET` or
     /// `LIMIT` parameter is not bound to a non-negative integer.
     pub fn new(text: &str, parameters: &Parameters) -> Result<QueryPlan, QueryError> {
-        // Parsing and binding checks names and rules; the plan is built from the unbound
-        // tree, whose identifiers still have their names to be printed.
-        Query::parse(text)?;
-        let mut ast = parser::parse_query(text)?;
+        // Binding checks names and rules; the plan is built from the unbound tree, whose
+        // identifiers still have their names to be printed.
+        let mut ast = Query::parse_unbound(text)?;
+        Query::bind(ast.clone())?;
         let top = resolve(ast.top.as_ref(), "TOP", parameters)?;
         let offset_limit = match &ast.offset_limit {
             Some(OffsetLimit { offset, limit }) => Some((
