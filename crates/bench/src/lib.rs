@@ -1,5 +1,5 @@
 //! End-to-end benchmarks of Tributary: what `tributary bench store`,
-//! `tributary bench server`, `tributary bench soak`, `tributary bench processor` and
+//! `tributary bench server`, `tributary bench query`, `tributary bench soak`, `tributary bench processor` and
 //! `tributary bench functions` run.
 //!
 //! Each benchmark builds a fresh store in a temporary directory (removed afterwards), runs a
@@ -14,6 +14,9 @@
 //! - [`run_server_bench`] starts the Cosmos DB REST server in this process on loopback and
 //!   drives it over keep-alive HTTP/1.1 connections with signed requests, as an SDK would:
 //!   upserts, point reads and a change feed catch-up, plus startup time and idle memory.
+//! - [`run_query_bench`] fills a container through the store and sends issue 10's queries
+//!   (an equality filter, a range with `ORDER BY` and `TOP`, one partition key, a `GROUP BY`
+//!   aggregate, a full scan, paging) to the in-process server over loopback.
 //! - [`run_soak_bench`] drives the same server (in this process, or one already running) with
 //!   a fixed mix of reads, upserts, queries and change feed pages over many connections for
 //!   minutes, counting 429s apart from errors and sampling memory and file descriptors.
@@ -53,6 +56,7 @@ mod latency;
 mod machine;
 mod processor;
 mod progress;
+mod query;
 mod server;
 mod soak;
 mod store;
@@ -78,6 +82,10 @@ pub use processor::{
     FailoverReport, HostEvent, LEASE_INTERVAL_MS_RANGE, MAX_LIVE_WRITES_PER_S,
     MAX_PROCESSOR_CHANGES, ProcessorBenchOptions, ProcessorBenchReport, ProcessorHostOptions,
     ProcessorRun, run_processor_bench, run_processor_host,
+};
+pub use query::{
+    BUCKET_SIZE, MAX_RUNS, PAGE_ITEMS, PAGED_RESULTS, PagingFigures, QueryBenchOptions,
+    QueryBenchReport, QueryFigures, run_query_bench,
 };
 pub use server::{
     MAX_CONNECTIONS, MAX_PHASE_REQUESTS, ServerBenchOptions, ServerBenchReport, run_server_bench,

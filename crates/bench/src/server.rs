@@ -52,7 +52,7 @@ use crate::workload::{
 use crate::{durability_name, join_samples, new_store_dir};
 
 /// The benchmark's database.
-const DATABASE: &str = "bench";
+pub(crate) const DATABASE: &str = "bench";
 /// The benchmark's container.
 pub(crate) const CONTAINER: &str = "orders";
 /// Request units per second the server gives one feed range (`THROUGHPUT_PER_RANGE`).
@@ -292,31 +292,13 @@ pub async fn run_server_bench(
         },
     )?);
     let store_open_ms = milliseconds(started.elapsed());
-    let config = ServerConfig {
-        addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        port: 0,
-        keys: AccountKeys::emulator(),
-        tls: None,
-        data_dir: dir.path().to_owned(),
-        ..ServerConfig::default()
-    };
-    let server = Server::bind(config, Arc::clone(&store)).await?;
-    let addr = server.local_addr().map_err(|source| BenchError::Connect {
-        addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
-        source,
-    })?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server.run(async move {
-        // A dropped sender stops the server too.
-        let _ = stopped.await;
-    }));
-    let measured = drive(addr, started, options).await;
-    let _ = stop.send(());
-    let served = serving.await;
+    let server = InProcessServer::start(Arc::clone(&store), dir.path()).await?;
+    let measured = drive(server.addr, started, options).await;
+    let stopped = server.stop().await;
     store.close();
     let peak_rss_mb = machine::peak_rss_mb();
     let measured = measured?;
-    served.map_err(|e| BenchError::Task(e.to_string()))??;
+    stopped?;
     Ok(ServerBenchReport {
         machine: MachineInfo::detect(),
         parameters: options.clone(),
@@ -342,6 +324,56 @@ pub async fn run_server_bench(
         pk_query_ms: measured.pk_queries.latency,
         peak_rss_mb,
     })
+}
+
+/// The server, started in this process on a free loopback port (plain HTTP, the emulator
+/// key) over a store.
+pub(crate) struct InProcessServer {
+    /// Where it listens.
+    pub(crate) addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<Result<(), tributary_server::ServeError>>,
+}
+
+impl InProcessServer {
+    /// Binds and starts serving `store`, whose directory is `data_dir`.
+    pub(crate) async fn start(
+        store: Arc<Store>,
+        data_dir: &std::path::Path,
+    ) -> Result<InProcessServer, BenchError> {
+        let config = ServerConfig {
+            addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            keys: AccountKeys::emulator(),
+            tls: None,
+            data_dir: data_dir.to_owned(),
+            ..ServerConfig::default()
+        };
+        let server = Server::bind(config, store).await?;
+        let addr = server.local_addr().map_err(|source| BenchError::Connect {
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            source,
+        })?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(server.run(async move {
+            // A dropped sender stops the server too.
+            let _ = stopped.await;
+        }));
+        Ok(InProcessServer {
+            addr,
+            stop,
+            serving,
+        })
+    }
+
+    /// Stops the server and waits for it.
+    pub(crate) async fn stop(self) -> Result<(), BenchError> {
+        let _ = self.stop.send(());
+        self.serving
+            .await
+            .map_err(|e| BenchError::Task(e.to_string()))??;
+        Ok(())
+    }
 }
 
 struct Measured {
@@ -431,11 +463,13 @@ async fn drive(
     })
 }
 
-/// Sends one query of the benchmark's container; the reply must be a 200.
-async fn send_query(
+/// Sends one query of the benchmark's container, as a plain REST client sends it (across
+/// partitions, no query-plan capabilities); its status must be one of `expected`.
+pub(crate) async fn send_query(
     connection: &mut CosmosConnection,
     body: &serde_json::Value,
     extra_headers: &[(&str, &str)],
+    expected: &[u16],
 ) -> Result<crate::http::Reply, BenchError> {
     let path = format!("/dbs/{DATABASE}/colls/{CONTAINER}/docs");
     let mut request_headers = vec![
@@ -453,7 +487,7 @@ async fn send_query(
             &path,
             &request_headers,
             Some(body.to_string().into_bytes()),
-            &[200],
+            expected,
         )
         .await
 }
@@ -495,7 +529,7 @@ async fn page_through_query(
             request_headers.push((headers::X_MS_CONTINUATION, token.as_str()));
         }
         let sent = Instant::now();
-        let reply = send_query(connection, &body, &request_headers).await?;
+        let reply = send_query(connection, &body, &request_headers, &[200]).await?;
         latencies.push(sent.elapsed());
         n_read += page_documents(&reply)?.documents.len() as u64;
         n_bytes += reply.body.len() as u64;
@@ -527,8 +561,13 @@ async fn query_partition_keys(
             "parameters": [{ "name": "@customer", "value": customer_id(key) }],
         });
         let sent = Instant::now();
-        let reply =
-            send_query(connection, &body, &[(headers::X_MS_MAX_ITEM_COUNT, "1000")]).await?;
+        let reply = send_query(
+            connection,
+            &body,
+            &[(headers::X_MS_MAX_ITEM_COUNT, "1000")],
+            &[200],
+        )
+        .await?;
         latencies.push(sent.elapsed());
         // Upserted documents are `0..n_items`; document `m` has key `m % N_PARTITION_KEYS`.
         let expected = options.n_items / N_PARTITION_KEYS

@@ -183,6 +183,11 @@ enum BenchTarget {
     /// The REST API over loopback HTTP/1.1: upserts, point reads and a change feed
     /// catch-up against an in-process server on a fresh temporary store.
     Server(ServerBenchArgs),
+    /// SQL queries over the REST API against a container filled through the store: an
+    /// equality filter (100 matches), a range with ORDER BY and TOP 100, one partition key, a
+    /// GROUP BY aggregate, a full scan, and paging through 100,000 results; latency of each
+    /// whole query (every page) and peak memory.
+    Query(QueryBenchArgs),
     /// Many keep-alive connections sending a fixed mix for minutes (point reads 50 %, upserts
     /// 25 %, single-partition queries 10 %, cross-partition queries 5 %, change feed pages
     /// 10 %): latency per kind, 429s apart from errors, memory and open files. Exits non-zero
@@ -310,6 +315,18 @@ struct ServerBenchArgs {
     /// x-ms-max-item-count of the change feed catch-up.
     #[arg(long, default_value_t = 1000)]
     page_size: usize,
+    #[command(flatten)]
+    common: BenchCommonArgs,
+}
+
+#[derive(clap::Args)]
+struct QueryBenchArgs {
+    /// Documents in the container.
+    #[arg(long, default_value_t = 100_000)]
+    items: u64,
+    /// Runs of each query (with different parameters).
+    #[arg(long, default_value_t = 20)]
+    runs: usize,
     #[command(flatten)]
     common: BenchCommonArgs,
 }
@@ -652,6 +669,24 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
             let report = runtime
                 .block_on(tributary_bench::run_server_bench(&options))
                 .context("the server benchmark failed")?;
+            if args.common.json {
+                format!("{}\n", serde_json::to_string_pretty(&report)?)
+            } else {
+                report.render_text()
+            }
+        }
+        BenchTarget::Query(args) => {
+            let options = tributary_bench::QueryBenchOptions {
+                n_items: args.items,
+                n_runs: args.runs,
+                n_feed_ranges: args.common.ranges,
+                durability: args.common.durability.durability(),
+                parent_dir: args.common.dir,
+                show_progress: true,
+            };
+            let report = runtime
+                .block_on(tributary_bench::run_query_bench(&options))
+                .context("the query benchmark failed")?;
             if args.common.json {
                 format!("{}\n", serde_json::to_string_pretty(&report)?)
             } else {
