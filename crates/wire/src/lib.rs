@@ -18,6 +18,8 @@
 //! * [`error`]: the `{"code","message"}` error body, the code for each
 //!   status, and the sub-status codes the SDKs react to.
 //! * [`session`]: `x-ms-session-token` values (`0:-1#12`).
+//! * [`time`]: RFC 3339 times (`2026-12-01T10:00:00Z`), as change feed start times are
+//!   given outside HTTP headers.
 //! * [`binary_json`]: a read-only decoder for Cosmos binary JSON, the
 //!   encoding the official Rust SDK sends item bodies in (first byte `0x80`).
 //!
@@ -81,6 +83,7 @@ pub mod error;
 pub mod headers;
 pub mod resource_token;
 pub mod session;
+pub mod time;
 
 /// How many characters of an untrusted value an error message quotes.
 const MAX_QUOTED_CHARS: usize = 64;
