@@ -3,10 +3,11 @@
 //! (`/_explorer/feed/dbs/{db}/colls/{coll}`, Server-Sent Events) takes the same signature as a
 //! change feed read of the container and pushes each change as it commits.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::Method;
 use serde_json::{Value, json};
+use tributary_partition_key::{PartitionKey, PartitionKeyDefinition};
 use tributary_server::AccountKeys;
 use tributary_wire::auth::{KeyKind, MasterKey};
 use tributary_wire::headers;
@@ -58,6 +59,83 @@ async fn open_stream(request: TestRequest<'_>) -> StreamingResponse {
 
 fn data_json(data: &str) -> Value {
     serde_json::from_str(data).unwrap_or_else(|e| panic!("event data is JSON ({e}): {data}"))
+}
+
+/// Opens a stream and answers it with its `open` event's data.
+async fn open_stream_reporting(request: TestRequest<'_>) -> (StreamingResponse, Value) {
+    let mut stream = request.open().await;
+    assert_eq!(stream.status, 200, "the feed stream opens");
+    let opened = stream.expect_event(PUSH_WITHIN).await;
+    assert_eq!(opened.name, "open", "the first event: {opened:?}");
+    (stream, data_json(&opened.data))
+}
+
+/// The ids of the next `n` change events of a stream.
+async fn next_ids(stream: &mut StreamingResponse, n: usize) -> Vec<String> {
+    let mut ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        let change = stream.expect_event(PUSH_WITHIN).await;
+        assert_eq!(change.name, "change", "{change:?}");
+        ids.push(
+            data_json(&change.data)["id"]
+                .as_str()
+                .expect("a change has an id")
+                .to_owned(),
+        );
+    }
+    ids
+}
+
+/// Waits for a stream's next heartbeat: no change is waiting for it. The stream must have
+/// been opened with a short `heartbeat_ms`.
+async fn expect_heartbeat(stream: &mut StreamingResponse) {
+    let next = stream
+        .next_event(PUSH_WITHIN)
+        .await
+        .expect("a heartbeat comes on a quiet stream");
+    assert_eq!(next.name, "", "no more changes, a heartbeat: {next:?}");
+}
+
+/// Creates `item` in container `container` under a partition key given as its JSON array.
+async fn create_with_key(server: &TestServer, container: &str, key: &Value, item: &Value) {
+    server
+        .request(Method::POST, &format!("/dbs/db/colls/{container}/docs"))
+        .header(headers::X_MS_DOCUMENTDB_PARTITIONKEY, &key.to_string())
+        .json(item)
+        .send()
+        .await
+        .expect_status(201);
+}
+
+/// A time as RFC 3339 UTC with milliseconds, `2026-12-03T10:00:00.000Z`.
+fn rfc3339(time: SystemTime) -> String {
+    let ms = time
+        .duration_since(UNIX_EPOCH)
+        .expect("after the epoch")
+        .as_millis();
+    let (days, ms_of_day) = ((ms / 86_400_000) as i64, ms % 86_400_000);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        ms_of_day / 3_600_000,
+        ms_of_day / 60_000 % 60,
+        ms_of_day / 1000 % 60,
+        ms_of_day % 1000
+    )
 }
 
 #[tokio::test]
@@ -336,7 +414,37 @@ async fn a_missing_container_a_bad_path_or_a_bad_parameter_is_refused_before_str
         ),
         (
             "an unknown parameter",
-            feed_stream(&server, "c", "?range=0"),
+            feed_stream(&server, "c", "?colour=blue"),
+            400,
+        ),
+        (
+            "a start time without its zone",
+            feed_stream(&server, "c", "?start=2026-12-03T10:00:00"),
+            400,
+        ),
+        (
+            "a range that is not a number",
+            feed_stream(&server, "c", "?range=first"),
+            400,
+        ),
+        (
+            "a range that does not exist",
+            feed_stream(&server, "c", "?range=7"),
+            404,
+        ),
+        (
+            "a pk that is not JSON",
+            feed_stream(&server, "c", "?pk=customer-1"),
+            400,
+        ),
+        (
+            "a pk with two components for a one-path key",
+            feed_stream(&server, "c", "?pk=%5B%22a%22%2C%22b%22%5D"),
+            400,
+        ),
+        (
+            "a range and a pk",
+            feed_stream(&server, "c", "?range=0&pk=%22a%22"),
             400,
         ),
         (
@@ -531,4 +639,270 @@ async fn a_read_only_key_may_read_the_metrics_snapshot() {
     let snapshot = metrics(&server).signed_with(read_only).send().await;
     snapshot.expect_status(200);
     assert!(snapshot.json()["requests"]["2xx"].is_u64());
+}
+
+#[tokio::test]
+async fn the_refusals_of_range_pk_and_start_say_what_is_wrong() {
+    let server = TestServer::with_container().await;
+    for (query, status, expected) in [
+        ("?range=7", 404, "feed range '7' does not exist"),
+        ("?pk=customer-1", 400, "pk must be a partition key as JSON"),
+        (
+            "?pk=%5B%22a%22%2C%22b%22%5D",
+            400,
+            "pk does not fit the container's partition key definition: partition key has 2 components but the Hash definition has 1 paths",
+        ),
+        ("?pk=1&range=0", 400, "give range or pk, not both"),
+        ("?start=soon", 400, "an RFC 3339 time such as"),
+    ] {
+        let message = feed_stream(&server, "c", query)
+            .send()
+            .await
+            .expect_error(status);
+        assert!(message.contains(expected), "{query}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn a_stream_narrowed_to_a_partition_key_gets_its_changes_only_and_survives_a_split() {
+    let server = TestServer::with_container().await;
+    server
+        .create_item("p1", &json!({ "id": "mine-before", "pk": "p1" }))
+        .await;
+    let (mut stream, opened) =
+        open_stream_reporting(feed_stream(&server, "c", "?pk=%22p1%22&heartbeat_ms=100")).await;
+    assert_eq!(
+        (&opened["pk"], &opened["range"], &opened["start"]),
+        (&json!(["p1"]), &Value::Null, &json!("now")),
+        "{opened}"
+    );
+    for (id, pk) in [
+        ("other-1", "p0"),
+        ("mine-1", "p1"),
+        ("other-2", "p2"),
+        ("mine-2", "p1"),
+    ] {
+        server.create_item(pk, &json!({ "id": id, "pk": pk })).await;
+    }
+    // Feed order is commit order: had the others passed, they would come between.
+    assert_eq!(next_ids(&mut stream, 2).await, ["mine-1", "mine-2"]);
+    expect_heartbeat(&mut stream).await;
+
+    // A split of the key's range does not end the stream: its scope is the key's EPK.
+    for n in 0..20 {
+        let pk = format!("filler-{n}");
+        server
+            .create_item(&pk, &json!({ "id": format!("filler-{n}"), "pk": pk }))
+            .await;
+    }
+    server
+        .store
+        .split_range("db", "c", 0)
+        .await
+        .expect("range 0 splits");
+    server
+        .create_item("p1", &json!({ "id": "mine-after-split", "pk": "p1" }))
+        .await;
+    assert_eq!(next_ids(&mut stream, 1).await, ["mine-after-split"]);
+
+    // From the beginning, the key's change made before the stream comes first.
+    let (mut from_start, _) = open_stream_reporting(feed_stream(
+        &server,
+        "c",
+        "?pk=%22p1%22&start=beginning&heartbeat_ms=100",
+    ))
+    .await;
+    assert_eq!(
+        next_ids(&mut from_start, 4).await,
+        ["mine-before", "mine-1", "mine-2", "mine-after-split"]
+    );
+    expect_heartbeat(&mut from_start).await;
+}
+
+#[tokio::test]
+async fn a_hierarchical_key_or_its_prefix_narrows_the_stream() {
+    let server = TestServer::start().await;
+    server.create_database("db").await;
+    server
+        .request(Method::POST, "/dbs/db/colls")
+        .json(&json!({
+            "id": "h",
+            "partitionKey": { "paths": ["/tenant", "/user"], "kind": "MultiHash", "version": 2 },
+        }))
+        .send()
+        .await
+        .expect_status(201);
+    for (id, tenant, user) in [
+        ("x-y", "x", "y"),
+        ("x-z", "x", "z"),
+        ("w-y", "w", "y"),
+        ("x-y-2", "x", "y"),
+    ] {
+        create_with_key(
+            &server,
+            "h",
+            &json!([tenant, user]),
+            &json!({ "id": id, "tenant": tenant, "user": user }),
+        )
+        .await;
+    }
+    for (pk, expected) in [
+        ("%5B%22x%22%2C%22y%22%5D", vec!["x-y", "x-y-2"]),
+        ("%5B%22x%22%5D", vec!["x-y", "x-z", "x-y-2"]),
+    ] {
+        let (mut stream, opened) = open_stream_reporting(feed_stream(
+            &server,
+            "h",
+            &format!("?pk={pk}&start=beginning&heartbeat_ms=100"),
+        ))
+        .await;
+        assert_eq!(
+            next_ids(&mut stream, expected.len()).await,
+            expected,
+            "{opened}"
+        );
+        expect_heartbeat(&mut stream).await;
+    }
+    let message = feed_stream(&server, "h", "?pk=%5B%22x%22%2C%22y%22%2C%22z%22%5D")
+        .send()
+        .await
+        .expect_error(400);
+    assert!(message.contains("3 components"), "{message}");
+}
+
+#[tokio::test]
+async fn a_stream_narrowed_to_a_feed_range_gets_its_changes_only_until_the_range_splits() {
+    let server = TestServer::with_container().await;
+    let write = |id: String, pk: String| {
+        let server = &server;
+        async move {
+            server
+                .create_item(&pk, &json!({ "id": id, "pk": pk }))
+                .await;
+        }
+    };
+    for n in 0..20 {
+        write(format!("before-{n}"), format!("p{n}")).await;
+    }
+    let children = server
+        .store
+        .split_range("db", "c", 0)
+        .await
+        .expect("range 0 splits");
+    for n in 0..20 {
+        write(format!("after-{n}"), format!("p{n}")).await;
+    }
+    let range = &children[0];
+    let span = range.epk_range();
+    let definition = PartitionKeyDefinition::single("/pk");
+    let in_range = |n: usize| {
+        let key = PartitionKey::from_json(&json!(format!("p{n}"))).expect("a key");
+        span.contains(&key.effective_partition_key(&definition).expect("an EPK"))
+    };
+    let expected: Vec<String> = ["before", "after"]
+        .iter()
+        .flat_map(|when| {
+            (0..20)
+                .filter(|&n| in_range(n))
+                .map(move |n| format!("{when}-{n}"))
+        })
+        .collect();
+    assert!(
+        !expected.is_empty() && expected.len() < 40,
+        "the split leaves some keys on each side: {expected:?}"
+    );
+
+    let (mut stream, opened) = open_stream_reporting(feed_stream(
+        &server,
+        "c",
+        &format!("?range={}&start=beginning&heartbeat_ms=100", range.id),
+    ))
+    .await;
+    assert_eq!(opened["range"], json!(range.id), "{opened}");
+    assert_eq!(next_ids(&mut stream, expected.len()).await, expected);
+    expect_heartbeat(&mut stream).await;
+
+    // The split parent is refused before streaming, with what to do.
+    let gone = feed_stream(&server, "c", "?range=0").send().await;
+    let message = gone.expect_error(410);
+    assert!(
+        message.contains("split") && message.contains("pick a current one"),
+        "{message}"
+    );
+    assert_eq!(gone.header(headers::X_MS_SUBSTATUS), Some("1002"));
+
+    // Split while streaming: the stream ends with an error event saying so.
+    server
+        .store
+        .split_range("db", "c", range.id)
+        .await
+        .expect("the child range splits");
+    let ended = stream.expect_event(PUSH_WITHIN).await;
+    assert_eq!(ended.name, "error", "{ended:?}");
+    let error = data_json(&ended.data);
+    assert_eq!(error["code"], "Gone", "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("split") && m.contains("pick a current one")),
+        "{error}"
+    );
+    assert!(
+        stream.next_event(PUSH_WITHIN).await.is_none(),
+        "the stream ends after its error"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_started_from_a_time_skips_the_changes_before_it() {
+    let server = TestServer::with_container().await;
+    server
+        .create_item("p", &json!({ "id": "earlier", "pk": "p" }))
+        .await;
+    // The feed's times are whole seconds: start in a later second than the first write's.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after the epoch")
+        .as_millis() as u64;
+    let start = rfc3339(UNIX_EPOCH + Duration::from_millis(now_ms / 1000 * 1000));
+    server
+        .create_item("q", &json!({ "id": "later", "pk": "q" }))
+        .await;
+    let (mut stream, opened) = open_stream_reporting(feed_stream(
+        &server,
+        "c",
+        &format!("?start={start}&heartbeat_ms=100"),
+    ))
+    .await;
+    assert_eq!(opened["start"], json!(start), "reported as asked: {opened}");
+    assert_eq!(next_ids(&mut stream, 1).await, ["later"]);
+    expect_heartbeat(&mut stream).await;
+    server
+        .create_item("p", &json!({ "id": "after-open", "pk": "p" }))
+        .await;
+    assert_eq!(next_ids(&mut stream, 1).await, ["after-open"]);
+
+    // With a pk too: only that key's changes from that time.
+    let (mut narrowed, _) = open_stream_reporting(feed_stream(
+        &server,
+        "c",
+        &format!("?start={start}&pk=%22p%22&heartbeat_ms=100"),
+    ))
+    .await;
+    assert_eq!(next_ids(&mut narrowed, 1).await, ["after-open"]);
+    expect_heartbeat(&mut narrowed).await;
+}
+
+#[test]
+fn rfc3339_formats_utc_times() {
+    assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+    assert_eq!(
+        rfc3339(UNIX_EPOCH + Duration::from_millis(1_796_292_000_250)),
+        "2026-12-03T10:00:00.250Z"
+    );
+    assert_eq!(
+        rfc3339(UNIX_EPOCH + Duration::from_millis(1_709_251_199_000)),
+        "2024-02-29T23:59:59.000Z"
+    );
 }
