@@ -350,12 +350,21 @@ export class Client {
 
   /**
    * Opens the Explorer's feed stream of a container (Server-Sent Events, read with fetch so
-   * the request can carry its signature: `EventSource` cannot send headers). Calls
-   * `onEvent({ event, data })` for each event until the stream ends or `signal` aborts.
+   * the request can carry its signature: `EventSource` cannot send headers). `start` is
+   * `now`, `beginning` or an ISO time; `range` (a feed range id) and `pk` (a partition key as
+   * JSON text) narrow it when given. The signature covers the container's link, not the
+   * query. Calls `onEvent({ event, data })` for each event until the stream ends or `signal`
+   * aborts; throws `ApiError` when the server refuses the stream.
    */
-  async streamFeed(database, container, { start, mode, signal, onEvent }) {
+  async streamFeed(database, container, { start, mode, range, pk, signal, onEvent }) {
     const signed = await this.signedHeaders("GET", "docs", `dbs/${database}/colls/${container}`);
     const query = new URLSearchParams({ start, mode });
+    if (range !== undefined) {
+      query.set("range", range);
+    }
+    if (pk !== undefined) {
+      query.set("pk", pk);
+    }
     const path = `/_explorer/feed/dbs/${encodeURIComponent(database)}/colls/${encodeURIComponent(container)}`;
     const response = await fetch(`${this.origin}${path}?${query}`, {
       headers: { accept: "text/event-stream", ...signed },

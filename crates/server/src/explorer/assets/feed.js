@@ -1,9 +1,12 @@
 // The live change feed of a container: the server pushes each change as it commits over the
-// Explorer's feed stream (Server-Sent Events read with fetch; no polling). Pause holds
-// incoming changes back, the filter hides changes whose JSON does not contain its text, and
-// the counter shows changes per second over the last second.
+// Explorer's feed stream (Server-Sent Events read with fetch; no polling). The stream may be
+// narrowed to one feed range (from the container's pkranges) or one partition key (JSON), and
+// start now, from the beginning or from a time (picked in local time, sent as UTC ISO). Pause
+// holds incoming changes back, the filter hides changes whose JSON does not contain its text,
+// and the counter shows changes per second over the last second.
 
-import { h, labelled, pretty } from "./dom.js";
+import { ApiError } from "./api.js";
+import { h, labelled, pretty, replaceChildren } from "./dom.js";
 
 /** Most changes kept on the page; older ones are dropped from the bottom. */
 const MAX_SHOWN = 500;
@@ -12,7 +15,7 @@ const MAX_HELD = 10_000;
 /** How often the rate counter is redrawn (a local timer; the stream itself is pushed). */
 const RATE_REDRAW_MS = 500;
 
-export function feedView({ client, database, container }) {
+export function feedView({ client, database, container, describeError }) {
   const allVersions = Boolean(container.changeFeedPolicy?.retentionDuration);
   const mode = h(
     "select",
@@ -30,8 +33,21 @@ export function feedView({ client, database, container }) {
     {},
     h("option", { value: "now" }, "From now"),
     h("option", { value: "beginning" }, "From the beginning"),
+    h("option", { value: "time" }, "From a time"),
   );
   const startField = labelled("Start", start);
+  const startTime = h("input", { type: "datetime-local", step: "1" });
+  const startTimeField = labelled("Start time (your local time)", startTime);
+  startTimeField.field.hidden = true;
+  const range = h("select", {}, h("option", { value: "" }, "All feed ranges"));
+  const rangeField = labelled("Feed range", range);
+  const partitionKey = h("input", { type: "text", autocomplete: "off", spellcheck: "false" });
+  const partitionKeyField = labelled(
+    "Partition key (JSON, optional)",
+    partitionKey,
+    'One logical partition: "customer-1", 42, null, or ["a", "b"] for a hierarchical key (a shorter array is a prefix).',
+  );
+  const controls = [mode, start, startTime, range, partitionKey];
   const filter = h("input", { type: "search", autocomplete: "off", spellcheck: "false" });
   const filterField = labelled("Filter (text in the change)", filter);
   const toggle = h("button", { type: "button" }, "Start feed");
@@ -94,10 +110,31 @@ export function feedView({ client, database, container }) {
     status.textContent = `Paused: ${held.length} change${held.length === 1 ? "" : "s"} waiting${dropped}.`;
   };
 
+  /** Fills the feed range picker from the container's current ranges, keeping the choice. */
+  const loadRanges = async () => {
+    const chosen = range.value;
+    try {
+      const ranges = await client.partitionKeyRanges(database, container.id);
+      replaceChildren(
+        range,
+        h("option", { value: "" }, "All feed ranges"),
+        ranges.map((r) =>
+          h("option", { value: r.id }, `Range ${r.id}: EPK ${r.minInclusive === "" ? '""' : r.minInclusive} – ${r.maxExclusive}`),
+        ),
+      );
+      range.value = ranges.some((r) => r.id === chosen) ? chosen : "";
+    } catch (error) {
+      status.textContent += ` (The feed ranges could not be read: ${describeError(error)})`;
+    }
+  };
+
   const onEvent = ({ event, data }) => {
     if (event === "open") {
       const opened = JSON.parse(data);
-      status.textContent = `Live: ${opened.mode}, from ${opened.start}.`;
+      const narrowed =
+        (opened.range === null ? "" : `, feed range ${opened.range}`) +
+        (opened.pk === null ? "" : `, partition key ${JSON.stringify(opened.pk)}`);
+      status.textContent = `Live: ${opened.mode}, from ${opened.start}${narrowed}.`;
     } else if (event === "change") {
       nReceived += 1;
       arrivals.push(performance.now());
@@ -116,6 +153,10 @@ export function feedView({ client, database, container }) {
     } else if (event === "error") {
       const error = JSON.parse(data);
       status.textContent = `The stream ended: ${error.code}: ${error.message}`;
+      if (error.code === "Gone") {
+        // The range was split: its children take its place in the picker.
+        loadRanges();
+      }
     }
   };
 
@@ -126,22 +167,38 @@ export function feedView({ client, database, container }) {
     }
     toggle.textContent = "Start feed";
     pause.disabled = true;
-    mode.disabled = false;
-    start.disabled = false;
+    for (const control of controls) {
+      control.disabled = false;
+    }
   };
 
   const begin = async () => {
+    let startAt = start.value;
+    if (startAt === "time") {
+      // A datetime-local value has no zone: Date reads it as local time.
+      const time = new Date(startTime.value);
+      if (startTime.value === "" || Number.isNaN(time.getTime())) {
+        status.textContent = "Choose a start time first.";
+        startTime.focus();
+        return;
+      }
+      startAt = time.toISOString();
+    }
+    const key = partitionKey.value.trim();
     controller = new AbortController();
     const ours = controller;
     toggle.textContent = "Stop feed";
     pause.disabled = false;
-    mode.disabled = true;
-    start.disabled = true;
+    for (const control of controls) {
+      control.disabled = true;
+    }
     status.textContent = "Connecting…";
     try {
       await client.streamFeed(database, container.id, {
-        start: start.value,
+        start: startAt,
         mode: mode.value,
+        range: range.value === "" ? undefined : range.value,
+        pk: key === "" ? undefined : key,
         signal: ours.signal,
         onEvent,
       });
@@ -153,7 +210,16 @@ export function feedView({ client, database, container }) {
         status.textContent = "Stopped.";
         return;
       }
-      status.textContent = `The stream failed: ${error.message}`;
+      if (!(error instanceof ApiError)) {
+        status.textContent = `The stream failed: ${error.message}`;
+      } else {
+        // The server's reason, such as a 400 for a partition key that does not fit.
+        status.textContent = `The stream was refused: ${describeError(error)}`;
+        if (error.status === 404 || error.status === 410) {
+          // The range is no longer one of the container's: show the current ones.
+          loadRanges();
+        }
+      }
     }
     if (controller === ours) {
       stop();
@@ -184,6 +250,9 @@ export function feedView({ client, database, container }) {
     }
   });
   clear.addEventListener("click", () => list.replaceChildren());
+  start.addEventListener("change", () => {
+    startTimeField.field.hidden = start.value !== "time";
+  });
   filter.addEventListener("input", () => {
     for (const entry of list.children) {
       applyFilter(entry);
@@ -199,11 +268,21 @@ export function feedView({ client, database, container }) {
   const element = h(
     "div",
     { class: "feed" },
-    h("div", { class: "feed-controls" }, modeField.field, startField.field, filterField.field),
+    h(
+      "div",
+      { class: "feed-controls" },
+      modeField.field,
+      startField.field,
+      startTimeField.field,
+      rangeField.field,
+      partitionKeyField.field,
+      filterField.field,
+    ),
     h("div", { class: "actions" }, toggle, pause, clear),
     h("div", { class: "feed-stats" }, status, rate, count),
     list,
   );
+  loadRanges();
   return {
     element,
     dispose() {
