@@ -17,7 +17,9 @@
 #                key, from `tributary keys generate`), HTTPS for the SDK's own suite
 #   python-https, python-http   the Python scenario tests against each server
 #   node-https, node-http       the Node scenario tests against each server
-#   explorer     the Explorer page in headless Chromium against the HTTPS server (tests/explorer)
+#   explorer     the Explorer page in headless Chromium against the HTTPS server (tests/explorer;
+#                its live feed step writes through the Python SDK with .venv's python, so it
+#                runs only once python-env is ready)
 #   sdk-suite    the azure-cosmos sdist's own tests (tests/sdk/python-suite/run.sh)
 #   functions-env  .venv-functions-311 and -313: the two azure-functions lines (1.x on Python
 #                3.11, 2.x on Python 3.13, from pyenv when not on PATH) with the test packages
@@ -160,13 +162,15 @@ stage_explorer_env() {
     ensure_node_modules "$explorer_dir"
 }
 
-# The Explorer in headless Chromium against the HTTPS server.
+# The Explorer in headless Chromium against the HTTPS server (a live feed write goes through
+# the Python SDK in .venv).
 explorer_tests() {
     cd "$explorer_dir"
     TRIBUTARY_ENDPOINT=$(server_endpoint https "$run_dir") \
         TRIBUTARY_KEY=$(server_key https "$run_dir") \
         CHROMIUM="$chromium" \
         TRIBUTARY_BIN="$binary" \
+        TRIBUTARY_PYTHON="$venv/bin/python" \
         npm test
 }
 
@@ -281,10 +285,11 @@ fi
 if ((has_explorer)); then
     explorer_ready=1
     collect_stage explorer-env || explorer_ready=0
-    if ((servers_ready && explorer_ready)); then
+    # python-env was collected above, before the servers.
+    if ((servers_ready && explorer_ready && python_ready)); then
         run_stage explorer explorer_tests || true
     else
-        record_stage explorer "not run: servers, chromium or tests/explorer/node_modules missing"
+        record_stage explorer "not run: servers, chromium, tests/explorer/node_modules or .venv missing"
     fi
 fi
 functions_ready=1
