@@ -15,7 +15,9 @@
 // and computes the lease prefix from the monitored container), and the page must show the
 // processor, its leases, a lag per lease equal to the estimator's (`tributary estimate`), and
 // the stale lease flagged as stuck; and the dashboard, whose charts must render and whose
-// request counter must rise.
+// request counter must rise. Last, a live feed of feed range 0 ends with the server's error
+// event when a throughput raise splits that range, and the range picker shows the children;
+// a range split behind the page's back is refused with the server's 410.
 //
 // Environment:
 //   TRIBUTARY_ENDPOINT  required, e.g. https://localhost:8081/ (self-signed TLS is accepted)
@@ -581,6 +583,48 @@ describe("the Explorer in Chromium", { timeout: SUITE_TIMEOUT_MS }, () => {
     await page.locator('[data-chart-value="lag"]', { hasText: /^8 items \(/ }).waitFor({ timeout: 2 * STEP_TIMEOUT_MS });
     assert.match(await page.locator('[data-chart-value="rss"]').innerText(), /MiB/);
     await screenshot("dashboard");
+  });
+
+  test("a live feed of a feed range ends saying so when the range is split, and a gone range is refused", async () => {
+    await page.getByRole("button", { name: container, exact: true }).click();
+    await page.getByRole("button", { name: "Live feed" }).click();
+    const rangePicker = page.getByLabel("Feed range");
+    await rangePicker.locator("option", { hasText: "Range 0:" }).waitFor({ state: "attached" });
+    await rangePicker.selectOption("0");
+    await page.getByRole("button", { name: "Start feed" }).click();
+    await page.locator(".feed .stats", { hasText: "Live: latest-version, from now, feed range 0." }).waitFor();
+    // Past 10,000 RU/s a container needs two feed ranges: the server splits range 0.
+    await rest.replaceThroughput(database, container, 11_000);
+    await page
+      .locator(".feed .stats", { hasText: /The stream ended: Gone: feed range '0' is gone.*pick a current one/ })
+      .waitFor();
+    await page.getByRole("button", { name: "Start feed" }).waitFor();
+    await rangePicker.locator("option", { hasText: "Range 1:" }).waitFor({ state: "attached" });
+    const options = await rangePicker.locator("option").allInnerTexts();
+    assert.equal(options.length, 3, `all ranges and the two children: ${options}`);
+    assert.ok(!options.some((text) => text.startsWith("Range 0:")), `the split range is gone: ${options}`);
+    assert.equal(await rangePicker.inputValue(), "", "back to all ranges");
+
+    // Split again behind the page's back: the picker still offers the range that is gone, and
+    // starting on it is refused with the server's 410, after which the picker is read again.
+    await rest.replaceThroughput(database, container, 21_000);
+    const current = (await rest.send("GET", ["dbs", database, "colls", container, "pkranges"])).body.PartitionKeyRanges.map(
+      (range) => range.id,
+    );
+    const gone = ["1", "2"].find((id) => !current.includes(id));
+    assert.ok(gone, `one of ranges 1 and 2 was split: now ${current}`);
+    await rangePicker.selectOption(gone);
+    await expectingNetworkError(410, async () => {
+      await page.getByRole("button", { name: "Start feed" }).click();
+      await page
+        .locator(".feed .stats", { hasText: new RegExp(`The stream was refused: 410 Gone: feed range '${gone}' is gone.*pick a current one`) })
+        .waitFor();
+    });
+    await page.waitForFunction(
+      ([selector, n]) => document.querySelector(selector)?.options.length === n,
+      [`#${await rangePicker.getAttribute("id")}`, current.length + 1],
+    );
+    assert.equal(await rangePicker.locator("option", { hasText: `Range ${gone}:` }).count(), 0);
   });
 
   test("no console errors or page errors", () => {

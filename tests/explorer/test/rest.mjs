@@ -21,8 +21,13 @@ export class Rest {
   /** Sends a request; resolves `{ status, headers, body }` (body parsed as JSON when there is one). */
   send(method, segments, { headers = {}, body } = {}) {
     const n = segments.length;
+    // An offer is addressed by its resource id, signed as the bare id in lower case.
     const [type, link] =
-      n % 2 === 1 ? [segments[n - 1], segments.slice(0, -1).join("/")] : [segments[n - 2], segments.join("/")];
+      n === 2 && segments[0] === "offers"
+        ? ["offers", segments[1].toLowerCase()]
+        : n % 2 === 1
+          ? [segments[n - 1], segments.slice(0, -1).join("/")]
+          : [segments[n - 2], segments.join("/")];
     const date = new Date().toUTCString();
     const payload = `${method.toLowerCase()}\n${type.toLowerCase()}\n${link}\n${date.toLowerCase()}\n\n`;
     const signature = createHmac("sha256", this.key).update(payload).digest("base64");
@@ -74,6 +79,24 @@ export class Rest {
       throw new Error(`upsert of ${item.id} answered ${response.status}: ${JSON.stringify(response.body)}`);
     }
     return response.body;
+  }
+
+  /**
+   * Replaces a container's manual throughput, as the SDKs do: its offer read from `/offers`
+   * and sent back changed. Past 10,000 RU/s per feed range, the server splits ranges.
+   */
+  async replaceThroughput(database, container, throughput) {
+    const rid = (await this.send("GET", ["dbs", database, "colls", container])).body._rid;
+    const offer = (await this.send("GET", ["offers"])).body.Offers.find((o) => o.offerResourceId === rid);
+    if (!offer) {
+      throw new Error(`container ${container} has no offer of its own`);
+    }
+    const response = await this.send("PUT", ["offers", offer.id], {
+      body: { ...offer, content: { ...offer.content, offerThroughput: throughput } },
+    });
+    if (response.status !== 200) {
+      throw new Error(`the offer replace answered ${response.status}: ${JSON.stringify(response.body)}`);
+    }
   }
 
   async deleteDatabase(database) {

@@ -215,8 +215,8 @@ export function feedView({ client, database, container, describeError }) {
       } else {
         // The server's reason, such as a 400 for a partition key that does not fit.
         status.textContent = `The stream was refused: ${describeError(error)}`;
-        if (error.status === 404 || error.status === 410) {
-          // The range is no longer one of the container's: show the current ones.
+        if (error.status === 410) {
+          // The range was split since the picker was filled: show the current ones.
           loadRanges();
         }
       }
