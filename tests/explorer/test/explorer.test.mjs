@@ -33,20 +33,23 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
 import { execFile, execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
-import { chromium } from "playwright-core";
-
+import {
+  EMULATOR_KEY,
+  STEP_TIMEOUT_MS,
+  checkLabels as checkLabelsOf,
+  openBrowser,
+  screenshot as screenshotOf,
+} from "./browser.mjs";
 import { Rest } from "./rest.mjs";
 
-const EMULATOR_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
 const endpoint = process.env.TRIBUTARY_ENDPOINT?.trim();
 const key = process.env.TRIBUTARY_KEY?.trim() || EMULATOR_KEY;
-const executablePath = process.env.CHROMIUM?.trim() || "/usr/bin/chromium";
 const tributaryBin =
   process.env.TRIBUTARY_BIN?.trim() ||
   path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../target/debug/tributary");
@@ -54,8 +57,6 @@ const python = process.env.TRIBUTARY_PYTHON?.trim();
 
 /** How long a pushed change may take from its write to the page. */
 const LIVE_WITHIN_MS = 1_000;
-/** How long any one step may wait for the page. */
-const STEP_TIMEOUT_MS = 10_000;
 /** The whole walk's limit. */
 const SUITE_TIMEOUT_MS = 120_000;
 
@@ -104,74 +105,16 @@ const rest = new Rest(endpoint, key);
 let browser;
 let page;
 /** Console errors and page errors not expected by the step that caused them. */
-const unexpected = [];
-/** Network errors (by status) the current step expects the browser to log. */
-let expectedStatuses = [];
+let unexpected;
+/** Runs a step while the browser may log failed responses of a status. */
+let expectingNetworkError;
 
-/** Runs `step` while the browser may log failed responses of `status`. */
-async function expectingNetworkError(status, step) {
-  expectedStatuses.push(status);
-  try {
-    await step();
-  } finally {
-    expectedStatuses = expectedStatuses.filter((expected) => expected !== status);
-  }
-}
-
-/** Saves a screenshot of the page as NAME.png when EXPLORER_SCREENSHOTS names a directory. */
-async function screenshot(name) {
-  const directory = process.env.EXPLORER_SCREENSHOTS?.trim();
-  if (!directory) {
-    return;
-  }
-  mkdirSync(directory, { recursive: true });
-  await page.screenshot({ path: path.join(directory, `${name}.png`), fullPage: true });
-}
-
-/** Every form control on the page has an accessible label, and every button a name. */
-async function checkLabels(where) {
-  const problems = await page.evaluate(() => {
-    const found = [];
-    for (const control of document.querySelectorAll("input, select, textarea")) {
-      if (control.type === "hidden" || control.closest("[hidden]")) {
-        continue;
-      }
-      const labelled =
-        control.labels.length > 0 || control.getAttribute("aria-label") || control.getAttribute("aria-labelledby");
-      if (!labelled) {
-        found.push(`${control.tagName.toLowerCase()}#${control.id || "(no id)"} has no label`);
-      }
-    }
-    for (const button of document.querySelectorAll("button")) {
-      if (!button.closest("[hidden]") && button.textContent.trim() === "" && !button.getAttribute("aria-label")) {
-        found.push(`a button has no name: ${button.outerHTML.slice(0, 80)}`);
-      }
-    }
-    return found;
-  });
-  assert.deepEqual(problems, [], `accessibility problems on ${where}`);
-}
+const screenshot = (name) => screenshotOf(page, name);
+const checkLabels = (where) => checkLabelsOf(page, where);
 
 describe("the Explorer in Chromium", { timeout: SUITE_TIMEOUT_MS }, () => {
   before(async () => {
-    browser = await chromium.launch({
-      executablePath,
-      args: ["--ignore-certificate-errors"],
-    });
-    const context = await browser.newContext({ ignoreHTTPSErrors: true });
-    page = await context.newPage();
-    page.setDefaultTimeout(STEP_TIMEOUT_MS);
-    page.on("console", (message) => {
-      if (message.type() !== "error") {
-        return;
-      }
-      const text = message.text();
-      const allowed = expectedStatuses.some((status) => text.includes(`status of ${status}`));
-      if (!allowed) {
-        unexpected.push(`console error: ${text}`);
-      }
-    });
-    page.on("pageerror", (error) => unexpected.push(`page error: ${error.message}`));
+    ({ browser, page, unexpected, expectingNetworkError } = await openBrowser());
   });
 
   after(async () => {
