@@ -89,6 +89,7 @@ mod functions;
 mod lexer;
 mod parser;
 mod plan;
+mod prefilter;
 mod print;
 mod spatial;
 mod value;
@@ -102,6 +103,7 @@ pub use crate::computed::{ComputedProperties, MAX_COMPUTED_PROPERTIES};
 pub use crate::error::QueryError;
 pub use crate::functions::{MAX_COMPUTED_STRING_BYTES, MAX_REPLICATE_CHARS};
 pub use crate::plan::{DistinctKind, Merge, ORDER_BY_FILTER_PLACEHOLDER, QueryPlan};
+pub use crate::prefilter::Prefilter;
 
 /// The results a `TOP` or `OFFSET ... LIMIT` keeps of a query's results in order: it skips
 /// `skip` of them, then keeps `take`.
@@ -535,8 +537,22 @@ pub fn matches(
     parameters: &Parameters,
     document: &Value,
 ) -> Result<bool, QueryError> {
+    matches_at(query, parameters, document, SystemTime::now())
+}
+
+/// [`matches()`] with the clock at `now` (`GetCurrentDateTime()` and the like).
+///
+/// # Errors
+///
+/// As [`matches()`].
+pub fn matches_at(
+    query: &Query,
+    parameters: &Parameters,
+    document: &Value,
+    now: SystemTime,
+) -> Result<bool, QueryError> {
     query.check_parameters(parameters)?;
-    let cx = Context::new(parameters, unix_ticks(SystemTime::now()));
+    let cx = Context::new(parameters, unix_ticks(now));
     let ast = &query.ast;
     let frame = [Val::Ref(document)];
     let document_env = Env::new(&frame, None);

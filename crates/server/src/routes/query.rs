@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tributary_partition_key::{Epk, EpkRange, PartitionKey, PartitionKeyDefinition};
-use tributary_query::{Merge, Parameters, Query, QueryPlan};
+use tributary_query::{Merge, Parameters, Prefilter, Query, QueryPlan};
 use tributary_store::{ContainerProperties, FeedScope, RangeRecord};
 use tributary_wire::error::substatus;
 use tributary_wire::headers;
@@ -152,6 +152,8 @@ pub(crate) fn query_items(
         Some(_) => query.without_row_window(),
         None => query,
     };
+    // Items the filter rejects are told apart from their text, without parsing them whole.
+    let prefilter = query.prefilter();
     let (page, next, n_read, n_read_bytes) = if !query.answers_item_by_item() {
         let offset = PageToken::offset(token)?;
         // One clock for every run over the input, as one run over all of it would have.
@@ -163,13 +165,14 @@ pub(crate) fn query_items(
                     (database, container),
                     &scan_scope,
                     (&picker, &parameters, now),
+                    prefilter.as_ref(),
                 )?,
-                None => {
-                    let (documents, n_bytes) =
-                        load_whole_input(state, (database, container), &scan_scope)?;
-                    let n_read = documents.len();
-                    (documents, n_read, n_bytes)
-                }
+                None => load_whole_input(
+                    state,
+                    (database, container),
+                    &scan_scope,
+                    (prefilter.as_ref(), &parameters, now),
+                )?,
             };
         let mut results = tributary_query::execute_at(&query, &parameters, documents.iter(), now)
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -219,6 +222,9 @@ pub(crate) fn query_items(
             page_size,
             progress.as_mut(),
             |body| {
+                if !passes(prefilter.as_ref(), body, &parameters, now)? {
+                    return Ok(Vec::new());
+                }
                 let document: Value = serde_json::from_str(body).map_err(stored_item_not_json)?;
                 let results = tributary_query::execute_at(&query, &parameters, [&document], now)
                     .map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -395,6 +401,7 @@ fn load_top_documents(
     (database, container): (&str, &str),
     scope: &FeedScope,
     (picker, parameters, now): (&Query, &Parameters, std::time::SystemTime),
+    prefilter: Option<&Prefilter<'_>>,
 ) -> Result<(Vec<Value>, usize, usize), ApiError> {
     let chunk_limit = (state.max_query_input / 4).max(1);
     let mut candidates: Vec<Value> = Vec::new();
@@ -416,6 +423,14 @@ fn load_top_documents(
         .visit_items(database, container, scope, None, |_, body| {
             n_read += 1;
             n_bytes += body.len();
+            match passes(prefilter, body, parameters, now) {
+                Ok(true) => {}
+                Ok(false) => return ControlFlow::Continue(()),
+                Err(error) => {
+                    failure = Some(error);
+                    return ControlFlow::Break(());
+                }
+            }
             chunk_bytes += body.len();
             if candidate_bytes + chunk_bytes > state.max_query_input {
                 failure = Some(whole_input_too_large(state));
@@ -447,7 +462,8 @@ fn load_top_documents(
 }
 
 /// Reads every item of a scope for a query that needs its whole input, up to
-/// [`crate::ServerConfig::max_query_input`] bytes of stored JSON; returns them and their bytes.
+/// [`crate::ServerConfig::max_query_input`] bytes of stored JSON (counting the items its
+/// prefilter, if any, lets through); returns them, the items read and their bytes.
 ///
 /// # Errors
 /// 400 past the limit, naming it and how to stay under it.
@@ -455,15 +471,26 @@ fn load_whole_input(
     state: &AppState,
     (database, container): (&str, &str),
     scope: &FeedScope,
-) -> Result<(Vec<Value>, usize), ApiError> {
+    (prefilter, parameters, now): (Option<&Prefilter<'_>>, &Parameters, std::time::SystemTime),
+) -> Result<(Vec<Value>, usize, usize), ApiError> {
     let mut documents = Vec::new();
-    let mut n_bytes = 0usize;
+    let (mut n_read, mut n_bytes, mut n_kept_bytes) = (0usize, 0usize, 0usize);
     let mut failure = None;
     state
         .store
         .visit_items(database, container, scope, None, |_, body| {
+            n_read += 1;
             n_bytes += body.len();
-            if n_bytes > state.max_query_input {
+            match passes(prefilter, body, parameters, now) {
+                Ok(true) => {}
+                Ok(false) => return ControlFlow::Continue(()),
+                Err(error) => {
+                    failure = Some(error);
+                    return ControlFlow::Break(());
+                }
+            }
+            n_kept_bytes += body.len();
+            if n_kept_bytes > state.max_query_input {
                 failure = Some(whole_input_too_large(state));
                 return ControlFlow::Break(());
             }
@@ -480,7 +507,22 @@ fn load_whole_input(
         })?;
     match failure {
         Some(error) => Err(error),
-        None => Ok((documents, n_bytes)),
+        None => Ok((documents, n_read, n_bytes)),
+    }
+}
+
+/// Whether an item's text passes the query's prefilter (every item does without one).
+fn passes(
+    prefilter: Option<&Prefilter<'_>>,
+    body: &str,
+    parameters: &Parameters,
+    now: std::time::SystemTime,
+) -> Result<bool, ApiError> {
+    match prefilter {
+        Some(prefilter) => prefilter
+            .matches_text(body, parameters, now)
+            .map_err(|e| ApiError::bad_request(e.to_string())),
+        None => Ok(true),
     }
 }
 
