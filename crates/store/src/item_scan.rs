@@ -1,10 +1,12 @@
 //! Reading the live items of a scope in feed key order, from a position on: what queries,
 //! read feeds and partition-key deletes read.
 //!
-//! The whole container is one pass over its feed entries. A narrower scope (a feed range
-//! after a split, an EPK span, a partition key) reads the item pointers of its span instead
-//! (one contiguous key range, as pointers order by EPK) and the versions they name, all from
-//! one snapshot, so a query for one partition key reads that key's items and nothing else.
+//! The whole container is one pass over its feed entries. A span of whole feed ranges reads
+//! those ranges' feed segments (and their ancestors', filtered by EPK), from the position a
+//! page resumes at. A narrower scope (an EPK span inside a range, a partition key) reads the
+//! item pointers of its span instead (one contiguous key range, as pointers order by EPK) and
+//! the versions they name, all from one snapshot, so a query for one partition key reads
+//! that key's items and nothing else.
 
 use std::ops::{Bound, ControlFlow};
 
@@ -160,8 +162,10 @@ impl Store {
         Ok(())
     }
 
-    /// The live items whose EPK lies in `span`: their pointers, sorted by position, then the
-    /// versions they name, read as they are visited.
+    /// The live items whose EPK lies in `span`. A span made of whole current feed ranges
+    /// reads those ranges' feed segments from `after` on ([`Store::visit_segments`]), so a
+    /// page costs what it returns; any other span (a partition key, part of a range) reads its
+    /// item pointers, sorted by position, then the versions they name.
     fn visit_items_in(
         &self,
         record: &ContainerRecord,
@@ -169,6 +173,9 @@ impl Store {
         after: Option<ItemPosition>,
         mut visit: impl FnMut(ItemPosition, &str) -> ControlFlow<()>,
     ) -> Result<()> {
+        if let Some(segments) = whole_range_segments(record, span) {
+            return self.visit_segments(record, &segments, span, after, visit);
+        }
         let now_s = self.shared.now_s();
         let snapshot = self.shared.backend.snapshot();
         let mut positions = Vec::new();
@@ -207,6 +214,87 @@ impl Store {
         }
         Ok(())
     }
+}
+
+impl Store {
+    /// The live items in `segments` (ascending) whose EPK lies in `span`, in position order
+    /// from `after` on, all read from one snapshot. A segment holds the latest versions
+    /// written to its range: those of a current range, and, in its ancestors' segments,
+    /// versions written before the splits, some of them in sibling ranges (skipped here).
+    fn visit_segments(
+        &self,
+        record: &ContainerRecord,
+        segments: &[u32],
+        span: &EpkRange,
+        after: Option<ItemPosition>,
+        mut visit: impl FnMut(ItemPosition, &str) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let now_s = self.shared.now_s();
+        let snapshot = self.shared.backend.snapshot();
+        let (min, max) = (span.min.as_str(), span.max.as_str());
+        for &segment in segments {
+            let first_lsn = match after {
+                Some(after) if after.segment > segment => continue,
+                Some(after) if after.segment == segment => after.lsn.saturating_add(1),
+                _ => 0,
+            };
+            for entry in snapshot.scan(
+                Space::Feed,
+                &log_key(record.cid, segment, first_lsn),
+                &segment_end(record.cid, segment),
+            ) {
+                let (key, value) = entry?;
+                let feed_record = FeedRecordView::decode(&value)?;
+                if feed_record.epk < min
+                    || feed_record.epk >= max
+                    || is_expired(record, feed_record.ts, feed_record.ttl, now_s)
+                {
+                    continue;
+                }
+                let position = ItemPosition {
+                    segment,
+                    lsn: records::log_key_lsn(&key)?,
+                };
+                if visit(position, feed_record.body).is_break() {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The first key after every feed entry of `segment`.
+fn segment_end(cid: u32, segment: u32) -> Vec<u8> {
+    match segment.checked_add(1) {
+        Some(next) => log_key(cid, next, 0),
+        None => container_prefix(cid + 1),
+    }
+}
+
+/// When `span` is exactly a union of current feed ranges, the segments holding their items
+/// (theirs and their ancestors'), ascending; `None` for any other span.
+fn whole_range_segments(record: &ContainerRecord, span: &EpkRange) -> Option<Vec<u32>> {
+    let mut segments = Vec::new();
+    for range in record.feed.ranges.iter().filter(|range| range.is_current()) {
+        let epks = range.epk_range();
+        if !epks.overlaps(span) {
+            continue;
+        }
+        if epks.min < span.min || epks.max > span.max {
+            return None;
+        }
+        segments.push(range.id);
+        segments.extend(&range.ancestors);
+    }
+    // The current ranges tile the key space, so the overlapping ones, all inside the span,
+    // cover it exactly; none overlaps an empty span.
+    if segments.is_empty() {
+        return None;
+    }
+    segments.sort_unstable();
+    segments.dedup();
+    Some(segments)
 }
 
 /// Counts a container's committed item pointers whose EPK lies in `[min, max)`.
