@@ -57,11 +57,13 @@ pub(crate) fn store_error_status(error: &StoreError) -> u16 {
         | StoreError::ItemNotFound(_)
         | StoreError::UserNotFound { .. }
         | StoreError::PermissionNotFound { .. }
+        | StoreError::ScriptNotFound { .. }
         | StoreError::RangeNotFound(_) => 404,
         StoreError::DatabaseExists(_)
         | StoreError::ContainerExists(_)
         | StoreError::UserExists(_)
         | StoreError::PermissionExists(_)
+        | StoreError::ScriptExists { .. }
         | StoreError::ItemExists(_) => 409,
         // Cosmos DB answers a resource quota reached with 403.
         StoreError::LimitReached(_) => 403,

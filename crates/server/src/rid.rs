@@ -1,4 +1,5 @@
-//! Resource-id links: `dbs/{db _rid}/colls/{container _rid}/docs/{item _rid}` and
+//! Resource-id links: `dbs/{db _rid}/colls/{container _rid}/docs/{item _rid}` (or
+//! `.../sprocs/`, `.../triggers/`, `.../udfs/{script _rid}`) and
 //! `dbs/{db _rid}/users/{user _rid}/permissions/{permission _rid}`.
 //!
 //! The SDKs address a resource by its `_self` link when they hold the resource itself (the
@@ -76,7 +77,20 @@ pub(crate) fn resolve(
         .definition
         .id;
     segments[3] = container.clone();
-    if segments.len() < 6 || segments[4] != "docs" {
+    if segments.len() < 6 {
+        return Ok(());
+    }
+    if let Some(kind) = crate::routes::scripts::kind_of_segment(&segments[4]) {
+        segments[5] = store
+            .list_scripts(&database, &container, kind)?
+            .into_iter()
+            .find(|script| script.rid == segments[5])
+            .ok_or_else(|| not_found(kind.as_str(), &segments[5]))?
+            .definition
+            .id;
+        return Ok(());
+    }
+    if segments[4] != "docs" {
         return Ok(());
     }
     let scope = match partition_key {

@@ -13,6 +13,7 @@ use tributary_partition_key::{Epk, EpkRange, PartitionKeyDefinition};
 use tributary_query::ComputedProperties;
 
 use crate::error::{Result, StoreError};
+use crate::scripts::{ScriptKind, ScriptRecord};
 use crate::users::UserRecord;
 
 /// Longest id a database or container may have (characters).
@@ -538,6 +539,9 @@ pub(crate) struct Counters {
     /// 0 in catalogs written before permissions existed.
     #[serde(default)]
     pub next_permission_seq: u64,
+    /// 0 in catalogs written before scripts existed.
+    #[serde(default)]
+    pub next_script_seq: u64,
 }
 
 /// An immutable view of every database and container.
@@ -550,6 +554,8 @@ pub(crate) struct Catalog {
     /// the catalog clone every commit group starts from does not copy them: only a group that
     /// changes a user copies the map (`Arc::make_mut`).
     pub users: Arc<BTreeMap<(String, String), UserRecord>>,
+    /// Scripts by container (`cid`), kind and id; behind an `Arc` as `users` is.
+    pub scripts: Arc<BTreeMap<(u32, ScriptKind, String), ScriptRecord>>,
     pub counters: Counters,
 }
 
@@ -583,6 +589,35 @@ impl Catalog {
                 database: database.to_owned(),
                 user: user.to_owned(),
             })
+    }
+
+    /// A script of a container.
+    pub(crate) fn script(
+        &self,
+        database: &str,
+        container: &str,
+        kind: ScriptKind,
+        id: &str,
+    ) -> Result<&ScriptRecord> {
+        let cid = self.container(database, container)?.cid;
+        self.scripts
+            .get(&(cid, kind, id.to_owned()))
+            .ok_or_else(|| StoreError::ScriptNotFound {
+                kind: kind.as_str(),
+                id: id.to_owned(),
+            })
+    }
+
+    /// The scripts of one kind of a container, by id.
+    pub(crate) fn scripts_of(
+        &self,
+        cid: u32,
+        kind: ScriptKind,
+    ) -> impl Iterator<Item = &ScriptRecord> + '_ {
+        self.scripts
+            .range((cid, kind, String::new())..)
+            .take_while(move |((owner, owner_kind, _), _)| *owner == cid && *owner_kind == kind)
+            .map(|(_, record)| record)
     }
 
     /// The users of a database, by id.

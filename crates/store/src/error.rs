@@ -39,6 +39,22 @@ pub enum StoreError {
         /// Permission id.
         permission: String,
     },
+    /// The named script does not exist in the container.
+    #[error("{kind} '{id}' does not exist")]
+    ScriptNotFound {
+        /// What kind of script (`stored procedure`, `trigger`, `user-defined function`).
+        kind: &'static str,
+        /// Script id.
+        id: String,
+    },
+    /// A script of this kind with this id already exists in the container.
+    #[error("{kind} '{id}' already exists")]
+    ScriptExists {
+        /// What kind of script.
+        kind: &'static str,
+        /// Script id.
+        id: String,
+    },
     /// A user with this id already exists in the database.
     #[error("user '{0}' already exists")]
     UserExists(String),

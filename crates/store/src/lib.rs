@@ -55,6 +55,7 @@ mod item;
 mod item_scan;
 mod records;
 mod repair;
+mod scripts;
 mod search_policies;
 mod shared;
 mod storage;
@@ -91,6 +92,10 @@ pub use records::OperationType;
 pub use repair::{
     DamageReport, DamagedTable, LostWrites, RepairError, RepairMode, RepairReport, repair,
 };
+pub use scripts::{
+    MAX_SCRIPT_BODY_BYTES, MAX_SCRIPTS_PER_CONTAINER, ScriptDefinition, ScriptKind,
+    ScriptProperties, TriggerDefinition, TriggerOperation, TriggerType,
+};
 pub use storage::Durability;
 pub use tributary_patch::{PatchOperation, PatchRequest};
 pub use users::{
@@ -99,9 +104,10 @@ pub use users::{
 };
 
 use catalog::{Catalog, ContainerRecord, Counters, DatabaseRecord};
-use committer::{DiskReserve, Gate, Put, Request, TransactionOp};
+use committer::{DiskReserve, Gate, Put, Request, ScriptScope, TransactionOp};
 use document::expiry_second;
 use records::{DocPointer, FeedRecord, doc_key, log_key};
+use scripts::ScriptRecord;
 use shared::{FeedWatermark, Shared};
 use storage::{Backend, Space, scan};
 use users::UserRecord;
@@ -819,6 +825,160 @@ impl Store {
         .await
     }
 
+    // ---- scripts ---------------------------------------------------------------------
+
+    /// Creates a script (stored procedure, trigger or user-defined function) of a container.
+    ///
+    /// # Errors
+    /// [`StoreError::DatabaseNotFound`], [`StoreError::ContainerNotFound`],
+    /// [`StoreError::ScriptExists`], [`StoreError::BadRequest`] for an invalid definition,
+    /// [`StoreError::LimitReached`] past [`MAX_SCRIPTS_PER_CONTAINER`].
+    pub async fn create_script(
+        &self,
+        database: &str,
+        container: &str,
+        kind: ScriptKind,
+        definition: ScriptDefinition,
+    ) -> Result<ScriptProperties> {
+        let (script, _) = self
+            .put_script(database, container, kind, definition, Put::Create, None)
+            .await?;
+        Ok(script)
+    }
+
+    /// Creates a script, or replaces the one of the same kind with the same id (if it
+    /// matches `if_match`, an etag or `*`). The flag says whether it was created.
+    ///
+    /// # Errors
+    /// As [`Store::create_script`], without [`StoreError::ScriptExists`];
+    /// [`StoreError::PreconditionFailed`] if a replaced script does not match `if_match`.
+    pub async fn upsert_script(
+        &self,
+        database: &str,
+        container: &str,
+        kind: ScriptKind,
+        definition: ScriptDefinition,
+        if_match: Option<&str>,
+    ) -> Result<(ScriptProperties, bool)> {
+        self.put_script(database, container, kind, definition, Put::Upsert, if_match)
+            .await
+    }
+
+    /// Replaces script `id` with `definition`, which may carry a new id, if its etag matches
+    /// `if_match` (an etag or `*`; `None` for no condition).
+    ///
+    /// # Errors
+    /// [`StoreError::ScriptNotFound`]; [`StoreError::ScriptExists`] if another script of the
+    /// kind has the new id; [`StoreError::PreconditionFailed`]; [`StoreError::BadRequest`]
+    /// for an invalid definition.
+    pub async fn replace_script(
+        &self,
+        database: &str,
+        container: &str,
+        kind: ScriptKind,
+        id: &str,
+        definition: ScriptDefinition,
+        if_match: Option<&str>,
+    ) -> Result<ScriptProperties> {
+        let put = Put::Replace { id: id.to_owned() };
+        let (script, _) = self
+            .put_script(database, container, kind, definition, put, if_match)
+            .await?;
+        Ok(script)
+    }
+
+    async fn put_script(
+        &self,
+        database: &str,
+        container: &str,
+        kind: ScriptKind,
+        definition: ScriptDefinition,
+        put: Put,
+        if_match: Option<&str>,
+    ) -> Result<(ScriptProperties, bool)> {
+        let scope = ScriptScope {
+            database: database.to_owned(),
+            container: container.to_owned(),
+            kind,
+        };
+        let if_match = if_match.map(str::to_owned);
+        self.call(|reply| Request::PutScript {
+            scope,
+            definition,
+            put,
+            if_match,
+            reply,
+        })
+        .await
+    }
+
+    /// Reads a script of a container.
+    ///
+    /// # Errors
+    /// [`StoreError::DatabaseNotFound`], [`StoreError::ContainerNotFound`],
+    /// [`StoreError::ScriptNotFound`].
+    pub fn read_script(
+        &self,
+        database: &str,
+        container: &str,
+        kind: ScriptKind,
+        id: &str,
+    ) -> Result<ScriptProperties> {
+        Ok(self
+            .shared
+            .catalog()
+            .script(database, container, kind, id)?
+            .properties())
+    }
+
+    /// Lists a container's scripts of one kind, by id.
+    ///
+    /// # Errors
+    /// [`StoreError::DatabaseNotFound`], [`StoreError::ContainerNotFound`].
+    pub fn list_scripts(
+        &self,
+        database: &str,
+        container: &str,
+        kind: ScriptKind,
+    ) -> Result<Vec<ScriptProperties>> {
+        let catalog = self.shared.catalog();
+        let cid = catalog.container(database, container)?.cid;
+        Ok(catalog
+            .scripts_of(cid, kind)
+            .map(ScriptRecord::properties)
+            .collect())
+    }
+
+    /// Deletes a script of a container if its etag matches `if_match` (an etag or `*`;
+    /// `None` for no condition).
+    ///
+    /// # Errors
+    /// [`StoreError::DatabaseNotFound`], [`StoreError::ContainerNotFound`],
+    /// [`StoreError::ScriptNotFound`], [`StoreError::PreconditionFailed`].
+    pub async fn delete_script(
+        &self,
+        database: &str,
+        container: &str,
+        kind: ScriptKind,
+        id: &str,
+        if_match: Option<&str>,
+    ) -> Result<()> {
+        let scope = ScriptScope {
+            database: database.to_owned(),
+            container: container.to_owned(),
+            kind,
+        };
+        let id = id.to_owned();
+        let if_match = if_match.map(str::to_owned);
+        self.call(|reply| Request::DeleteScript {
+            scope,
+            id,
+            if_match,
+            reply,
+        })
+        .await
+    }
+
     // ---- items -----------------------------------------------------------------------
 
     fn container(&self, database: &str, container: &str) -> Result<Arc<ContainerRecord>> {
@@ -1231,6 +1391,28 @@ fn load_catalog(backend: &dyn Backend) -> Result<Catalog> {
         }
         Arc::make_mut(&mut catalog.users)
             .insert((record.database.clone(), record.id.clone()), record);
+    }
+    let scripts_end = [&scripts::SCRIPT_META_PREFIX[..2], b"\x01"].concat();
+    for entry in scan(
+        backend,
+        Space::Meta,
+        scripts::SCRIPT_META_PREFIX,
+        &scripts_end,
+    ) {
+        let (_, value) = entry?;
+        let record = ScriptRecord::decode(&value)?;
+        if !catalog.containers.contains_key(&record.cid) {
+            return Err(StoreError::Corrupt(format!(
+                "{} '{}' belongs to container {}, which does not exist",
+                record.kind.as_str(),
+                record.definition.id,
+                record.cid
+            )));
+        }
+        Arc::make_mut(&mut catalog.scripts).insert(
+            (record.cid, record.kind, record.definition.id.clone()),
+            record,
+        );
     }
     Ok(catalog)
 }

@@ -9,6 +9,7 @@ pub(crate) mod items;
 pub(crate) mod paging;
 pub(crate) mod query;
 pub(crate) mod resources;
+pub(crate) mod scripts;
 pub(crate) mod users;
 
 use axum::http::{HeaderMap, Method};
@@ -178,6 +179,14 @@ pub(crate) async fn dispatch(
             Method::PATCH => items::patch(state, request, database, container, id).await,
             _ => Err(method_not_allowed(request)),
         },
+        ["dbs", database, "colls", container, kind] if scripts::kind_of_segment(kind).is_some() => {
+            scripts::serve_feed(state, request, is_query, database, container, kind).await
+        }
+        ["dbs", database, "colls", container, kind, id]
+            if scripts::kind_of_segment(kind).is_some() =>
+        {
+            scripts::serve_one(state, request, database, container, kind, id).await
+        }
         ["dbs", database, "colls", container, "conflicts"] => match *method {
             Method::GET | Method::POST => conflicts::list(state, request, database, container),
             _ => Err(method_not_allowed(request)),
@@ -208,7 +217,7 @@ pub(crate) async fn dispatch(
             _ => Err(method_not_allowed(request)),
         },
         _ => Err(ApiError::not_found(format!(
-            "no resource at /{} (this server supports databases, users, permissions, containers, items, conflicts, partition key ranges and offers)",
+            "no resource at /{} (this server supports databases, users, permissions, containers, items, stored procedures, triggers, user-defined functions, conflicts, partition key ranges and offers)",
             request.segments.join("/")
         ))),
     }
@@ -229,8 +238,8 @@ fn is_query(request_headers: &HeaderMap) -> Result<bool, ApiError> {
 
 /// Whether [`dispatch`] serves this request without changing anything: what a read-only key
 /// may send. That is a GET or HEAD of anything, and the POSTs that `dispatch` answers as
-/// queries: of databases, users, permissions, containers, items (and the query plans of item
-/// queries), conflicts and offers. Every other request writes: creates, upserts, replaces, patches, deletes,
+/// queries: of databases, users, permissions, containers, scripts, items (and the query plans
+/// of item queries), conflicts and offers. Every other request writes: creates, upserts, replaces, patches, deletes,
 /// batches, bulk, Tributary transactions, partition key deletes, and offer and container
 /// replacements. `segments` are the path's decoded segments, by name or by resource id.
 ///
@@ -253,6 +262,9 @@ pub(crate) fn is_read(
         | ["dbs", _, "colls"]
         | ["dbs", _, "users"]
         | ["dbs", _, "users", _, "permissions"] => is_query(request_headers)?,
+        ["dbs", _, "colls", _, kind] if scripts::kind_of_segment(kind).is_some() => {
+            is_query(request_headers)?
+        }
         ["dbs", _, "colls", _, "docs"] => {
             !flag(request_headers, headers::X_TRIBUTARY_TRANSACTION)?
                 && !flag(request_headers, headers::X_MS_COSMOS_IS_BATCH_REQUEST)?

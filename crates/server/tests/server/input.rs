@@ -252,8 +252,8 @@ async fn an_unknown_route_is_a_json_404() {
     let server = TestServer::with_container().await;
     for (method, path) in [
         (Method::GET, "/nothing"),
-        (Method::GET, "/dbs/db/colls/c/sprocs"),
-        (Method::GET, "/dbs/db/colls/c/udfs"),
+        (Method::GET, "/dbs/db/colls/c/schemas"),
+        (Method::GET, "/dbs/db/colls/c/udfs/u/extra"),
         (Method::POST, "/dbs/db/colls/c/docs/a/attachments"),
     ] {
         let message = server.request(method, path).send().await.expect_error(404);

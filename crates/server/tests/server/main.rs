@@ -24,6 +24,7 @@ mod permissions;
 mod queries;
 mod query_plans;
 mod row_windows;
+mod scripts;
 mod sdk;
 mod sessions;
 mod transaction;

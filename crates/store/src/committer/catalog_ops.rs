@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::maintenance::PURGE_META_PREFIX;
+use super::script_ops::delete_scripts_of;
 use super::user_ops::delete_users_of;
 use crate::catalog::{
     Autoscale, ContainerDefinition, ContainerProperties, ContainerRecord, DatabaseProperties,
@@ -237,6 +238,7 @@ pub(super) fn delete_container(txn: &mut Txn<'_>, database: &str, id: &str) -> R
         .container_ids
         .remove(&(database.to_owned(), id.to_owned()));
     txn.delete(Space::Meta, container_meta_key(cid));
+    delete_scripts_of(txn, cid);
     let mut purge_key = PURGE_META_PREFIX.to_vec();
     purge_key.extend_from_slice(&cid.to_be_bytes());
     txn.put(Space::Meta, purge_key, Vec::new());

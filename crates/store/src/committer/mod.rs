@@ -20,6 +20,7 @@ mod disk_reserve;
 mod item_ops;
 mod maintenance;
 mod prepare;
+mod script_ops;
 mod splits;
 mod user_ops;
 
@@ -37,6 +38,8 @@ use self::catalog_ops::{
 };
 use self::item_ops::apply_op;
 use self::prepare::PreparedOp;
+pub(crate) use self::script_ops::ScriptScope;
+use self::script_ops::{delete_script, put_script};
 use self::splits::split_range;
 pub(crate) use self::user_ops::Put;
 use self::user_ops::{delete_permission, delete_user, put_permission, put_user};
@@ -46,6 +49,7 @@ use crate::catalog::{
 use crate::disk_space::caused_by_full_disk;
 use crate::error::{Result, StoreError};
 use crate::item::{OperationResult, TransactionOutcome, WriteOutcome};
+use crate::scripts::{ScriptDefinition, ScriptProperties};
 use crate::shared::{FeedWatermark, Shared};
 use crate::txn::Txn;
 use crate::users::{PermissionDefinition, PermissionProperties, UserProperties};
@@ -152,6 +156,19 @@ pub(crate) enum Request {
         database: String,
         user: String,
         id: String,
+        reply: Reply<()>,
+    },
+    PutScript {
+        scope: ScriptScope,
+        definition: ScriptDefinition,
+        put: Put,
+        if_match: Option<String>,
+        reply: Reply<(ScriptProperties, bool)>,
+    },
+    DeleteScript {
+        scope: ScriptScope,
+        id: String,
+        if_match: Option<String>,
         reply: Reply<()>,
     },
 }
@@ -313,6 +330,10 @@ enum Pending {
         Reply<(PermissionProperties, bool)>,
         Result<(PermissionProperties, bool)>,
     ),
+    Script(
+        Reply<(ScriptProperties, bool)>,
+        Result<(ScriptProperties, bool)>,
+    ),
 }
 
 impl Pending {
@@ -345,6 +366,7 @@ impl Pending {
             Pending::Ranges(r, v) => deliver(r, v, commit_error),
             Pending::User(r, v) => deliver(r, v, commit_error),
             Pending::Permission(r, v) => deliver(r, v, commit_error),
+            Pending::Script(r, v) => deliver(r, v, commit_error),
         }
     }
 }
@@ -597,6 +619,22 @@ impl Committer {
                 id,
                 reply,
             } => Pending::Unit(reply, delete_permission(txn, &database, &user, &id)),
+            Request::PutScript {
+                scope,
+                definition,
+                put,
+                if_match,
+                reply,
+            } => Pending::Script(
+                reply,
+                put_script(txn, &scope, definition, put, if_match.as_deref()),
+            ),
+            Request::DeleteScript {
+                scope,
+                id,
+                if_match,
+                reply,
+            } => Pending::Unit(reply, delete_script(txn, &scope, &id, if_match.as_deref())),
         }
     }
 }
@@ -616,7 +654,9 @@ fn reject(request: Request, error: impl Fn() -> StoreError) {
         Request::DeleteDatabase { reply, .. }
         | Request::DeleteContainer { reply, .. }
         | Request::DeleteUser { reply, .. }
-        | Request::DeletePermission { reply, .. } => fail(reply, error()),
+        | Request::DeletePermission { reply, .. }
+        | Request::DeleteScript { reply, .. } => fail(reply, error()),
+        Request::PutScript { reply, .. } => fail(reply, error()),
         Request::PutUser { reply, .. } => fail(reply, error()),
         Request::PutPermission { reply, .. } => fail(reply, error()),
         Request::CreateContainer { reply, .. } | Request::ReplaceContainer { reply, .. } => {

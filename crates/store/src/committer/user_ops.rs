@@ -29,7 +29,8 @@ pub(crate) enum Put {
     Replace { id: String },
 }
 
-fn put_counters(txn: &mut Txn<'_>) {
+/// Stages the catalog's counters (after a sequence number was taken).
+pub(super) fn put_counters(txn: &mut Txn<'_>) {
     let counters = serde_json::to_vec(&txn.catalog.counters).expect("counters serialize");
     txn.put(Space::Meta, COUNTERS_META_KEY.to_vec(), counters);
 }

@@ -18,6 +18,8 @@
 //!   into one gap-free feed; writes racing `close` are committed or refused, never lost.
 //! - `users`: users and permissions: conflicts, renames, upserts, durability, deletion with
 //!   their database.
+//! - `scripts`: stored procedures, triggers and user-defined functions: conflicts, renames,
+//!   etag conditions, durability, deletion with their container.
 //! - `repair`: a damaged journal is refused at open, then cut at the damage with the loss
 //!   reported, or left untouched when a cut would leave keyspaces disagreeing.
 //! - `continuations`: any continuation token or LSN gives a page or an error, never a panic.
@@ -35,6 +37,7 @@ mod item_counts;
 mod model;
 mod renames;
 mod repair;
+mod scripts;
 mod snapshot_reads;
 mod splits;
 mod support;

@@ -1,0 +1,172 @@
+//! Server-side scripts as resources: stored procedures, triggers and user-defined functions
+//! created, listed (paged), queried, read (by name and by `_self`), replaced and deleted with
+//! Cosmos DB's statuses, system properties and etag conditions; gone with their container.
+
+use axum::http::Method;
+use serde_json::{Value, json};
+use tributary_wire::headers;
+
+use crate::harness::TestServer;
+
+/// Each kind's path segment and the key its lists are answered under.
+const KINDS: [(&str, &str); 3] = [
+    ("sprocs", "StoredProcedures"),
+    ("triggers", "Triggers"),
+    ("udfs", "UserDefinedFunctions"),
+];
+
+fn definition(segment: &str, id: &str, body: &str) -> Value {
+    let mut definition = json!({"id": id, "body": body});
+    if segment == "triggers" {
+        definition["triggerType"] = json!("pre");
+        definition["triggerOperation"] = json!("all");
+    }
+    definition
+}
+
+#[tokio::test]
+async fn scripts_are_created_read_replaced_and_deleted_with_cosmos_statuses() {
+    let server = TestServer::with_container().await;
+    let container = server
+        .request(Method::GET, "/dbs/db/colls/c")
+        .send()
+        .await
+        .json();
+    for (segment, _) in KINDS {
+        let feed = format!("/dbs/db/colls/c/{segment}");
+        let created = server
+            .request(Method::POST, &feed)
+            .json(&definition(segment, "s1", "function () {}"))
+            .send()
+            .await;
+        created.expect_status(201);
+        let script = created.json();
+        assert_eq!(script["body"], "function () {}");
+        assert_eq!(created.header(headers::ETAG), script["_etag"].as_str());
+        let self_link = script["_self"].as_str().expect("a _self link");
+        let container_self = container["_self"].as_str().expect("a container _self");
+        assert_eq!(
+            self_link,
+            format!(
+                "{container_self}{segment}/{}/",
+                script["_rid"].as_str().expect("a _rid")
+            ),
+            "a script's _self is dbs/{{dbRid}}/colls/{{collRid}}/{segment}/{{rid}}/"
+        );
+        if segment == "triggers" {
+            assert_eq!(script["triggerType"], "pre", "spelled as sent");
+            assert_eq!(script["triggerOperation"], "all");
+        }
+        server
+            .request(Method::POST, &feed)
+            .json(&definition(segment, "s1", "function () {}"))
+            .send()
+            .await
+            .expect_error(409);
+        let read = server
+            .request(Method::GET, &format!("/{self_link}"))
+            .signed_as(segment, &script["_rid"].as_str().unwrap().to_lowercase())
+            .send()
+            .await;
+        read.expect_status(200);
+        assert_eq!(read.json()["id"], "s1", "read by its _self link");
+        server
+            .request(Method::PUT, &format!("{feed}/s1"))
+            .header(headers::IF_MATCH, "\"stale\"")
+            .json(&definition(segment, "s1", "function () { 1; }"))
+            .send()
+            .await
+            .expect_error(412);
+        let replaced = server
+            .request(Method::PUT, &format!("{feed}/s1"))
+            .header(headers::IF_MATCH, script["_etag"].as_str().unwrap())
+            .json(&definition(segment, "s1", "function () { 2; }"))
+            .send()
+            .await;
+        replaced.expect_status(200);
+        assert_eq!(replaced.json()["body"], "function () { 2; }");
+        assert_eq!(replaced.json()["_rid"], script["_rid"]);
+        let message = server
+            .request(Method::POST, &feed)
+            .json(&json!({"id": "nobody"}))
+            .send()
+            .await
+            .expect_error(400);
+        assert!(message.contains("'body'"), "{message}");
+        server
+            .request(Method::DELETE, &format!("{feed}/s1"))
+            .send()
+            .await
+            .expect_status(204);
+        server
+            .request(Method::GET, &format!("{feed}/s1"))
+            .send()
+            .await
+            .expect_error(404);
+        server
+            .request(Method::DELETE, &format!("{feed}/s1"))
+            .send()
+            .await
+            .expect_error(404);
+    }
+}
+
+#[tokio::test]
+async fn script_lists_page_and_queries_filter() {
+    let server = TestServer::with_container().await;
+    for (segment, key) in KINDS {
+        let feed = format!("/dbs/db/colls/c/{segment}");
+        for id in ["a", "b", "c", "d", "e"] {
+            server
+                .request(Method::POST, &feed)
+                .json(&definition(segment, id, "function () {}"))
+                .send()
+                .await
+                .expect_status(201);
+        }
+        let mut ids = Vec::new();
+        let mut continuation: Option<String> = None;
+        let mut n_pages = 0;
+        loop {
+            let mut request = server
+                .request(Method::GET, &feed)
+                .header(headers::X_MS_MAX_ITEM_COUNT, "2");
+            if let Some(token) = &continuation {
+                request = request.header(headers::X_MS_CONTINUATION, token);
+            }
+            let page = request.send().await;
+            page.expect_status(200);
+            n_pages += 1;
+            for script in page.json()[key].as_array().expect("a list") {
+                ids.push(script["id"].as_str().unwrap().to_owned());
+            }
+            match page.header(headers::X_MS_CONTINUATION) {
+                Some(token) => continuation = Some(token.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(ids, ["a", "b", "c", "d", "e"]);
+        assert_eq!(n_pages, 3);
+        let matches = server
+            .request(Method::POST, &feed)
+            .query("SELECT * FROM root r WHERE r.id = 'c'")
+            .send()
+            .await;
+        matches.expect_status(200);
+        assert_eq!(matches.json()[key].as_array().unwrap().len(), 1);
+    }
+    // Deleting the container deletes its scripts.
+    server
+        .request(Method::DELETE, "/dbs/db/colls/c")
+        .send()
+        .await
+        .expect_status(204);
+    server.create_container("db", "c").await;
+    for (segment, key) in KINDS {
+        let list = server
+            .request(Method::GET, &format!("/dbs/db/colls/c/{segment}"))
+            .send()
+            .await;
+        assert_eq!(list.json()[key], json!([]));
+    }
+}
