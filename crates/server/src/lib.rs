@@ -36,6 +36,7 @@ mod error;
 mod explorer;
 mod keys;
 mod metrics;
+mod partition_overlay;
 mod request;
 mod rid;
 mod routes;

@@ -72,6 +72,17 @@ pub const IF_MODIFIED_SINCE: &str = "if-modified-since";
 /// `return=minimal` asks for no response body on writes.
 pub const PREFER: &str = "prefer";
 
+// --- Server-side scripts ----------------------------------------------------
+
+/// `true` asks for a stored procedure's `console.log` output in the response.
+pub const X_MS_DOCUMENTDB_SCRIPT_ENABLE_LOGGING: &str = "x-ms-documentdb-script-enable-logging";
+/// A stored procedure's `console.log` output, URL-encoded (response).
+pub const X_MS_DOCUMENTDB_SCRIPT_LOG_RESULTS: &str = "x-ms-documentdb-script-log-results";
+/// The pre-triggers to run on an item write, by id, comma-separated.
+pub const X_MS_DOCUMENTDB_PRE_TRIGGER_INCLUDE: &str = "x-ms-documentdb-pre-trigger-include";
+/// The post-triggers to run on an item write, by id, comma-separated.
+pub const X_MS_DOCUMENTDB_POST_TRIGGER_INCLUDE: &str = "x-ms-documentdb-post-trigger-include";
+
 // --- Queries --------------------------------------------------------------------
 
 /// `True`/`true` on a query `POST`.

@@ -282,7 +282,10 @@ pub(crate) fn query_items(
 /// A query of a container's items, parsed, with reads of the container's computed
 /// properties turned into their expressions before anything looks at it (a computed property
 /// named like the partition key path must not pin it).
-fn container_query(text: &str, properties: &ContainerProperties) -> Result<Query, ApiError> {
+pub(crate) fn container_query(
+    text: &str,
+    properties: &ContainerProperties,
+) -> Result<Query, ApiError> {
     let query = Query::parse(text).map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok(if properties.definition.computed_properties.is_empty() {
         query

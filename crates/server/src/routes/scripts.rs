@@ -1,18 +1,44 @@
 //! A container's server-side scripts as resources: stored procedures
 //! (`/dbs/{db}/colls/{coll}/sprocs`), triggers (`.../triggers`) and user-defined functions
 //! (`.../udfs`): create, upsert, list (paged), query, read, replace and delete, with
-//! `If-Match` on replaces and deletes.
+//! `If-Match` on replaces and deletes; and a stored procedure's execution (`POST
+//! .../sprocs/{id}`), run against a [`PartitionOverlay`] of its partition and committed as
+//! one transaction (run again, a bounded number of times, when a concurrent write got in
+//! first).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
 
 use axum::http::Method;
 use base64::Engine as _;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
-use tributary_store::{ScriptDefinition, ScriptKind, ScriptProperties};
+use tributary_scripts::{ScriptError, ScriptLimits, run_stored_procedure};
+use tributary_store::{
+    CrossDatabaseOperation, OperationResult, ScriptDefinition, ScriptKind, ScriptProperties,
+    StoreError,
+};
 use tributary_wire::headers;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::partition_overlay::PartitionOverlay;
 use crate::request::{Reply, RequestContext, X_MS_ITEM_COUNT, feed_body};
-use crate::routes::method_not_allowed;
+use crate::routes::{method_not_allowed, off_worker};
+
+/// Most runs of one stored procedure execution: a run whose commit finds that a concurrent
+/// write changed what it read is run again, up to this many times in all.
+const MAX_SCRIPT_RUNS: usize = 3;
+
+/// What `x-ms-documentdb-script-log-results` leaves unencoded: what Python's
+/// `urllib.parse.quote` leaves (letters, digits, `_.-~` and `/`).
+const LOG_ENCODE_SET: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'-')
+    .remove(b'~')
+    .remove(b'/');
 
 /// Page size of a script list when the client does not set `x-ms-max-item-count`.
 const DEFAULT_PAGE_SCRIPTS: usize = 100;
@@ -63,6 +89,16 @@ pub(crate) async fn serve_one(
 ) -> Result<Reply, ApiError> {
     let kind = routed_kind(segment)?;
     match request.method {
+        Method::POST if kind == ScriptKind::StoredProcedure => {
+            execute_stored_procedure(state, request, database, container, id).await
+        }
+        Method::POST => Err(ApiError::new(
+            405,
+            format!(
+                "a {} cannot be executed on its own: only a stored procedure can",
+                kind.as_str()
+            ),
+        )),
         Method::GET => read(state, database, container, kind, id),
         Method::PUT => replace(state, request, database, container, kind, id).await,
         Method::DELETE => delete(state, request, database, container, kind, id).await,
@@ -285,4 +321,137 @@ async fn delete(
         )
         .await?;
     Ok(Reply::empty(204))
+}
+
+/// A script's failure as the client sees it: 400 with the script's message (500 for the
+/// engine's own failure).
+pub(crate) fn script_error(kind: ScriptKind, id: &str, error: ScriptError) -> ApiError {
+    let status = match error {
+        ScriptError::Engine(_) => 500,
+        _ => 400,
+    };
+    ApiError::new(
+        status,
+        format!(
+            "Encountered exception while executing the {} '{id}'. Exception = {error}",
+            kind.as_str()
+        ),
+    )
+}
+
+/// Commits `operations` as one transaction: `Ok(false)` when a concurrent write changed an
+/// item the run read or wrote (the run must be repeated), the operation's error when it
+/// failed otherwise.
+pub(crate) async fn commit_run(
+    state: &AppState,
+    operations: Vec<CrossDatabaseOperation>,
+) -> Result<bool, ApiError> {
+    if operations.is_empty() {
+        return Ok(true);
+    }
+    let outcome = state.store.transaction_across_databases(operations).await?;
+    if outcome.committed {
+        return Ok(true);
+    }
+    for result in outcome.results {
+        if let OperationResult::Failed(error) = result {
+            return match error {
+                StoreError::PreconditionFailed(_)
+                | StoreError::ItemExists(_)
+                | StoreError::ItemNotFound(_) => Ok(false),
+                other => Err(other.into()),
+            };
+        }
+    }
+    Err(ApiError::new(
+        500,
+        "a transaction was not committed and names no failed operation",
+    ))
+}
+
+/// The answer to a run that found its commit overtaken [`MAX_SCRIPT_RUNS`] times.
+pub(crate) fn too_contended(kind: ScriptKind, id: &str) -> ApiError {
+    ApiError::new(
+        449,
+        format!(
+            "the {} '{id}' was run {MAX_SCRIPT_RUNS} times and each time a concurrent write changed a document it read or wrote; retry the request",
+            kind.as_str()
+        ),
+    )
+}
+
+/// `POST .../sprocs/{id}`: runs the stored procedure with the body's parameters (a JSON
+/// array) in the partition `x-ms-documentdb-partitionkey` names, then commits its writes.
+async fn execute_stored_procedure(
+    state: &AppState,
+    request: &RequestContext,
+    database: &str,
+    container: &str,
+    id: &str,
+) -> Result<Reply, ApiError> {
+    let kind = ScriptKind::StoredProcedure;
+    let script = state.store.read_script(database, container, kind, id)?;
+    let partition_key = request.partition_key()?.ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "executing a stored procedure needs the '{}' header: it runs in one logical partition",
+            headers::X_MS_DOCUMENTDB_PARTITIONKEY
+        ))
+    })?;
+    let parameters = if request.body.is_empty() {
+        Vec::new()
+    } else {
+        match request.json()? {
+            Value::Array(parameters) => parameters,
+            Value::Null => Vec::new(),
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "the body of a stored procedure's execution must be a JSON array of its parameters, not {other}"
+                )));
+            }
+        }
+    };
+    let logging = request.flag(headers::X_MS_DOCUMENTDB_SCRIPT_ENABLE_LOGGING)?;
+    for run in 1..=MAX_SCRIPT_RUNS {
+        let properties = state.store.read_container(database, container)?;
+        let overlay = PartitionOverlay::new(
+            Arc::clone(&state.store),
+            database,
+            properties,
+            partition_key.clone(),
+        );
+        let (output, operations) = off_worker(state, || {
+            let overlay = Rc::new(RefCell::new(overlay));
+            let output = run_stored_procedure(
+                &script.definition.body,
+                parameters.clone(),
+                overlay.clone(),
+                ScriptLimits::default(),
+            );
+            let operations = overlay.borrow().commit_operations();
+            (output, operations)
+        })
+        .await;
+        let output = output.map_err(|error| script_error(kind, id, error))?;
+        if !commit_run(state, operations).await? {
+            tracing::debug!(
+                sproc = id,
+                run,
+                "a concurrent write overtook the stored procedure; running it again"
+            );
+            continue;
+        }
+        let body = output
+            .response_body
+            .map(|body| body.to_string())
+            .unwrap_or_default();
+        let mut reply = Reply::json(200, body);
+        if logging {
+            reply = reply.header(
+                headers::X_MS_DOCUMENTDB_SCRIPT_LOG_RESULTS,
+                utf8_percent_encode(&output.log, LOG_ENCODE_SET).to_string(),
+            );
+        }
+        return Ok(reply);
+    }
+    Err(too_contended(kind, id))
 }

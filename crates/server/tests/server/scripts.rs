@@ -170,3 +170,171 @@ async fn script_lists_page_and_queries_filter() {
         assert_eq!(list.json()[key], json!([]));
     }
 }
+
+/// Creates stored procedure `id` with `body` in container `c`.
+async fn create_sproc(server: &TestServer, id: &str, body: &str) {
+    server
+        .request(Method::POST, "/dbs/db/colls/c/sprocs")
+        .json(&json!({"id": id, "body": body}))
+        .send()
+        .await
+        .expect_status(201);
+}
+
+/// Executes stored procedure `id` in partition `pk` with `parameters`.
+fn execute<'a>(
+    server: &'a TestServer,
+    id: &str,
+    pk: &str,
+    parameters: &Value,
+) -> crate::harness::TestRequest<'a> {
+    server
+        .request(Method::POST, &format!("/dbs/db/colls/c/sprocs/{id}"))
+        .partition_key(pk)
+        .json(parameters)
+}
+
+#[tokio::test]
+async fn a_stored_procedure_commits_all_its_writes_or_none() {
+    let server = TestServer::with_container().await;
+    create_sproc(
+        &server,
+        "pair",
+        r#"function (first, second, fail) {
+            var c = getContext().getCollection();
+            c.createDocument(c.getSelfLink(), {id: first, pk: "p"}, function (err) {
+                if (err) throw err;
+                c.readDocument(c.getAltLink() + "/docs/" + first, function (err, doc) {
+                    if (err) throw err;
+                    c.createDocument(c.getAltLink(), {id: second, pk: "p", seen: doc.id}, function (err) {
+                        if (err) throw err;
+                        if (fail) throw new Error("changed my mind");
+                        getContext().getResponse().setBody({written: [first, second]});
+                    });
+                });
+            });
+        }"#,
+    )
+    .await;
+    let message = execute(&server, "pair", "p", &json!(["a", "b", true]))
+        .send()
+        .await
+        .expect_error(400);
+    assert!(message.contains("changed my mind"), "{message}");
+    for id in ["a", "b"] {
+        server
+            .request(Method::GET, &format!("/dbs/db/colls/c/docs/{id}"))
+            .partition_key("p")
+            .send()
+            .await
+            .expect_error(404);
+    }
+    let done = execute(&server, "pair", "p", &json!(["a", "b", false]))
+        .send()
+        .await;
+    done.expect_status(200);
+    assert_eq!(done.json(), json!({"written": ["a", "b"]}));
+    let b = server
+        .request(Method::GET, "/dbs/db/colls/c/docs/b")
+        .partition_key("p")
+        .send()
+        .await;
+    b.expect_status(200);
+    assert_eq!(b.json()["seen"], "a", "a read sees the run's own write");
+    // A write in another partition fails the run, and nothing of it is kept.
+    let message = execute(&server, "pair", "other", &json!(["c", "d", false]))
+        .send()
+        .await
+        .expect_error(400);
+    assert!(message.contains("partition"), "{message}");
+}
+
+#[tokio::test]
+async fn stored_procedures_log_and_are_bounded() {
+    let server = TestServer::with_container().await;
+    create_sproc(
+        &server,
+        "logs",
+        "function () { console.log('value %s & %d', 'x/y', 7); getContext().getResponse().setBody(1); }",
+    )
+    .await;
+    let quiet = execute(&server, "logs", "p", &json!([])).send().await;
+    quiet.expect_status(200);
+    assert_eq!(
+        quiet.header(headers::X_MS_DOCUMENTDB_SCRIPT_LOG_RESULTS),
+        None
+    );
+    let logged = execute(&server, "logs", "p", &json!([]))
+        .header(headers::X_MS_DOCUMENTDB_SCRIPT_ENABLE_LOGGING, "true")
+        .send()
+        .await;
+    assert_eq!(
+        logged.header(headers::X_MS_DOCUMENTDB_SCRIPT_LOG_RESULTS),
+        Some("value%20x/y%20%26%207")
+    );
+    create_sproc(&server, "forever", "function () { for (;;) {} }").await;
+    let message = execute(&server, "forever", "p", &json!([]))
+        .send()
+        .await
+        .expect_error(400);
+    assert!(message.contains("ran longer than its limit"), "{message}");
+    let message = execute(&server, "logs", "p", &json!({"not": "an array"}))
+        .send()
+        .await
+        .expect_error(400);
+    assert!(message.contains("JSON array"), "{message}");
+    let message = server
+        .request(Method::POST, "/dbs/db/colls/c/sprocs/logs")
+        .json(&json!([]))
+        .send()
+        .await
+        .expect_error(400);
+    assert!(message.contains("partition"), "{message}");
+    execute(&server, "missing", "p", &json!([]))
+        .send()
+        .await
+        .expect_error(404);
+}
+
+#[tokio::test]
+async fn concurrent_stored_procedures_lose_no_update() {
+    let server = TestServer::with_container().await;
+    server
+        .create_item("p", &json!({"id": "counter", "pk": "p", "n": 0}))
+        .await;
+    create_sproc(
+        &server,
+        "increment",
+        r#"function () {
+            var c = getContext().getCollection();
+            c.readDocument(c.getAltLink() + "/docs/counter", function (err, doc) {
+                if (err) throw err;
+                doc.n += 1;
+                c.replaceDocument(doc._self, doc, {etag: doc._etag}, function (err) {
+                    if (err) throw err;
+                });
+            });
+        }"#,
+    )
+    .await;
+    let mut n_done = 0;
+    for _ in 0..5 {
+        let runs = (0..4).map(|_| execute(&server, "increment", "p", &json!([])).send());
+        for response in futures::future::join_all(runs).await {
+            match response.status {
+                200 => n_done += 1,
+                // Overtaken on every run: nothing of it was written.
+                449 => {}
+                other => panic!("unexpected status {other}"),
+            }
+        }
+    }
+    let counter = server
+        .request(Method::GET, "/dbs/db/colls/c/docs/counter")
+        .partition_key("p")
+        .send()
+        .await
+        .json();
+    assert!(n_done > 0);
+    assert_eq!(counter["n"], n_done, "every run answered 200 counted once");
+}
