@@ -236,6 +236,11 @@ impl PartitionOverlay {
         for text in committed {
             let document: Value = serde_json::from_str(&text)
                 .map_err(|e| DocumentError::new(500, format!("a stored item is not JSON: {e}")))?;
+            // The scope is an EPK span: keys that share a hash share it.
+            let key = PartitionKey::extract(&self.container.definition.partition_key, &document);
+            if key.as_ref().ok() != Some(&self.partition_key) {
+                continue;
+            }
             let id = document["id"].as_str().unwrap_or_default().to_owned();
             documents.insert(id, document);
         }

@@ -86,7 +86,8 @@ fn write_reply(
     }
 }
 
-/// Applies one write and answers as Cosmos DB does.
+/// Applies one write (with the triggers the request names, if any) and answers as Cosmos DB
+/// does.
 async fn apply(
     state: &AppState,
     request: &RequestContext,
@@ -99,7 +100,13 @@ async fn apply(
         container,
         partition_key: write.partition_key.clone(),
     };
-    let outcome = state.store.write_item(database, container, write).await?;
+    let (pre, post) = crate::routes::triggers::requested(request);
+    let outcome = if pre.is_empty() && post.is_empty() {
+        state.store.write_item(database, container, write).await?
+    } else {
+        crate::routes::triggers::write_with_triggers(state, request, database, container, write)
+            .await?
+    };
     Ok(write_reply(state, request, &scope, outcome))
 }
 

@@ -10,6 +10,7 @@ pub(crate) mod paging;
 pub(crate) mod query;
 pub(crate) mod resources;
 pub(crate) mod scripts;
+pub(crate) mod triggers;
 pub(crate) mod users;
 
 use axum::http::{HeaderMap, Method};

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use tributary_scripts::{ScriptError, ScriptLimits, run_stored_procedure};
 use tributary_store::{
     CrossDatabaseOperation, OperationResult, ScriptDefinition, ScriptKind, ScriptProperties,
-    StoreError,
+    StoreError, WriteOutcome,
 };
 use tributary_wire::headers;
 
@@ -29,7 +29,7 @@ use crate::routes::{method_not_allowed, off_worker};
 
 /// Most runs of one stored procedure execution: a run whose commit finds that a concurrent
 /// write changed what it read is run again, up to this many times in all.
-const MAX_SCRIPT_RUNS: usize = 3;
+pub(crate) const MAX_SCRIPT_RUNS: usize = 3;
 
 /// What `x-ms-documentdb-script-log-results` leaves unencoded: what Python's
 /// `urllib.parse.quote` leaves (letters, digits, `_.-~` and `/`).
@@ -339,34 +339,37 @@ pub(crate) fn script_error(kind: ScriptKind, id: &str, error: ScriptError) -> Ap
     )
 }
 
-/// Commits `operations` as one transaction: `Ok(false)` when a concurrent write changed an
-/// item the run read or wrote (the run must be repeated), the operation's error when it
-/// failed otherwise.
+/// Commits `operations` as one transaction and returns what each did: `None` when a
+/// concurrent write changed an item the run read or wrote (the run must be repeated), the
+/// operation's error when it failed otherwise.
 pub(crate) async fn commit_run(
     state: &AppState,
     operations: Vec<CrossDatabaseOperation>,
-) -> Result<bool, ApiError> {
+) -> Result<Option<Vec<WriteOutcome>>, ApiError> {
     if operations.is_empty() {
-        return Ok(true);
+        return Ok(Some(Vec::new()));
     }
     let outcome = state.store.transaction_across_databases(operations).await?;
-    if outcome.committed {
-        return Ok(true);
-    }
+    let mut done = Vec::with_capacity(outcome.results.len());
     for result in outcome.results {
-        if let OperationResult::Failed(error) = result {
-            return match error {
+        match result {
+            OperationResult::Done(write) => done.push(write),
+            OperationResult::Failed(
                 StoreError::PreconditionFailed(_)
                 | StoreError::ItemExists(_)
-                | StoreError::ItemNotFound(_) => Ok(false),
-                other => Err(other.into()),
-            };
+                | StoreError::ItemNotFound(_),
+            ) => return Ok(None),
+            OperationResult::Failed(other) => return Err(other.into()),
+            OperationResult::NotApplied => {}
         }
     }
-    Err(ApiError::new(
-        500,
-        "a transaction was not committed and names no failed operation",
-    ))
+    if !outcome.committed {
+        return Err(ApiError::new(
+            500,
+            "a transaction was not committed and names no failed operation",
+        ));
+    }
+    Ok(Some(done))
 }
 
 /// The answer to a run that found its commit overtaken [`MAX_SCRIPT_RUNS`] times.
@@ -432,7 +435,7 @@ async fn execute_stored_procedure(
         })
         .await;
         let output = output.map_err(|error| script_error(kind, id, error))?;
-        if !commit_run(state, operations).await? {
+        if commit_run(state, operations).await?.is_none() {
             tracing::debug!(
                 sproc = id,
                 run,

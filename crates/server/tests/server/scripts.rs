@@ -338,3 +338,140 @@ async fn concurrent_stored_procedures_lose_no_update() {
     assert!(n_done > 0);
     assert_eq!(counter["n"], n_done, "every run answered 200 counted once");
 }
+
+/// Creates trigger `id` of `trigger_type` on `operation` in container `c`.
+async fn create_trigger(
+    server: &TestServer,
+    id: &str,
+    trigger_type: &str,
+    operation: &str,
+    body: &str,
+) {
+    server
+        .request(Method::POST, "/dbs/db/colls/c/triggers")
+        .json(&json!({"id": id, "body": body, "triggerType": trigger_type, "triggerOperation": operation}))
+        .send()
+        .await
+        .expect_status(201);
+}
+
+#[tokio::test]
+async fn triggers_change_the_write_and_commit_with_it_or_stop_it() {
+    let server = TestServer::with_container().await;
+    create_trigger(
+        &server,
+        "stamp",
+        "Pre",
+        "All",
+        r#"function () {
+            var item = getContext().getRequest().getBody();
+            item.stamped = getContext().getRequest().getOperationType();
+            getContext().getRequest().setBody(item);
+        }"#,
+    )
+    .await;
+    create_trigger(
+        &server,
+        "audit",
+        "Post",
+        "All",
+        r#"function () {
+            var written = getContext().getResponse().getBody();
+            if (written.veto) throw new Error("vetoed " + written.id);
+            var c = getContext().getCollection();
+            c.upsertDocument(c.getAltLink(), {id: "audit", pk: written.pk, last: written.id});
+        }"#,
+    )
+    .await;
+    create_trigger(&server, "on-delete", "Post", "Delete", "function () { }").await;
+    let created = server
+        .request(Method::POST, "/dbs/db/colls/c/docs")
+        .partition_key("p")
+        .header(headers::X_MS_DOCUMENTDB_PRE_TRIGGER_INCLUDE, "stamp")
+        .header(headers::X_MS_DOCUMENTDB_POST_TRIGGER_INCLUDE, "audit")
+        .json(&json!({"id": "a", "pk": "p"}))
+        .send()
+        .await;
+    created.expect_status(201);
+    let item = created.json();
+    assert_eq!(item["stamped"], "Create");
+    assert!(item["_rid"].is_string(), "the answer is the stored item");
+    assert_eq!(created.header(headers::ETAG), item["_etag"].as_str());
+    let audit = server
+        .request(Method::GET, "/dbs/db/colls/c/docs/audit")
+        .partition_key("p")
+        .send()
+        .await;
+    assert_eq!(
+        audit.json()["last"],
+        "a",
+        "the post-trigger's write committed"
+    );
+    // A post-trigger that throws stops the write: neither item nor audit changes.
+    let message = server
+        .request(Method::PUT, "/dbs/db/colls/c/docs/a")
+        .partition_key("p")
+        .header(headers::X_MS_DOCUMENTDB_POST_TRIGGER_INCLUDE, "audit")
+        .json(&json!({"id": "a", "pk": "p", "veto": true}))
+        .send()
+        .await
+        .expect_error(400);
+    assert!(message.contains("vetoed a"), "{message}");
+    let a = server
+        .request(Method::GET, "/dbs/db/colls/c/docs/a")
+        .partition_key("p")
+        .send()
+        .await
+        .json();
+    assert_eq!(a["veto"], Value::Null);
+    // A trigger named for the wrong step, or the wrong operation, is refused.
+    for (header, id) in [
+        (headers::X_MS_DOCUMENTDB_PRE_TRIGGER_INCLUDE, "audit"),
+        (headers::X_MS_DOCUMENTDB_POST_TRIGGER_INCLUDE, "on-delete"),
+    ] {
+        server
+            .request(Method::POST, "/dbs/db/colls/c/docs")
+            .partition_key("p")
+            .header(header, id)
+            .json(&json!({"id": "b", "pk": "p"}))
+            .send()
+            .await
+            .expect_error(400);
+    }
+    server
+        .request(Method::POST, "/dbs/db/colls/c/docs")
+        .partition_key("p")
+        .header(headers::X_MS_DOCUMENTDB_PRE_TRIGGER_INCLUDE, "nothere")
+        .json(&json!({"id": "b", "pk": "p"}))
+        .send()
+        .await
+        .expect_error(404);
+    server
+        .request(Method::GET, "/dbs/db/colls/c/docs/b")
+        .partition_key("p")
+        .send()
+        .await
+        .expect_error(404);
+    let message = server
+        .request(Method::PATCH, "/dbs/db/colls/c/docs/a")
+        .partition_key("p")
+        .header(headers::X_MS_DOCUMENTDB_PRE_TRIGGER_INCLUDE, "stamp")
+        .json(&json!({"operations": [{"op": "set", "path": "/x", "value": 1}]}))
+        .send()
+        .await
+        .expect_error(400);
+    assert!(message.contains("not on a patch"), "{message}");
+    server
+        .request(Method::DELETE, "/dbs/db/colls/c/docs/a")
+        .partition_key("p")
+        .header(headers::X_MS_DOCUMENTDB_POST_TRIGGER_INCLUDE, "on-delete")
+        .send()
+        .await
+        .expect_status(204);
+    server
+        .request(Method::GET, "/dbs/db/colls/c/docs/a")
+        .partition_key("p")
+        .send()
+        .await
+        .expect_error(404);
+}
