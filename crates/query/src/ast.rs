@@ -195,6 +195,12 @@ pub(crate) enum Expr {
         function: Function,
         args: Vec<Expr>,
     },
+    /// A user-defined function call, `udf.name(args)`, answered by the caller's
+    /// [`crate::UserFunctions`].
+    UserFunctionCall {
+        name: String,
+        args: Vec<Expr>,
+    },
     /// An aggregate call; `slot` numbers the aggregates of its query (set by the binder).
     Aggregate {
         function: AggregateFunction,
@@ -226,7 +232,7 @@ impl Expr {
             Expr::Aggregate { arg, .. } => vec![arg],
             Expr::Index(a, b) | Expr::Binary(_, a, b) => vec![a, b],
             Expr::Array(items) | Expr::And(items) | Expr::Or(items) => items.iter().collect(),
-            Expr::Call { args, .. } => args.iter().collect(),
+            Expr::Call { args, .. } | Expr::UserFunctionCall { args, .. } => args.iter().collect(),
             Expr::Object(properties) => properties.iter().map(|(_, expr)| expr).collect(),
             Expr::Between {
                 value, low, high, ..
@@ -262,7 +268,8 @@ impl Expr {
             Expr::Array(items)
             | Expr::And(items)
             | Expr::Or(items)
-            | Expr::Call { args: items, .. } => items.iter_mut().collect(),
+            | Expr::Call { args: items, .. }
+            | Expr::UserFunctionCall { args: items, .. } => items.iter_mut().collect(),
             Expr::Object(properties) => properties.iter_mut().map(|(_, expr)| expr).collect(),
             Expr::Between {
                 value, low, high, ..

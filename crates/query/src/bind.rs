@@ -15,21 +15,41 @@ use crate::ast::{Collection, Count, Expr, SelectQuery, Selection};
 use crate::error::QueryError;
 use crate::{MAX_JOINS, with_stack};
 
-/// Binds a top-level query in place; returns the parameter names it uses.
-pub(crate) fn bind(query: &mut SelectQuery) -> Result<Vec<String>, QueryError> {
+/// The names a query uses from outside itself.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Names {
+    /// `@name` parameters, in order of first use.
+    pub parameters: Vec<String>,
+    /// `udf.name` functions, in order of first use.
+    pub user_functions: Vec<String>,
+}
+
+/// Binds a top-level query in place; returns the parameter and user-defined function names
+/// it uses.
+pub(crate) fn bind(query: &mut SelectQuery) -> Result<Names, QueryError> {
     let mut binder = Binder {
         // The document frame: no names, reached only through the first source's root.
         scopes: vec![Vec::new()],
-        parameters: Vec::new(),
+        names: Names {
+            parameters: Vec::new(),
+            user_functions: Vec::new(),
+        },
     };
     binder.query(query, true)?;
-    Ok(binder.parameters)
+    Ok(binder.names)
 }
 
 struct Binder {
     /// Alias names per query level, outermost first.
     scopes: Vec<Vec<String>>,
-    parameters: Vec<String>,
+    names: Names,
+}
+
+/// Adds `name` to `names` unless it is there.
+fn note(names: &mut Vec<String>, name: &str) {
+    if !names.iter().any(|known| known == name) {
+        names.push(name.to_owned());
+    }
 }
 
 /// Where an expression stands, which decides whether aggregates may appear in it.
@@ -66,7 +86,7 @@ impl Binder {
                 .flat_map(|ol| [&ol.offset, &ol.limit]),
         ) {
             if let Count::Parameter(name) = count {
-                self.note_parameter(name);
+                note(&mut self.names.parameters, name);
             }
         }
         for index in 0..query.sources.len() {
@@ -155,12 +175,6 @@ impl Binder {
         &mut self.scopes[last]
     }
 
-    fn note_parameter(&mut self, name: &str) {
-        if !self.parameters.iter().any(|known| known == name) {
-            self.parameters.push(name.to_owned());
-        }
-    }
-
     fn resolve(&self, name: &str, position: usize) -> Result<Expr, QueryError> {
         for (depth, scope) in self.scopes.iter().rev().enumerate() {
             if let Some(slot) = scope.iter().position(|alias| alias == name) {
@@ -185,10 +199,10 @@ impl Binder {
                 return Ok(());
             }
             Expr::Parameter(name) => {
-                let name = name.clone();
-                self.note_parameter(&name);
+                note(&mut self.names.parameters, name);
                 return Ok(());
             }
+            Expr::UserFunctionCall { name, .. } => note(&mut self.names.user_functions, name),
             Expr::Aggregate {
                 arg,
                 slot,

@@ -138,6 +138,9 @@ fn check_scalar(expr: &Expr) -> Result<(), &'static str> {
             return Err("its query cannot use subqueries (EXISTS, ARRAY or a scalar subquery)");
         }
         Expr::Parameter(_) => return Err("its query cannot use parameters"),
+        Expr::UserFunctionCall { .. } => {
+            return Err("its query cannot call user-defined functions");
+        }
         Expr::Call {
             function:
                 Function::Rand

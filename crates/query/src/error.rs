@@ -45,6 +45,15 @@ pub enum QueryError {
     #[error("'{0}' is not a recognized built-in function name")]
     UnknownFunction(String),
 
+    /// A user-defined function (`udf.name`) failed.
+    #[error("the user-defined function 'udf.{name}' failed: {message}")]
+    UserFunction {
+        /// The function's name, without `udf.`.
+        name: String,
+        /// Why it failed.
+        message: String,
+    },
+
     /// A built-in function was called with the wrong number of arguments.
     #[error("the function '{function}' takes {expected} arguments, but {found} were given")]
     WrongArgumentCount {

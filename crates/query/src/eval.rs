@@ -14,16 +14,18 @@ use crate::error::QueryError;
 use crate::exec::Pipeline;
 use crate::functions::{self, MAX_COMPUTED_STRING_BYTES};
 use crate::value::{Val, compare_relational, deep_equal, equals};
-use crate::{MAX_JOIN_ROWS_PER_DOCUMENT, Parameters, with_stack};
+use crate::{MAX_JOIN_ROWS_PER_DOCUMENT, Parameters, UserFunctions, with_stack};
 
 /// Compiled `RegexMatch` patterns kept per execution.
 const MAX_CACHED_REGEXES: usize = 16;
 /// Memory bound for one compiled `RegexMatch` pattern, in bytes.
 const MAX_REGEX_SIZE_BYTES: usize = 1 << 20;
 
-/// What evaluation needs besides the row: parameters, the clock, and caches.
+/// What evaluation needs besides the row: parameters, the clock, the caller's user-defined
+/// functions, and caches.
 pub(crate) struct Context<'p> {
     parameters: &'p Parameters,
+    user_functions: Option<&'p dyn UserFunctions>,
     /// 100-nanosecond ticks since the Unix epoch at the start of the execution.
     pub(crate) now_ticks: i64,
     regexes: RefCell<Vec<(String, String, Regex)>>,
@@ -36,12 +38,22 @@ impl<'p> Context<'p> {
     pub(crate) fn new(parameters: &'p Parameters, now_ticks: i64) -> Context<'p> {
         Context {
             parameters,
+            user_functions: None,
             now_ticks,
             regexes: RefCell::new(Vec::new()),
             // Any non-zero seed works for xorshift; mix the clock in so runs differ.
             random_state: Cell::new(now_ticks.unsigned_abs() | 1),
             n_rows_this_document: Cell::new(0),
         }
+    }
+
+    /// The same context, calling `udf.name(...)` through `functions`.
+    pub(crate) fn with_user_functions(
+        mut self,
+        functions: Option<&'p dyn UserFunctions>,
+    ) -> Context<'p> {
+        self.user_functions = functions;
+        self
     }
 
     /// Starts counting rows afresh for the next document.
@@ -337,6 +349,25 @@ fn eval_here<'e>(
                 values.push(eval(cx, arg, env)?);
             }
             functions::call(*function, values, cx)?
+        }
+        Expr::UserFunctionCall { name, args } => {
+            let functions = cx
+                .user_functions
+                .ok_or_else(|| QueryError::UnknownFunction(format!("udf.{name}")))?;
+            let mut values = Vec::with_capacity(args.len());
+            for arg in args {
+                values.push(eval(cx, arg, env)?.into_value().unwrap_or(Value::Null));
+            }
+            match functions.call(name, &values) {
+                Ok(Some(result)) => Val::Owned(result),
+                Ok(None) => Val::Undefined,
+                Err(message) => {
+                    return Err(QueryError::UserFunction {
+                        name: name.clone(),
+                        message,
+                    });
+                }
+            }
         }
         Expr::Aggregate { slot, .. } => env.aggregates.get(*slot).map_or(Val::Undefined, borrow),
         Expr::Exists(query) => {

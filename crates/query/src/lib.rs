@@ -50,7 +50,9 @@
 //!
 //! # What it is not
 //!
-//! No user-defined functions (`udf.f()` is an [`QueryError::UnknownFunction`]), no full-text,
+//! User-defined functions (`udf.f(...)`) are parsed, and called through the caller's
+//! [`UserFunctions`] ([`execute_with_functions`]); elsewhere calling one is an
+//! [`QueryError::UnknownFunction`]. No full-text,
 //! vector or hybrid search functions and no `DateTimeFormat` (each answered with a
 //! [`QueryError::Invalid`] that names it unsupported), and no index use: every document is read.
 //!
@@ -136,8 +138,8 @@ pub const MAX_JOIN_ROWS_PER_DOCUMENT: usize = 1_000_000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {
     ast: SelectQuery,
-    /// Every `@name` the query uses, in order of first use.
-    parameter_names: Vec<String>,
+    /// Every `@name` and `udf.name` the query uses, in order of first use.
+    names: bind::Names,
 }
 
 impl Query {
@@ -196,7 +198,7 @@ impl Query {
         let query = Query::parse_condition(&format!("{prefix}{trimmed}")).map_err(|error| {
             error.map_position(|at| at.saturating_sub(prefix.len()) + leading_spaces)
         })?;
-        if let Some(name) = query.parameter_names.first() {
+        if let Some(name) = query.names.parameters.first() {
             return Err(QueryError::Invalid(format!(
                 "a filter takes no parameters, but it uses '{name}': write the value into the condition"
             )));
@@ -205,11 +207,8 @@ impl Query {
     }
 
     fn bind(mut ast: SelectQuery) -> Result<Query, QueryError> {
-        let parameter_names = bind::bind(&mut ast)?;
-        Ok(Query {
-            ast,
-            parameter_names,
-        })
+        let names = bind::bind(&mut ast)?;
+        Ok(Query { ast, names })
     }
 
     /// True when results depend on the whole input, so nothing can be emitted before the last
@@ -258,7 +257,7 @@ impl Query {
         ast.offset_limit = None;
         Query {
             ast,
-            parameter_names: self.parameter_names.clone(),
+            names: self.names.clone(),
         }
     }
 
@@ -309,7 +308,7 @@ impl Query {
         candidates.offset_limit = None;
         Some(Query {
             ast: candidates,
-            parameter_names: self.parameter_names.clone(),
+            names: self.names.clone(),
         })
     }
 
@@ -387,12 +386,19 @@ impl Query {
 
     /// The parameter names (with `@`) the query uses, in order of first use.
     pub fn parameter_names(&self) -> &[String] {
-        &self.parameter_names
+        &self.names.parameters
+    }
+
+    /// The user-defined functions (`udf.name`, without `udf.`) the query calls, in order of
+    /// first use: what [`execute_with_functions`] must be able to call.
+    pub fn user_function_names(&self) -> &[String] {
+        &self.names.user_functions
     }
 
     fn check_parameters(&self, parameters: &Parameters) -> Result<(), QueryError> {
         match self
-            .parameter_names
+            .names
+            .parameters
             .iter()
             .find(|name| parameters.get(name).is_none())
         {
@@ -505,8 +511,46 @@ pub fn execute_at<'a>(
     documents: impl IntoIterator<Item = &'a Value>,
     now: SystemTime,
 ) -> Result<Vec<Value>, QueryError> {
+    run(query, parameters, documents, now, None)
+}
+
+/// The user-defined functions a query may call as `udf.name(...)`, supplied by the caller:
+/// this crate evaluates the arguments and hands them over, and knows nothing of how the
+/// functions run (the server runs a container's JavaScript functions).
+pub trait UserFunctions {
+    /// Calls function `name` with `arguments` (an undefined argument is passed as `null`);
+    /// `Ok(None)` is an undefined result.
+    ///
+    /// # Errors
+    ///
+    /// Why the function failed, as text.
+    fn call(&self, name: &str, arguments: &[Value]) -> Result<Option<Value>, String>;
+}
+
+/// [`execute_at`] for a query that may call user-defined functions, answered by `functions`.
+///
+/// # Errors
+///
+/// As for [`execute`]; [`QueryError::UserFunction`] when a function fails.
+pub fn execute_with_functions<'a>(
+    query: &Query,
+    parameters: &Parameters,
+    documents: impl IntoIterator<Item = &'a Value>,
+    now: SystemTime,
+    functions: &dyn UserFunctions,
+) -> Result<Vec<Value>, QueryError> {
+    run(query, parameters, documents, now, Some(functions))
+}
+
+fn run<'a>(
+    query: &Query,
+    parameters: &Parameters,
+    documents: impl IntoIterator<Item = &'a Value>,
+    now: SystemTime,
+    functions: Option<&dyn UserFunctions>,
+) -> Result<Vec<Value>, QueryError> {
     query.check_parameters(parameters)?;
-    let cx = Context::new(parameters, unix_ticks(now));
+    let cx = Context::new(parameters, unix_ticks(now)).with_user_functions(functions);
     let mut pipeline = Pipeline::new(&cx, &query.ast)?;
     if query.ast.sources.is_empty() {
         pipeline.push_frame(&cx, None)?;

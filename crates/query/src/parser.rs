@@ -787,9 +787,9 @@ impl<'t> Parser<'t> {
             }
             "UDF" if self.at_sym(Sym::Dot) => {
                 self.advance();
-                let name = self.any_word()?;
-                self.expect_sym(Sym::LParen)?;
-                return Err(QueryError::UnknownFunction(format!("udf.{name}")));
+                let name = self.any_word()?.to_owned();
+                let args = self.call_arguments()?;
+                return Ok(Expr::UserFunctionCall { name, args });
             }
             _ => {}
         }
@@ -805,15 +805,19 @@ impl<'t> Parser<'t> {
         })
     }
 
-    fn call(&mut self, name: &str, position: usize) -> Result<Expr, QueryError> {
+    /// `(expr, ...)` after a function's name.
+    fn call_arguments(&mut self) -> Result<Vec<Expr>, QueryError> {
         self.expect_sym(Sym::LParen)?;
-        let args = if self.eat_sym(Sym::RParen) {
-            Vec::new()
-        } else {
-            let args = self.expr_list()?;
-            self.expect_sym(Sym::RParen)?;
-            args
-        };
+        if self.eat_sym(Sym::RParen) {
+            return Ok(Vec::new());
+        }
+        let args = self.expr_list()?;
+        self.expect_sym(Sym::RParen)?;
+        Ok(args)
+    }
+
+    fn call(&mut self, name: &str, position: usize) -> Result<Expr, QueryError> {
+        let args = self.call_arguments()?;
         match functions::resolve(name, args.len())? {
             Callable::Scalar(function) => Ok(Expr::Call { function, args }),
             Callable::Aggregate(function) => {

@@ -30,7 +30,8 @@ pub struct Prefilter<'q> {
 impl Query {
     /// The query's prefilter, when its filter reads the document only through named
     /// top-level properties of its single `FROM` source; `None` otherwise (no `WHERE`,
-    /// `JOIN`s, `FROM c IN ...`, subqueries, or the whole document used as a value).
+    /// `JOIN`s, `FROM c IN ...`, subqueries, user-defined function calls, or the whole
+    /// document used as a value).
     pub fn prefilter(&self) -> Option<Prefilter<'_>> {
         let ast = &self.ast;
         let [source] = ast.sources.as_slice() else {
@@ -99,8 +100,10 @@ fn read_properties(expr: &Expr, properties: &mut Vec<String>) -> bool {
             }
             _ => false,
         },
+        // A user-defined function runs on whole items only: its caller supplies it.
         Expr::Var { .. }
         | Expr::Ident { .. }
+        | Expr::UserFunctionCall { .. }
         | Expr::Exists(_)
         | Expr::ArraySubquery(_)
         | Expr::Subquery(_) => false,

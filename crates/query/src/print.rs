@@ -337,6 +337,14 @@ fn write_expr(out: &mut String, expr: &Expr) -> fmt::Result {
             out.push(')');
             Ok(())
         }
+        Expr::UserFunctionCall { name, args } => {
+            out.push_str("udf.");
+            out.push_str(name);
+            out.push('(');
+            write_list(out, args, ", ")?;
+            out.push(')');
+            Ok(())
+        }
         Expr::Aggregate { function, arg, .. } => {
             out.push_str(functions::aggregate_name(*function));
             out.push('(');

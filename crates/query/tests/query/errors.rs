@@ -125,10 +125,6 @@ fn unknown_functions_and_wrong_arity_are_named() {
         QueryError::UnknownFunction("NO_SUCH".to_owned())
     );
     assert_eq!(
-        parse_error("SELECT VALUE udf.tax(c.a) FROM c"),
-        QueryError::UnknownFunction("udf.tax".to_owned())
-    );
-    assert_eq!(
         parse_error("SELECT VALUE LOWER('a', 'b')"),
         QueryError::WrongArgumentCount {
             function: "LOWER".to_owned(),

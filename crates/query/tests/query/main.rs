@@ -10,3 +10,4 @@ mod functions;
 mod no_panic;
 mod sdk;
 mod support;
+mod user_functions;

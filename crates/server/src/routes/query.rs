@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tributary_partition_key::{Epk, EpkRange, PartitionKey, PartitionKeyDefinition};
-use tributary_query::{Merge, Parameters, Prefilter, Query, QueryPlan};
-use tributary_store::{ContainerProperties, FeedScope, RangeRecord};
+use tributary_query::{Merge, Parameters, Prefilter, Query, QueryPlan, UserFunctions};
+use tributary_scripts::{ScriptLimits, UserDefinedFunctions};
+use tributary_store::{ContainerProperties, FeedScope, RangeRecord, ScriptKind};
 use tributary_wire::error::substatus;
 use tributary_wire::headers;
 
@@ -86,6 +87,7 @@ pub(crate) fn query_items(
     crate::session::check_request_token(state, request, database, container)?;
     let properties = state.store.read_container(database, container)?;
     let query = container_query(&text, &properties)?;
+    let functions = container_functions(state, database, container, &query)?;
     let spans_ranges = matches!(scope, FeedScope::Container) && properties.feed_ranges.len() > 1;
     let definition = &properties.definition.partition_key;
     let pinned = pinned_partition_key(&query, &parameters, &definition.paths);
@@ -164,7 +166,7 @@ pub(crate) fn query_items(
                     state,
                     (database, container),
                     &scan_scope,
-                    (&picker, &parameters, now),
+                    (&picker, &parameters, now, functions.as_ref()),
                     prefilter.as_ref(),
                 )?,
                 None => load_whole_input(
@@ -174,8 +176,13 @@ pub(crate) fn query_items(
                     (prefilter.as_ref(), &parameters, now),
                 )?,
             };
-        let mut results = tributary_query::execute_at(&query, &parameters, documents.iter(), now)
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let mut results = run_query(
+            &query,
+            &parameters,
+            documents.iter(),
+            now,
+            functions.as_ref(),
+        )?;
         if spans_ranges
             && results.is_empty()
             && query.selects_value()
@@ -226,8 +233,7 @@ pub(crate) fn query_items(
                     return Ok(Vec::new());
                 }
                 let document: Value = serde_json::from_str(body).map_err(stored_item_not_json)?;
-                let results = tributary_query::execute_at(&query, &parameters, [&document], now)
-                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                let results = run_query(&query, &parameters, [&document], now, functions.as_ref())?;
                 Ok(results.iter().map(Value::to_string).collect())
             },
         )?;
@@ -277,6 +283,64 @@ pub(crate) fn query_items(
         );
     }
     Ok(reply)
+}
+
+/// A container's user-defined functions, compiled for one query.
+struct ContainerFunctions(UserDefinedFunctions);
+
+impl UserFunctions for ContainerFunctions {
+    fn call(&self, name: &str, arguments: &[Value]) -> Result<Option<Value>, String> {
+        self.0
+            .call(name, arguments)
+            .map_err(|error| error.to_string())
+    }
+}
+
+/// The user-defined functions `query` calls, compiled; `None` when it calls none.
+///
+/// # Errors
+/// 404 naming a function the container does not have; 400 when one does not compile.
+fn container_functions(
+    state: &AppState,
+    database: &str,
+    container: &str,
+    query: &Query,
+) -> Result<Option<ContainerFunctions>, ApiError> {
+    let names = query.user_function_names();
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let kind = ScriptKind::UserDefinedFunction;
+    let scripts = names
+        .iter()
+        .map(|name| state.store.read_script(database, container, kind, name))
+        .collect::<Result<Vec<_>, _>>()?;
+    let sources = scripts.iter().map(|script| {
+        (
+            script.definition.id.as_str(),
+            script.definition.body.as_str(),
+        )
+    });
+    let functions = UserDefinedFunctions::new(sources, ScriptLimits::default())
+        .map_err(|error| crate::routes::scripts::script_error(kind, &names.join(", "), error))?;
+    Ok(Some(ContainerFunctions(functions)))
+}
+
+/// Runs `query` over `documents`, calling `functions` for its `udf.name(...)` calls.
+fn run_query<'a>(
+    query: &Query,
+    parameters: &Parameters,
+    documents: impl IntoIterator<Item = &'a Value>,
+    now: std::time::SystemTime,
+    functions: Option<&ContainerFunctions>,
+) -> Result<Vec<Value>, ApiError> {
+    let results = match functions {
+        Some(functions) => {
+            tributary_query::execute_with_functions(query, parameters, documents, now, functions)
+        }
+        None => tributary_query::execute_at(query, parameters, documents, now),
+    };
+    results.map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// A query of a container's items, parsed, with reads of the container's computed
@@ -403,7 +467,12 @@ fn load_top_documents(
     state: &AppState,
     (database, container): (&str, &str),
     scope: &FeedScope,
-    (picker, parameters, now): (&Query, &Parameters, std::time::SystemTime),
+    (picker, parameters, now, functions): (
+        &Query,
+        &Parameters,
+        std::time::SystemTime,
+        Option<&ContainerFunctions>,
+    ),
     prefilter: Option<&Prefilter<'_>>,
 ) -> Result<(Vec<Value>, usize, usize), ApiError> {
     let chunk_limit = (state.max_query_input / 4).max(1);
@@ -414,8 +483,7 @@ fn load_top_documents(
     let (mut n_read, mut n_bytes) = (0usize, 0usize);
     let pick = |candidates: &mut Vec<Value>, chunk: &mut Vec<Value>| {
         let input = candidates.iter().chain(chunk.iter());
-        let picked = tributary_query::execute_at(picker, parameters, input, now)
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let picked = run_query(picker, parameters, input, now, functions)?;
         chunk.clear();
         *candidates = picked;
         Ok::<usize, ApiError>(candidates.iter().map(|c| c.to_string().len()).sum())

@@ -475,3 +475,47 @@ async fn triggers_change_the_write_and_commit_with_it_or_stop_it() {
         .await
         .expect_error(404);
 }
+
+#[tokio::test]
+async fn queries_call_the_containers_user_defined_functions() {
+    let server = TestServer::with_container().await;
+    server
+        .request(Method::POST, "/dbs/db/colls/c/udfs")
+        .json(&json!({"id": "tax", "body": "function (price) { return price * 0.25; }"}))
+        .send()
+        .await
+        .expect_status(201);
+    server
+        .request(Method::POST, "/dbs/db/colls/c/udfs")
+        .json(&json!({"id": "fails", "body": "function () { throw new Error('no tax today'); }"}))
+        .send()
+        .await
+        .expect_status(201);
+    for (id, price) in [("a", 100), ("b", 8)] {
+        server
+            .create_item("p", &json!({"id": id, "pk": "p", "price": price}))
+            .await;
+    }
+    let answer = server
+        .request(Method::POST, "/dbs/db/colls/c/docs")
+        .query(
+            "SELECT c.id, udf.tax(c.price) AS tax FROM c WHERE udf.tax(c.price) > 5 ORDER BY c.id",
+        )
+        .send()
+        .await;
+    answer.expect_status(200);
+    assert_eq!(answer.json()["Documents"], json!([{"id": "a", "tax": 25}]));
+    let message = server
+        .request(Method::POST, "/dbs/db/colls/c/docs")
+        .query("SELECT VALUE udf.fails() FROM c")
+        .send()
+        .await
+        .expect_error(400);
+    assert!(message.contains("no tax today"), "{message}");
+    server
+        .request(Method::POST, "/dbs/db/colls/c/docs")
+        .query("SELECT VALUE udf.missing(c.price) FROM c")
+        .send()
+        .await
+        .expect_error(404);
+}
