@@ -35,7 +35,7 @@
         create: ["disableAutomaticIdGeneration", "indexAction"],
         upsert: ["disableAutomaticIdGeneration", "indexAction", "etag"],
         replace: ["etag", "indexAction"],
-        read: ["ifNoneMatch"],
+        read: [],
         "delete": ["etag"],
         query: ["pageSize", "continuation", "enableScan", "enableLowPrecisionOrderBy"],
         readAll: ["pageSize", "continuation"]
