@@ -182,6 +182,7 @@ pub(crate) async fn batch(
     database: &str,
     container: &str,
 ) -> Result<Reply, ApiError> {
+    crate::routes::triggers::refuse_on(request, "batch or bulk requests")?;
     if request.body.len() > MAX_BATCH_BODY_BYTES {
         return Err(ApiError::new(
             413,
@@ -296,6 +297,7 @@ pub(crate) async fn cross_container_transaction(
     database: &str,
     container: &str,
 ) -> Result<Reply, ApiError> {
+    crate::routes::triggers::refuse_on(request, "transactions")?;
     let Value::Array(operations) = request.json()? else {
         return Err(ApiError::bad_request(
             "a transaction body must be a JSON array of operations",

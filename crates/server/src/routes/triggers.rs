@@ -49,6 +49,20 @@ pub(crate) fn requested(request: &RequestContext) -> (Vec<String>, Vec<String>) 
     )
 }
 
+/// A 400 when a request whose writes run no triggers (`what`: a batch, a transaction)
+/// names some, rather than writing without them.
+pub(crate) fn refuse_on(request: &RequestContext, what: &str) -> Result<(), ApiError> {
+    let (pre, post) = requested(request);
+    if pre.is_empty() && post.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(format!(
+        "triggers do not run on {what}: send the writes one at a time to run the triggers named in {} or {}",
+        headers::X_MS_DOCUMENTDB_PRE_TRIGGER_INCLUDE,
+        headers::X_MS_DOCUMENTDB_POST_TRIGGER_INCLUDE
+    )))
+}
+
 /// What the write is, for the triggers: its operation type as they see it
 /// (`getOperationType()`), and the trigger operations that run on it. The kind of document
 /// write is `None` for a delete.

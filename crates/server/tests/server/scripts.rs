@@ -519,3 +519,24 @@ async fn queries_call_the_containers_user_defined_functions() {
         .await
         .expect_error(404);
 }
+
+#[tokio::test]
+async fn a_batch_naming_triggers_is_refused_and_writes_nothing() {
+    let server = TestServer::with_container().await;
+    create_trigger(&server, "stamp", "Pre", "All", "function () { }").await;
+    let message = server
+        .request(Method::POST, "/dbs/db/colls/c/docs")
+        .partition_key("p")
+        .header(headers::X_MS_COSMOS_IS_BATCH_REQUEST, "true")
+        .header(headers::X_MS_COSMOS_BATCH_ATOMIC, "true")
+        .header(headers::X_MS_DOCUMENTDB_PRE_TRIGGER_INCLUDE, "stamp")
+        .json(&json!([{"operationType": "Create", "resourceBody": {"id": "a", "pk": "p"}}]))
+        .send()
+        .await
+        .expect_error(400);
+    assert!(
+        message.contains("triggers do not run on batch"),
+        "{message}"
+    );
+    assert!(server.changed_ids().await.is_empty(), "nothing was written");
+}
