@@ -54,7 +54,9 @@
 //! [`UserFunctions`] ([`execute_with_functions`]); elsewhere calling one is an
 //! [`QueryError::UnknownFunction`]. No full-text,
 //! vector or hybrid search functions and no `DateTimeFormat` (each answered with a
-//! [`QueryError::Invalid`] that names it unsupported), and no index use: every document is read.
+//! [`QueryError::Invalid`] that names it unsupported), and no index use: every document is read
+//! (a caller that can count a scope's documents without reading them may answer the counts
+//! [`Query::counts_documents_only`] accepts).
 //!
 //! # Example
 //!
@@ -120,6 +122,7 @@ pub struct RowWindow {
 use crate::ast::{BinaryOp, Collection, Count, Expr, SelectQuery, Selection, Source};
 use crate::eval::{Context, Env, eval};
 use crate::exec::{Flow, Pipeline};
+use crate::functions::AggregateFunction;
 use crate::value::Val;
 
 /// Longest accepted query text, in bytes.
@@ -356,6 +359,67 @@ impl Query {
         }
     }
 
+    /// True when the query's one result is the number of documents it reads, so a caller
+    /// that can count a scope's documents without reading them may answer `[n]`:
+    /// `SELECT VALUE COUNT(x) FROM c` where `x` is defined for every document (a literal,
+    /// `c` itself, or `c.id`, which every stored item has), with `FROM c` alone (no `JOIN`,
+    /// no path or iteration), no `GROUP BY`, `DISTINCT`, `ORDER BY`, `TOP` or `OFFSET`, and
+    /// either no `WHERE` or one whose top-level `AND` terms are exactly one
+    /// `c.<path> = <literal or @parameter>` for each path of `pinned_paths` and nothing else.
+    ///
+    /// `pinned_paths` are the paths the caller has narrowed its scope by, to the values
+    /// [`Query::pinned_value`] gives (a partition key's paths, when every document stored
+    /// under that key's values has them): the terms then filter nothing out of that scope.
+    /// Without a `WHERE`, `pinned_paths` must be empty.
+    pub fn counts_documents_only(&self, pinned_paths: &[Vec<String>]) -> bool {
+        let ast = &self.ast;
+        let counts_every_document = match &ast.select {
+            Selection::Value(Expr::Aggregate {
+                function: AggregateFunction::Count,
+                arg,
+                ..
+            }) => {
+                matches!(arg.as_ref(), Expr::Literal(_))
+                    || is_document_path(arg, &[])
+                    || is_document_path(arg, &["id".to_owned()])
+            }
+            _ => false,
+        };
+        let reads_whole_documents = matches!(
+            ast.sources.as_slice(),
+            [Source {
+                iterate: false,
+                collection: Collection::Path { steps, .. },
+                ..
+            }] if steps.is_empty()
+        );
+        if !counts_every_document
+            || !reads_whole_documents
+            || ast.n_aggregates != 1
+            || !ast.group_by.is_empty()
+            || ast.distinct
+            || !ast.order_by.is_empty()
+            || ast.top.is_some()
+            || ast.offset_limit.is_some()
+        {
+            return false;
+        }
+        let terms: &[Expr] = match &ast.filter {
+            None => &[],
+            Some(Expr::And(terms)) => terms,
+            Some(filter) => std::slice::from_ref(filter),
+        };
+        // As many terms as paths, each path pinned by one of them: every term pins a path.
+        terms.len() == pinned_paths.len()
+            && pinned_paths.iter().all(|path| {
+                terms
+                    .iter()
+                    .filter(|term| pinned_by(term, path).is_some())
+                    .count()
+                    == 1
+            })
+    }
+
     /// The literal or parameter of the top-level `WHERE` term `c.<path> = <fixed value>`.
     fn pinning_term(&self, path: &[String]) -> Option<&Expr> {
         let document_source = self.ast.sources.first().is_some_and(|source| {
@@ -370,18 +434,7 @@ impl Query {
             Some(Expr::And(terms)) => terms,
             Some(filter) => std::slice::from_ref(filter),
         };
-        terms.iter().find_map(|term| match term {
-            Expr::Binary(BinaryOp::Eq, left, right) => {
-                if is_document_path(left, path) && is_fixed_value(right) {
-                    Some(right.as_ref())
-                } else if is_document_path(right, path) && is_fixed_value(left) {
-                    Some(left.as_ref())
-                } else {
-                    None
-                }
-            }
-            _ => None,
-        })
+        terms.iter().find_map(|term| pinned_by(term, path))
     }
 
     /// The parameter names (with `@`) the query uses, in order of first use.
@@ -652,6 +705,23 @@ fn is_document_path(expr: &Expr, path: &[String]) -> bool {
         _ => return false,
     };
     is_document_path(parent, parents)
+}
+
+/// The literal or parameter `term` fixes the document's `path` to, when it is
+/// `c.<path> = <fixed value>` either way round.
+fn pinned_by<'e>(term: &'e Expr, path: &[String]) -> Option<&'e Expr> {
+    match term {
+        Expr::Binary(BinaryOp::Eq, left, right) => {
+            if is_document_path(left, path) && is_fixed_value(right) {
+                Some(right.as_ref())
+            } else if is_document_path(right, path) && is_fixed_value(left) {
+                Some(left.as_ref())
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
 }
 
 /// Whether `expr` is the same value for every document: a literal or a parameter.

@@ -264,3 +264,92 @@ fn aggregate_accessors_describe_the_selection() {
     assert!(grouped.has_aggregates() && grouped.has_group_by());
     assert!(!query("SELECT * FROM c").has_aggregates());
 }
+
+#[test]
+fn counts_documents_only_when_the_one_result_is_the_number_of_documents_read() {
+    let pk = vec!["pk".to_owned()];
+    let (tenant, user) = (vec!["tenant".to_owned()], vec!["user".to_owned()]);
+    let mut parameters = Parameters::new();
+    parameters.insert("@pk", json!("a"));
+    // (query, the paths the caller pinned, counts documents only)
+    let table: &[(&str, &[&Vec<String>], bool)] = &[
+        ("SELECT VALUE COUNT(1) FROM c", &[], true),
+        ("select value count('x') from c", &[], true),
+        ("SELECT VALUE COUNT(null) FROM c", &[], true),
+        ("SELECT VALUE COUNT(c) FROM c", &[], true),
+        ("SELECT VALUE COUNT(r) FROM root r", &[], true),
+        ("SELECT VALUE COUNT(c.id) FROM c", &[], true),
+        ("SELECT VALUE COUNT(c['id']) FROM c", &[], true),
+        (
+            "SELECT VALUE COUNT(1) FROM c WHERE c.pk = 'a'",
+            &[&pk],
+            true,
+        ),
+        (
+            "SELECT VALUE COUNT(1) FROM c WHERE @pk = c.pk",
+            &[&pk],
+            true,
+        ),
+        (
+            "SELECT VALUE COUNT(1) FROM c WHERE c.user = 'u' AND c.tenant = 't'",
+            &[&tenant, &user],
+            true,
+        ),
+        // Not every document counts, or not once.
+        ("SELECT VALUE COUNT(c.n) FROM c", &[], false),
+        ("SELECT VALUE COUNT(undefined) FROM c", &[], false),
+        ("SELECT VALUE COUNT(@pk) FROM c", &[], false),
+        ("SELECT VALUE COUNT(1) FROM c JOIN t IN c.tags", &[], false),
+        ("SELECT VALUE COUNT(1) FROM t IN c.tags", &[], false),
+        ("SELECT VALUE COUNT(1) FROM c.address", &[], false),
+        ("SELECT VALUE COUNT(1) FROM c WHERE c.n > 1", &[], false),
+        // The filter pins what the caller did not narrow by, or more, or the same path twice.
+        ("SELECT VALUE COUNT(1) FROM c WHERE c.pk = 'a'", &[], false),
+        ("SELECT VALUE COUNT(1) FROM c", &[&pk], false),
+        (
+            "SELECT VALUE COUNT(1) FROM c WHERE c.pk = 'a' AND c.n = 1",
+            &[&pk],
+            false,
+        ),
+        (
+            "SELECT VALUE COUNT(1) FROM c WHERE c.pk = 'a' AND c.pk = 'b'",
+            &[&pk],
+            false,
+        ),
+        (
+            "SELECT VALUE COUNT(1) FROM c WHERE c.pk = 'a' OR c.pk = 'b'",
+            &[&pk],
+            false,
+        ),
+        // Another shape of answer.
+        ("SELECT COUNT(1) FROM c", &[], false),
+        ("SELECT VALUE COUNT(1) + 1 FROM c", &[], false),
+        ("SELECT VALUE [COUNT(1), COUNT(1)] FROM c", &[], false),
+        ("SELECT VALUE COUNT(1) FROM c GROUP BY c.pk", &[], false),
+        ("SELECT DISTINCT VALUE COUNT(1) FROM c", &[], false),
+        ("SELECT TOP 0 VALUE COUNT(1) FROM c", &[], false),
+        ("SELECT VALUE COUNT(1) FROM c OFFSET 1 LIMIT 1", &[], false),
+        ("SELECT VALUE SUM(1) FROM c", &[], false),
+    ];
+    let documents = [
+        json!({"id": "1", "pk": "a", "tenant": "t", "user": "u", "tags": [1, 2]}),
+        json!({"id": "2", "pk": "a", "tenant": "t", "user": "u", "n": 5}),
+    ];
+    for (text, pinned_paths, expected) in table {
+        let query = Query::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let pinned_paths: Vec<Vec<String>> = pinned_paths.iter().map(|p| (*p).clone()).collect();
+        assert_eq!(
+            query.counts_documents_only(&pinned_paths),
+            *expected,
+            "{text} with {pinned_paths:?}"
+        );
+        if *expected {
+            // What a count of the (pinned) documents answers is what running it answers.
+            assert_eq!(
+                execute(&query, &parameters, &documents).unwrap(),
+                [json!(documents.len())],
+                "{text}"
+            );
+        }
+    }
+}
