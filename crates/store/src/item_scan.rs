@@ -55,6 +55,38 @@ impl Store {
         }
     }
 
+    /// The number of live items in a scope, counted from the item pointers of its EPK span
+    /// (keys only, no item read): what an index-only `COUNT` answers. A partition key's span
+    /// holds that key's items, and a `MultiHash` prefix's span every key that extends it.
+    ///
+    /// `None` when pointers cannot tell: in a container with a `defaultTtl` (set to any
+    /// value, `-1` included, items can expire) an item past its expiry keeps its pointer
+    /// until the sweeper removes it, and only reading the item shows it has expired; the
+    /// caller then reads the scope ([`Store::visit_items`] skips expired items).
+    ///
+    /// # Errors
+    /// [`StoreError::RangeGone`] for a split range, [`StoreError::BadRequest`] for an EPK
+    /// span outside its range; storage errors.
+    pub fn count_items(
+        &self,
+        database: &str,
+        container: &str,
+        scope: &FeedScope,
+    ) -> Result<Option<u64>> {
+        let record = self.container(database, container)?;
+        if record.definition.default_ttl.is_some() {
+            return Ok(None);
+        }
+        let span = feed::scope_span(&record, scope)?;
+        count_item_pointers(
+            self.shared.backend.as_ref(),
+            record.cid,
+            span.min.as_str(),
+            span.max.as_str(),
+        )
+        .map(Some)
+    }
+
     /// The id of the item whose `_rid` is `rid`, looked for in `scope` (a partition key keeps
     /// the search to that key's items). Reads item pointers only (each holds its item's
     /// creation LSN, which the `_rid` encodes), never an item; `None` when no item of the

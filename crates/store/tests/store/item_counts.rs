@@ -1,11 +1,13 @@
 //! Each feed range keeps its item count in the catalog, so statistics need no scan; a range
-//! recorded before counts were kept is counted from its item pointers.
+//! recorded before counts were kept is counted from its item pointers. A scope's items are
+//! counted from its pointers too (an index-only `COUNT`), unless items can expire.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tributary_store::{ContainerDefinition, ItemWrite, ManualClock, Store};
+use tributary_partition_key::{EpkRange, PartitionKey, PartitionKeyDefinition};
+use tributary_store::{ContainerDefinition, FeedScope, ItemWrite, ManualClock, Store};
 
 use crate::support::{DATABASE, START_MS, open_store, pk, quiet_options, runtime};
 
@@ -119,4 +121,101 @@ fn counts_follow_writes_and_a_range_without_one_is_counted_from_its_pointers() {
     let after = counts(&store);
     assert!(after.iter().all(|(kept, _)| kept.is_none()), "{after:?}");
     assert_eq!(after.iter().map(|(_, n)| n).sum::<u64>(), 11);
+}
+
+/// A hierarchical key value (or prefix) from its components.
+fn key(components: &[&str]) -> PartitionKey {
+    PartitionKey::from_json(&json!(components)).expect("strings make a key")
+}
+
+#[test]
+fn a_scope_is_counted_from_its_pointers_as_its_items_are_read() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let runtime = runtime();
+    let store = open_store(dir.path(), quiet_options(&clock));
+    runtime
+        .block_on(store.create_database(DATABASE))
+        .expect("database");
+    let mut definition = ContainerDefinition::new(CONTAINER, "/tenant");
+    definition.partition_key =
+        PartitionKeyDefinition::hierarchical(&["/tenant", "/user"]).expect("two paths");
+    runtime
+        .block_on(store.create_container(DATABASE, definition, 2))
+        .expect("container");
+    for (tenant, user, n_items) in [("t1", "u1", 5), ("t1", "u2", 3), ("t2", "u1", 4)] {
+        for n in 0..n_items {
+            let body = json!({"id": format!("{tenant}{user}-{n}"), "tenant": tenant, "user": user});
+            write(&runtime, &store, ItemWrite::create(body));
+        }
+    }
+    write(
+        &runtime,
+        &store,
+        ItemWrite::delete(key(&["t1", "u1"]), "t1u1-0"),
+    );
+    let ranges = store
+        .read_container(DATABASE, CONTAINER)
+        .expect("container")
+        .feed_ranges;
+    let mut scopes = vec![
+        FeedScope::Container,
+        FeedScope::PartitionKey(key(&["t1", "u1"])),
+        FeedScope::PartitionKey(key(&["t1"])),
+        FeedScope::PartitionKey(key(&["t2", "u9"])),
+        FeedScope::Epk(EpkRange::full()),
+    ];
+    scopes.extend(ranges.iter().map(|range| FeedScope::Range(range.id)));
+    let expected = [11, 4, 7, 0, 11];
+    for (n, scope) in scopes.iter().enumerate() {
+        let read = store
+            .scan_items(DATABASE, CONTAINER, scope)
+            .expect("scan")
+            .len() as u64;
+        let counted = store
+            .count_items(DATABASE, CONTAINER, scope)
+            .expect("count");
+        assert_eq!(counted, Some(read), "{scope:?}");
+        if let Some(expected) = expected.get(n) {
+            assert_eq!(read, *expected, "{scope:?}");
+        }
+    }
+}
+
+#[test]
+fn a_container_whose_items_can_expire_is_not_counted_from_its_pointers() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let runtime = runtime();
+    let store = open_store(dir.path(), quiet_options(&clock));
+    runtime
+        .block_on(store.create_database(DATABASE))
+        .expect("database");
+    let mut definition = ContainerDefinition::new(CONTAINER, "/pk");
+    definition.default_ttl = Some(-1);
+    runtime
+        .block_on(store.create_container(DATABASE, definition, 1))
+        .expect("container");
+    write(
+        &runtime,
+        &store,
+        ItemWrite::create(json!({"id": "brief", "pk": "p", "ttl": 5})),
+    );
+    write(&runtime, &store, ItemWrite::create(item(1)));
+    clock.advance_ms(10_000);
+    // The expired item keeps its pointer (no sweep ran), so only reading tells.
+    let scope = FeedScope::Container;
+    assert_eq!(
+        store
+            .count_items(DATABASE, CONTAINER, &scope)
+            .expect("count"),
+        None
+    );
+    assert_eq!(
+        store
+            .scan_items(DATABASE, CONTAINER, &scope)
+            .expect("scan")
+            .len(),
+        1
+    );
 }
