@@ -5,6 +5,7 @@
 pub(crate) mod batch;
 pub(crate) mod conflicts;
 pub(crate) mod feed;
+pub(crate) mod index_metrics;
 pub(crate) mod items;
 pub(crate) mod paging;
 pub(crate) mod query;

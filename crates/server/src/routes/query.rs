@@ -5,7 +5,10 @@ use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tributary_partition_key::{Epk, EpkRange, PartitionKey, PartitionKeyDefinition};
+use tributary_partition_key::{
+    Epk, EpkRange, PartitionKey, PartitionKeyComponent, PartitionKeyDefinition, PartitionKeyKind,
+    PartitionKeyVersion,
+};
 use tributary_query::{Merge, Parameters, Prefilter, Query, QueryPlan, UserFunctions};
 use tributary_scripts::{ScriptLimits, UserDefinedFunctions};
 use tributary_store::{ContainerProperties, FeedScope, RangeRecord, ScriptKind};
@@ -15,15 +18,21 @@ use tributary_wire::headers;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::request::{Reply, RequestContext, X_MS_ITEM_COUNT, charge_for, feed_body};
+use crate::routes::index_metrics::{INDEX_UTILIZATION, IndexUtilization, POPULATE_INDEX_METRICS};
 use crate::routes::paging::{PageToken, WindowProgress, read_items_page};
 
 /// Asks for [`QUERY_METRICS`] on a query response.
 const POPULATE_QUERY_METRICS: &str = "x-ms-documentdb-populatequerymetrics";
 /// Measurements of one query request, `key=value;...`: the documents read from the store
-/// (count and bytes), the results on this page (count and bytes), and the time spent. A
-/// query answered item by item reports what its page read; one run whole (`ORDER BY`,
-/// aggregates, ...) runs over its whole scope on every page, and reports that.
+/// (count and bytes), the results on this page (count and bytes), the time spent, and the
+/// index utilization ratio ([`index_utilization_ratio`]). A query answered item by item
+/// reports what its page read; one run whole (`ORDER BY`, aggregates, ...) runs over its
+/// whole scope on every page, and reports that; an index-only `COUNT` reads no document.
 const QUERY_METRICS: &str = "x-ms-documentdb-query-metrics";
+
+/// What counting one item pointer is charged as, in item bytes read: a pointer's key (the
+/// container id, the item's EPK and id) and its value are about this size.
+const COUNTED_POINTER_BYTES: usize = 64;
 
 /// Page size when the client does not set `x-ms-max-item-count`.
 const DEFAULT_PAGE_ITEMS: usize = 100;
@@ -136,11 +145,18 @@ pub(crate) fn query_items(
             });
         }
     }
+    let count_pins = count_pins(&scope, pinned.as_ref(), definition);
     // A query whose filter fixes the partition key reads only that key's items; the
     // answer is the same, the checks above stay those of the scope the client asked for.
     let scan_scope = match (scope, pinned) {
         (FeedScope::Container, Some(key)) => FeedScope::PartitionKey(key),
         (scope, _) => scope,
+    };
+    // `SELECT VALUE COUNT(1) FROM c` and its kin: the scope's item pointers counted.
+    let n_counted = if query.counts_documents_only(&count_pins) {
+        state.store.count_items(database, container, &scan_scope)?
+    } else {
+        None
     };
     let page_size = request.max_item_count(DEFAULT_PAGE_ITEMS)?;
     let token = request
@@ -156,7 +172,15 @@ pub(crate) fn query_items(
     };
     // Items the filter rejects are told apart from their text, without parsing them whole.
     let prefilter = query.prefilter();
-    let (page, next, n_read, n_read_bytes) = if !query.answers_item_by_item() {
+    let (page, next, n_read, n_read_bytes) = if let Some(n_items) = n_counted {
+        // An index-only COUNT: its one result, the scope's item pointers counted.
+        let offset = PageToken::offset(token)?;
+        let page = std::iter::once(n_items.to_string())
+            .skip(offset)
+            .take(page_size)
+            .collect();
+        (page, None, 0, 0)
+    } else if !query.answers_item_by_item() {
         let offset = PageToken::offset(token)?;
         // One clock for every run over the input, as one run over all of it would have.
         let now = std::time::SystemTime::now();
@@ -266,7 +290,10 @@ pub(crate) fn query_items(
         None,
     )
     .header(X_MS_ITEM_COUNT, page.len().to_string())
-    .charge(charge_for(n_read_bytes, false));
+    .charge(charge_for(
+        n_read_bytes + n_counted.map_or(0, counted_pointer_bytes),
+        false,
+    ));
     if let Some(next) = next {
         reply = reply.header(headers::X_MS_CONTINUATION, next.encode());
     }
@@ -276,10 +303,17 @@ pub(crate) fn query_items(
         reply = reply.header(
             QUERY_METRICS,
             format!(
-                "retrievedDocumentCount={n_read};retrievedDocumentSize={n_read_bytes};outputDocumentCount={};outputDocumentSize={output_bytes};totalExecutionTimeInMs={}",
+                "retrievedDocumentCount={n_read};retrievedDocumentSize={n_read_bytes};outputDocumentCount={};outputDocumentSize={output_bytes};totalExecutionTimeInMs={};indexUtilizationRatio={:.2}",
                 page.len(),
                 ms(executed),
+                index_utilization_ratio(page.len(), n_read),
             ),
+        );
+    }
+    if request.flag(POPULATE_INDEX_METRICS)? {
+        reply = reply.header(
+            INDEX_UTILIZATION,
+            IndexUtilization::of_scope(&scan_scope, definition).encode(),
         );
     }
     Ok(reply)
@@ -610,6 +644,53 @@ fn whole_input_too_large(state: &AppState) -> ApiError {
 
 fn stored_item_not_json(error: serde_json::Error) -> ApiError {
     ApiError::new(500, format!("a stored item is not JSON: {error}"))
+}
+
+/// The paths of the partition key a query's filter pinned, for
+/// [`Query::counts_documents_only`]: when the filter narrowed a container-wide request to a
+/// key, the items stored under that key are exactly those its pinning terms keep, so
+/// counting them answers. Empty (no filter term may remain) when the request names its
+/// scope, whose items the filter's terms would narrow further, and when the key's items
+/// may include some its terms reject: under a V1 hash, which cuts strings to 100
+/// characters (keys that differ after that share an EPK), and for an empty object, which
+/// pins an undefined component that no `=` matches.
+fn count_pins(
+    scope: &FeedScope,
+    pinned: Option<&PartitionKey>,
+    definition: &PartitionKeyDefinition,
+) -> Vec<Vec<String>> {
+    let Some(key) = pinned else {
+        return Vec::new();
+    };
+    let truncating_hash =
+        definition.kind == PartitionKeyKind::Hash && definition.version == PartitionKeyVersion::V1;
+    let exact = !truncating_hash && !key.0.contains(&PartitionKeyComponent::Undefined);
+    if !matches!(scope, FeedScope::Container) || !exact {
+        return Vec::new();
+    }
+    definition
+        .paths
+        .iter()
+        .take(key.0.len())
+        .filter_map(|path| tributary_partition_key::parse_path(path).ok())
+        .collect()
+}
+
+/// `COUNTED_POINTER_BYTES` for each of `n_items` pointers counted.
+fn counted_pointer_bytes(n_items: u64) -> usize {
+    usize::try_from(n_items)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(COUNTED_POINTER_BYTES)
+}
+
+/// `indexUtilizationRatio` in the query metrics: the share of the documents read that the
+/// query kept, `n_output / n_retrieved` (at most 1: a `JOIN` gives a document several
+/// results), and 1 when it read none (an index-only `COUNT`, or an empty scope).
+fn index_utilization_ratio(n_output: usize, n_retrieved: usize) -> f64 {
+    if n_retrieved == 0 {
+        return 1.0;
+    }
+    (n_output as f64 / n_retrieved as f64).min(1.0)
 }
 
 /// The partition key (or hierarchical prefix) the query's filter fixes: the pinned values of

@@ -15,6 +15,7 @@ mod explorer;
 mod explorer_functions;
 mod feed_filter;
 mod harness;
+mod index_use;
 mod input;
 mod keys;
 mod limits;
