@@ -74,7 +74,8 @@ pub struct ContainerDefinition {
     pub default_ttl: Option<i64>,
     /// `changeFeedPolicy.retentionDuration` in minutes; `0` or `None` = no all-versions log.
     pub change_feed_retention_minutes: Option<u64>,
-    /// `indexingPolicy` as sent (stored and returned; the store indexes nothing by it).
+    /// `indexingPolicy` as sent (stored and returned; the range index follows it: see
+    /// [`tributary_index::IndexingPolicy`]).
     pub indexing_policy: Option<Value>,
     /// `computedProperties`: named expressions over each item that queries read as
     /// top-level properties (checked by [`tributary_query::ComputedProperties::new`]).
@@ -394,6 +395,10 @@ pub(crate) struct ContainerRecord {
     /// Bumped on every replace of the definition.
     pub version: u64,
     pub feed: FeedState,
+    /// The range index: its generation and build progress. Records written before the
+    /// store kept indexes get an index built from the start.
+    #[serde(default = "crate::index::IndexState::unbuilt")]
+    pub index: crate::index::IndexState,
 }
 
 impl ContainerRecord {
@@ -432,6 +437,7 @@ impl ContainerRecord {
                 .collect(),
             ranges_version: self.feed.ranges_version,
             high_lsn: self.high_lsn(),
+            index_progress_percent: self.index_progress_percent(),
         }
     }
 
@@ -670,6 +676,9 @@ pub struct ContainerProperties {
     pub ranges_version: u64,
     /// Highest LSN committed in the container.
     pub high_lsn: u64,
+    /// How far the range index is built under the current indexing policy (100 when queries
+    /// can use it): what Cosmos DB reports as the index transformation progress.
+    pub index_progress_percent: u8,
 }
 
 /// What a session token names for a request (see [`crate::Store::session_scope`]).

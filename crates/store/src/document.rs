@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
+use tributary_index::IndexingPolicy;
 use tributary_partition_key::{PartitionKey, PartitionKeyDefinition};
 
 use crate::catalog::validate_id;
@@ -37,16 +38,30 @@ pub(crate) struct PreparedItem {
     pub user_json: String,
     /// The item's own `ttl`, if set.
     pub ttl: Option<i64>,
+    /// The item's range index terms (`_ts` aside: the committer adds it), computed under the
+    /// policy of the index generation named, when the caller knew it.
+    pub index_terms: Option<PreparedTerms>,
+}
+
+/// Index terms computed on the caller's thread (see [`PreparedItem::index_terms`]).
+#[derive(Clone, Debug)]
+pub(crate) struct PreparedTerms {
+    /// The index generation whose policy gave the terms.
+    pub generation: u32,
+    /// The terms, sorted and distinct.
+    pub terms: Vec<Vec<u8>>,
 }
 
 /// Validates `body` and extracts what the committer needs.
 ///
 /// `header_key` is the partition key the client named separately (a header); when present it
-/// must equal the key found in the body.
+/// must equal the key found in the body. With `index` (a policy and its index generation),
+/// the item's index terms are computed here too, off the committer.
 pub(crate) fn prepare_item(
     definition: &PartitionKeyDefinition,
     mut body: Value,
     header_key: Option<&PartitionKey>,
+    index: Option<(&IndexingPolicy, u32)>,
 ) -> Result<PreparedItem> {
     check_depth(&body)?;
     let object = body
@@ -89,12 +104,17 @@ pub(crate) fn prepare_item(
             limit: MAX_ITEM_BYTES,
         });
     }
+    let index_terms = index.map(|(policy, generation)| PreparedTerms {
+        generation,
+        terms: policy.terms(&body),
+    });
     Ok(PreparedItem {
         id,
         partition_key,
         epk: epk.as_str().to_owned(),
         user_json,
         ttl,
+        index_terms,
     })
 }
 
@@ -224,9 +244,14 @@ mod tests {
     #[test]
     fn a_header_key_that_differs_from_the_document_is_a_mismatch() {
         let header = PartitionKey::from_header(r#"["other"]"#).unwrap();
-        let error = prepare_item(&definition(), json!({"id": "a", "pk": "p"}), Some(&header))
-            .map(|_| ())
-            .unwrap_err();
+        let error = prepare_item(
+            &definition(),
+            json!({"id": "a", "pk": "p"}),
+            Some(&header),
+            None,
+        )
+        .map(|_| ())
+        .unwrap_err();
         assert!(
             matches!(&error, StoreError::PartitionKeyMismatch { document, request }
                 if document == r#"["p"]"# && request == r#"["other"]"#),
@@ -239,6 +264,7 @@ mod tests {
         let prepared = prepare_item(
             &definition(),
             json!({"id": "a", "pk": "p", "_etag": "x"}),
+            None,
             None,
         )
         .unwrap();
@@ -275,7 +301,7 @@ mod tests {
     // serde_json reads back was stored, and reading it panicked in `Item::to_value`.
     #[test]
     fn an_item_nested_deeper_than_json_text_can_be_read_back_is_refused() {
-        let deepest = prepare_item(&definition(), nested_item(MAX_ITEM_DEPTH), None)
+        let deepest = prepare_item(&definition(), nested_item(MAX_ITEM_DEPTH), None, None)
             .expect("MAX_ITEM_DEPTH levels are accepted");
         let text = finish_body(
             &deepest.user_json,
@@ -288,7 +314,7 @@ mod tests {
             },
         );
         serde_json::from_str::<Value>(&text).expect("the stored text parses back");
-        let error = prepare_item(&definition(), nested_item(MAX_ITEM_DEPTH + 1), None)
+        let error = prepare_item(&definition(), nested_item(MAX_ITEM_DEPTH + 1), None, None)
             .expect_err("one level deeper");
         assert!(
             matches!(&error, StoreError::BadRequest(reason) if reason.contains("deeper than 127")),
@@ -300,7 +326,7 @@ mod tests {
             deep = Value::Array(vec![deep]);
         }
         let body = json!({"id": "a", "pk": "p", "deep": deep});
-        assert!(prepare_item(&definition(), body, None).is_err());
+        assert!(prepare_item(&definition(), body, None, None).is_err());
     }
 
     #[test]
@@ -318,7 +344,7 @@ mod tests {
             (json!({"id": "a", "ttl": null}), "'ttl'"),
         ];
         for (body, expected) in cases {
-            let error = prepare_item(&definition(), body.clone(), None).unwrap_err();
+            let error = prepare_item(&definition(), body.clone(), None, None).unwrap_err();
             assert!(error.to_string().contains(expected), "{body}: {error}");
         }
         // Items may have longer ids than databases and containers.
@@ -326,18 +352,24 @@ mod tests {
             &definition(),
             json!({"id": "x".repeat(1023), "pk": "p"}),
             None,
+            None,
         )
         .unwrap();
         let multibyte = "é".repeat(512);
-        let error = prepare_item(&definition(), json!({"id": multibyte}), None).unwrap_err();
+        let error = prepare_item(&definition(), json!({"id": multibyte}), None, None).unwrap_err();
         assert!(error.to_string().contains("1024 bytes long"), "{error}");
     }
 
     #[test]
     fn header_key_must_match_body_key() {
         let header = PartitionKey::from_header(r#"["other"]"#).unwrap();
-        let error =
-            prepare_item(&definition(), json!({"id": "a", "pk": "p"}), Some(&header)).unwrap_err();
+        let error = prepare_item(
+            &definition(),
+            json!({"id": "a", "pk": "p"}),
+            Some(&header),
+            None,
+        )
+        .unwrap_err();
         assert!(
             matches!(error, StoreError::PartitionKeyMismatch { .. }),
             "{error:?}"
@@ -347,7 +379,7 @@ mod tests {
     #[test]
     fn oversized_items_are_rejected() {
         let body = json!({"id": "a", "pk": "p", "big": "x".repeat(MAX_ITEM_BYTES)});
-        let error = prepare_item(&definition(), body, None).unwrap_err();
+        let error = prepare_item(&definition(), body, None, None).unwrap_err();
         assert!(
             matches!(error, StoreError::DocumentTooLarge { .. }),
             "{error:?}"

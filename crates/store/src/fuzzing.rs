@@ -267,6 +267,7 @@ pub fn valid_container_record() -> Vec<u8> {
             avad_since_lsn: 1,
             time_index_coarse_before: 1_699_913_580,
         },
+        index: crate::index::IndexState::unbuilt(),
     };
     serde_json::to_vec(&record).expect("container records serialize")
 }

@@ -51,6 +51,7 @@ mod error;
 mod feed;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
+mod index;
 mod item;
 mod item_scan;
 mod records;

@@ -114,6 +114,41 @@ pub(crate) fn time_key_second(key: &[u8]) -> Result<u64> {
     Ok(u64::from_be_bytes(bytes))
 }
 
+/// The prefix of every key of one generation of a container's range index: `cid | generation`.
+pub(crate) fn index_prefix(cid: u32, generation: u32) -> Vec<u8> {
+    let mut key = Vec::with_capacity(48);
+    key.extend_from_slice(&cid.to_be_bytes());
+    key.extend_from_slice(&generation.to_be_bytes());
+    key
+}
+
+/// Key of a range index entry: `cid | generation | term | segment | lsn`, the term as
+/// `tributary_index` encodes it (self-delimiting), then the feed key of the item version
+/// that holds it.
+pub(crate) fn index_key(cid: u32, generation: u32, term: &[u8], segment: u32, lsn: u64) -> Vec<u8> {
+    let mut key = index_prefix(cid, generation);
+    key.extend_from_slice(term);
+    key.extend_from_slice(&segment.to_be_bytes());
+    key.extend_from_slice(&lsn.to_be_bytes());
+    key
+}
+
+/// The item version (`segment`, `lsn`) a range index key points to.
+///
+/// # Errors
+/// [`StoreError::Corrupt`] for a key too short to be an index key.
+pub(crate) fn index_key_version(key: &[u8]) -> Result<(u32, u64)> {
+    let suffix = key
+        .len()
+        .checked_sub(12)
+        .filter(|&start| start >= 8)
+        .map(|start| &key[start..])
+        .ok_or_else(|| StoreError::Corrupt("index key shorter than its item suffix".into()))?;
+    let segment = u32::from_be_bytes(suffix[..4].try_into().expect("4 bytes"));
+    let lsn = u64::from_be_bytes(suffix[4..].try_into().expect("8 bytes"));
+    Ok((segment, lsn))
+}
+
 /// Key of a catalog record for a database.
 pub(crate) fn database_meta_key(id: &str) -> Vec<u8> {
     let mut key = b"db\0".to_vec();

@@ -24,17 +24,20 @@ pub(crate) enum Space {
     Ttl,
     /// `(container, second)` → the first LSN committed in that second.
     Time,
+    /// `(container, generation, term, segment, lsn)` → nothing: the range index.
+    Index,
 }
 
 impl Space {
     /// All keyspaces, in a fixed order.
-    pub(crate) const ALL: [Space; 6] = [
+    pub(crate) const ALL: [Space; 7] = [
         Space::Meta,
         Space::Docs,
         Space::Feed,
         Space::Avad,
         Space::Ttl,
         Space::Time,
+        Space::Index,
     ];
 
     fn name(self) -> &'static str {
@@ -45,6 +48,7 @@ impl Space {
             Space::Avad => "avad",
             Space::Ttl => "ttl",
             Space::Time => "time",
+            Space::Index => "index",
         }
     }
 

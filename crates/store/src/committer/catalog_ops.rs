@@ -1,8 +1,10 @@
 //! Catalog operations inside a commit group: databases and containers created, replaced and
 //! deleted (a database with its users), shared throughput, the id counters, and the expiry index rebuilt when a
-//! container's `defaultTtl` changes.
+//! container's `defaultTtl` changes; a changed indexing policy starts a new index generation.
 
 use std::sync::Arc;
+
+use tributary_index::IndexingPolicy;
 
 use super::maintenance::PURGE_META_PREFIX;
 use super::script_ops::delete_scripts_of;
@@ -13,6 +15,7 @@ use crate::catalog::{
 };
 use crate::document::expiry_second;
 use crate::error::{Result, StoreError};
+use crate::index::IndexState;
 use crate::records::{
     COUNTERS_META_KEY, FeedRecord, container_meta_key, container_prefix, database_meta_key,
     doc_key, encode_ttl_value, log_key_lsn, log_key_segment, ttl_key,
@@ -103,6 +106,7 @@ pub(super) fn create_container(
     initial_ranges: u32,
 ) -> Result<ContainerProperties> {
     definition.validate()?;
+    checked_indexing_policy(&definition)?;
     // Checked on writes only: a stored definition from before these rules still opens.
     crate::search_policies::validate(
         &definition.other_properties,
@@ -152,6 +156,7 @@ pub(super) fn create_container(
             time_index_coarse_before: 0,
         },
         definition,
+        index: IndexState::built(),
     };
     let properties = record.properties();
     txn.catalog.containers.insert(cid, Arc::new(record));
@@ -166,6 +171,7 @@ pub(super) fn replace_container(
     definition: ContainerDefinition,
 ) -> Result<ContainerProperties> {
     definition.validate()?;
+    let policy = checked_indexing_policy(&definition)?;
     // Checked on writes only: a stored definition from before these rules still opens.
     crate::search_policies::validate(
         &definition.other_properties,
@@ -190,7 +196,12 @@ pub(super) fn replace_container(
         ),
     )?;
     let ttl_changed = container.definition.default_ttl != definition.default_ttl;
+    let policy_changed = **container.indexing_policy() != policy;
     container.definition = definition;
+    if policy_changed {
+        // A new generation, built in the background; queries read items until it is.
+        container.index = container.index.after_policy_change(&policy);
+    }
     container.version += 1;
     container.ts = now_s;
     let default_ttl = container.definition.default_ttl;
@@ -198,6 +209,15 @@ pub(super) fn replace_container(
         rebuild_expiry_index(txn, cid, default_ttl)?;
     }
     Ok(txn.catalog.containers[&cid].properties())
+}
+
+/// The indexing policy of a definition sent by a client.
+///
+/// # Errors
+/// [`StoreError::BadRequest`] naming what is wrong with it.
+fn checked_indexing_policy(definition: &ContainerDefinition) -> Result<IndexingPolicy> {
+    IndexingPolicy::from_json(definition.indexing_policy.as_ref())
+        .map_err(|error| StoreError::BadRequest(error.to_string()))
 }
 
 /// Recomputes every expiry entry of a container after its `defaultTtl` changed.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tributary_partition_key::PartitionKey;
 
+use super::index_ops::{NewVersion, index_change};
 use super::prepare::{PreparedKind, PreparedOp};
 use crate::catalog::{ContainerRecord, item_etag, item_rid, item_self_link};
 use crate::document::{
@@ -174,7 +175,8 @@ pub(super) fn apply_op(
             }
             tributary_patch::apply(&mut document, &patch.operations)
                 .map_err(|e| StoreError::BadRequest(e.to_string()))?;
-            let item = prepare_item(&container.definition.partition_key, document, None)?;
+            // The committer computes the terms of a patched item itself.
+            let item = prepare_item(&container.definition.partition_key, document, None, None)?;
             if item.partition_key != op.partition_key || item.id != op.id {
                 return Err(StoreError::BadRequest(
                     "a patch must not change the item's id or partition key".into(),
@@ -329,6 +331,13 @@ pub(super) fn write_version(
             log_key(cid, old.pointer.segment, old.pointer.lsn),
         );
     }
+    let new_version = new_item.map(|item| NewVersion {
+        item,
+        segment,
+        lsn,
+        ts,
+    });
+    index_change(txn, cid, existing, new_version)?;
     let created_lsn = existing.map_or(lsn, |e| e.pointer.created_lsn);
     let new_version = match new_item {
         Some(item) => {

@@ -8,8 +8,8 @@ use std::time::Instant;
 use serde_json::Value;
 use tributary_partition_key::PartitionKey;
 
-use super::Committer;
 use super::item_ops::{load_existing, write_version};
+use super::{Committer, index_ops};
 use crate::catalog::ContainerRecord;
 use crate::document::expiry_second;
 use crate::error::{Result, StoreError};
@@ -30,12 +30,16 @@ const MAX_PURGE_KEYS_PER_PASS: usize = 4096;
 pub(super) const PURGE_META_PREFIX: &[u8] = b"purge\0";
 
 impl Committer {
-    /// Background work, each step bounded and committed as its own group: TTL expiry,
-    /// all-versions retention, and purging deleted containers. Skipped while the disk is
-    /// below the free-space reserve: purges and expiries write too (a delete is a new
-    /// record until compaction), and the next pass after space is freed catches up.
+    /// Background work, each step bounded and committed as its own group: building range
+    /// indexes, TTL expiry, all-versions retention, and purging deleted containers and
+    /// replaced index generations. Skipped while the disk is below the free-space reserve:
+    /// purges and expiries write too (a delete is a new record until compaction), and the
+    /// next pass after space is freed catches up. Sets
+    /// [`Committer::index_work_pending`] when an index build or deletion has more to do, so
+    /// the next pass comes soon.
     pub(super) fn maintain(&mut self) {
         self.last_maintenance = Instant::now();
+        self.index_work_pending = false;
         if self.shared.poisoned.lock().is_some() || self.disk_reserve.below_reserve().is_some() {
             return;
         }
@@ -43,9 +47,12 @@ impl Committer {
         let catalog = (*shared.catalog()).clone();
         let now_s = shared.now_s();
         let mut txn = Txn::new(shared.backend.as_ref(), catalog, now_s);
+        let mut index_work_pending = false;
         let step: Result<()> = (|| {
             let cids: Vec<u32> = txn.catalog.containers.keys().copied().collect();
             for cid in cids {
+                index_work_pending |= index_ops::build_step(&mut txn, cid)?;
+                index_work_pending |= index_ops::delete_stale_generations(&mut txn, cid)?;
                 expire_items(&mut txn, cid)?;
                 trim_all_versions(&mut txn, cid)?;
                 coarsen_time_index(&mut txn, cid)?;
@@ -57,6 +64,8 @@ impl Committer {
             Ok(()) => {
                 if let Some(reason) = self.commit(txn) {
                     tracing::error!(%reason, "maintenance commit failed");
+                } else {
+                    self.index_work_pending = index_work_pending;
                 }
             }
             Err(error) => tracing::error!(%error, "maintenance failed; will retry"),
@@ -85,6 +94,7 @@ fn purge_deleted_containers(txn: &mut Txn<'_>) -> Result<()> {
             Space::Avad,
             Space::Ttl,
             Space::Time,
+            Space::Index,
         ] {
             let (start, end) = (container_prefix(cid), container_prefix(cid + 1));
             done &= delete_keys_in(txn, space, &start, &end, &mut budget)?;
@@ -101,7 +111,7 @@ fn purge_deleted_containers(txn: &mut Txn<'_>) -> Result<()> {
 
 /// Deletes the committed keys of `space` in `[start, end)`, at most `budget` of them (which
 /// it lowers by as many); whether none is left.
-fn delete_keys_in(
+pub(super) fn delete_keys_in(
     txn: &mut Txn<'_>,
     space: Space,
     start: &[u8],

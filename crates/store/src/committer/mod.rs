@@ -17,6 +17,7 @@
 
 mod catalog_ops;
 mod disk_reserve;
+mod index_ops;
 mod item_ops;
 mod maintenance;
 mod prepare;
@@ -27,7 +28,7 @@ mod user_ops;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
@@ -205,6 +206,7 @@ impl Gate {
                 shared,
                 disk_reserve,
                 last_maintenance: Instant::now(),
+                index_work_pending: false,
                 closed: false,
             }),
             queued: AtomicUsize::new(0),
@@ -257,14 +259,24 @@ impl Gate {
     }
 }
 
+/// How often maintenance passes come while a range index is being built: often enough that
+/// a build of a million items takes minutes, not hours, with writes still served between
+/// passes.
+const INDEX_WORK_INTERVAL: Duration = Duration::from_millis(20);
+
 /// Runs the committer thread until every sender is dropped.
 pub(crate) fn run(gate: Arc<Gate>, requests: Receiver<Request>) {
     let maintenance_interval = gate.committer.lock().shared.maintenance_interval;
     let mut pending: Option<Request> = None;
     loop {
+        let interval = if gate.committer.lock().index_work_pending {
+            INDEX_WORK_INTERVAL.min(maintenance_interval)
+        } else {
+            maintenance_interval
+        };
         let first = match pending.take() {
             Some(request) => request,
-            None => match requests.recv_timeout(maintenance_interval) {
+            None => match requests.recv_timeout(interval) {
                 Ok(request) => {
                     gate.dequeued();
                     request
@@ -298,7 +310,12 @@ pub(crate) fn run(gate: Arc<Gate>, requests: Receiver<Request>) {
         let n_requests = group.len();
         committer.process(group);
         gate.committed_group(n_requests);
-        if committer.last_maintenance.elapsed() >= maintenance_interval {
+        let due = if committer.index_work_pending {
+            INDEX_WORK_INTERVAL.min(maintenance_interval)
+        } else {
+            maintenance_interval
+        };
+        if committer.last_maintenance.elapsed() >= due {
             committer.maintain();
         }
     }
@@ -309,6 +326,10 @@ struct Committer {
     /// Refuses writes while the disk is nearly full.
     disk_reserve: DiskReserve,
     last_maintenance: Instant,
+    /// Set by the last maintenance pass when a range index build (or the deletion of a
+    /// replaced generation) has more to do: passes then come every
+    /// [`INDEX_WORK_INTERVAL`] instead of every maintenance interval.
+    index_work_pending: bool,
     /// Set by [`Gate::close`]: callers no longer commit on their own threads.
     closed: bool,
 }

@@ -58,7 +58,11 @@ impl Shared {
             let body = body.ok_or_else(|| {
                 StoreError::BadRequest("this operation needs an item body".into())
             })?;
-            let item = prepare_item(definition, body, key.as_ref())?;
+            let index = (
+                container.indexing_policy().as_ref(),
+                container.index.generation,
+            );
+            let item = prepare_item(definition, body, key.as_ref(), Some(index))?;
             if let Some(id) = id
                 && id != item.id
             {

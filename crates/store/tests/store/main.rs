@@ -23,6 +23,8 @@
 //! - `repair`: a damaged journal is refused at open, then cut at the damage with the loss
 //!   reported, or left untouched when a cut would leave keyspaces disagreeing.
 //! - `continuations`: any continuation token or LSN gives a page or an error, never a panic.
+//! - `indexes`: range index lookups match a model after random writes; a changed policy is
+//!   built in the background before queries use it; the index survives a restart.
 //! - `item_counts`: each feed range keeps its item count; an older catalog's ranges are
 //!   counted from their item pointers.
 
@@ -33,6 +35,7 @@ mod crash;
 mod data_dir_lock;
 mod disk_full;
 mod fsync_failure;
+mod indexes;
 mod item_counts;
 mod model;
 mod renames;
