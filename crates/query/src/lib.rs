@@ -90,6 +90,7 @@ mod error;
 mod eval;
 mod exec;
 mod functions;
+mod index_lookup;
 mod lexer;
 mod parser;
 mod plan;
