@@ -265,6 +265,7 @@ pub(crate) fn read_feed(
         &state.store,
         (database, container),
         (&scope, after),
+        None,
         page_size,
         None,
         |body| Ok(vec![body.to_owned()]),

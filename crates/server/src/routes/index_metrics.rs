@@ -3,15 +3,17 @@
 //! (base64 of UTF-8 JSON with four lists: the single-path and composite indexes the query
 //! utilized, and those it could have used had they existed).
 //!
-//! Only what a query really read through is reported. Tributary's one index today is the
-//! partition-key index: the store's item pointers, ordered by effective partition key, which
-//! a query scoped to one partition key (by header, or pinned by its `WHERE`) reads that
-//! key's items through. It suggests no indexes and has no composite ones, so those lists are
-//! always empty. An index the store adds later is reported by adding its use to
-//! [`IndexUtilization::utilized_single`] where the query reads through it.
+//! Only what a query really read through is reported: the partition-key index (the store's
+//! item pointers, ordered by effective partition key, which a query scoped to one partition
+//! key, by header or pinned by its `WHERE`, reads that key's items through), and the range
+//! index path whose lookup chose the items the query read ([`SingleIndexUse::of_lookup`]).
+//! It suggests no indexes and reads no composite ones, so those lists are always empty.
 
 use base64::Engine;
 use serde::Serialize;
+use std::ops::Bound;
+
+use tributary_index::{Lookup, LookupKind, Scalar, Step};
 use tributary_partition_key::PartitionKeyDefinition;
 use tributary_store::FeedScope;
 
@@ -58,6 +60,81 @@ struct IndexUtilizationJson<'a> {
     potential_single_indexes: [(); 0],
     utilized_composite_indexes: [(); 0],
     potential_composite_indexes: [(); 0],
+}
+
+impl SingleIndexUse {
+    /// The use of the range index that answered `lookup`, its filter written as Cosmos DB
+    /// writes one (`(ROOT.status = "open")`, `(ROOT.n >= 5)`, `STARTSWITH(ROOT.name, "a")`).
+    pub(crate) fn of_lookup(lookup: &Lookup) -> Self {
+        let mut path = String::from("ROOT");
+        for step in lookup.path.steps() {
+            match step {
+                Step::Property(name) if is_identifier(name) => {
+                    path.push('.');
+                    path.push_str(name);
+                }
+                Step::Property(name) => {
+                    path.push_str(&format!("[{}]", scalar_text(&Scalar::String(name.clone()))));
+                }
+                Step::Element => path.push_str("[]"),
+            }
+        }
+        let filter_expression = match &lookup.kind {
+            LookupKind::Equal(values) if values.len() == 1 => {
+                format!("({path} = {})", scalar_text(&values[0]))
+            }
+            LookupKind::Equal(values) => {
+                let values: Vec<String> = values.iter().map(scalar_text).collect();
+                format!("({path} IN ({}))", values.join(", "))
+            }
+            LookupKind::Range { low, high } => {
+                let side = |bound: &Bound<Scalar>, inclusive: &str, exclusive: &str| match bound {
+                    Bound::Included(value) => {
+                        Some(format!("({path} {inclusive} {})", scalar_text(value)))
+                    }
+                    Bound::Excluded(value) => {
+                        Some(format!("({path} {exclusive} {})", scalar_text(value)))
+                    }
+                    Bound::Unbounded => None,
+                };
+                [side(low, ">=", ">"), side(high, "<=", "<")]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" AND ")
+            }
+            LookupKind::Prefix(prefix) => {
+                format!(
+                    "STARTSWITH({path}, {})",
+                    scalar_text(&Scalar::String(prefix.clone()))
+                )
+            }
+        };
+        SingleIndexUse {
+            filter_expression,
+            index_spec: lookup.index_spec(),
+        }
+    }
+}
+
+/// Whether a property name can follow a `.` in query text.
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A scalar as query text: JSON, numbers without a fraction printed as integers.
+fn scalar_text(value: &Scalar) -> String {
+    match value {
+        Scalar::Null => "null".to_owned(),
+        Scalar::Bool(flag) => flag.to_string(),
+        Scalar::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => format!("{}", *n as i64),
+        Scalar::Number(n) => n.to_string(),
+        Scalar::String(text) => serde_json::Value::String(text.clone()).to_string(),
+    }
 }
 
 impl IndexUtilization {

@@ -7,18 +7,30 @@
 //! gateway pages it (a range's items end a page; an empty range gives an empty page). A query
 //! with `TOP` or `OFFSET ... LIMIT` that is otherwise answered item by item streams the same
 //! way, its token also counting the results seen so far, and reads only as far as its window
-//! reaches. A query that needs its whole input runs whole on every page and pages its result
-//! by offset. The kinds of token are told apart, and any other text is a 400.
+//! reaches. A query whose filter the container's range index answers reads the items the
+//! index selects instead of its whole scope, and its token holds a position in the index
+//! ([`Resume::Index`]). A query that needs its whole input runs whole on every page and pages
+//! its result by offset. The kinds of token are told apart, and any other text is a 400.
 
 use std::ops::ControlFlow;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
+use tributary_index::Lookup;
 use tributary_partition_key::{Epk, EpkRange};
 use tributary_query::RowWindow;
 use tributary_store::{FeedScope, ItemPosition, Store};
 
 use crate::error::ApiError;
+
+/// Where a page read item by item ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Resume {
+    /// After this item, in the order a scan of the scope reads items.
+    Item(ItemPosition),
+    /// After this position in the container's range index (a query the index answers).
+    Index(Vec<u8>),
+}
 
 /// Where the next page starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,22 +38,26 @@ pub(crate) enum PageToken {
     /// After this many results of a query run whole.
     Offset(usize),
     /// After this item of the scope, `seen` results of a [`RowWindow`] query counted.
-    After { after: ItemPosition, seen: u64 },
+    After { after: Resume, seen: u64 },
     /// In this span of effective partition keys (a feed range when the page began), after
     /// this item of it or from its start: a query across ranges paged one range at a time.
     InSpan {
         span: EpkRange,
-        after: Option<ItemPosition>,
+        after: Option<Resume>,
         seen: u64,
     },
 }
 
 impl PageToken {
-    /// The token's text: base64 of `{"offset": n}`, `{"after": [segment, lsn]}` or
-    /// `{"span": [min, max], "after": [segment, lsn] or null}`, the last two with `"seen": n`
-    /// when results were counted.
+    /// The token's text: base64 of `{"offset": n}`, `{"after": position}` or
+    /// `{"span": [min, max], "after": position or null}`, the last two with `"seen": n`
+    /// when results were counted. A position is `[segment, lsn]` for a scan's item, and the
+    /// index position in base64 for a read through the index.
     pub(crate) fn encode(&self) -> String {
-        let position = |p: &ItemPosition| json!([p.segment, p.lsn]);
+        let position = |resume: &Resume| match resume {
+            Resume::Item(p) => json!([p.segment, p.lsn]),
+            Resume::Index(bytes) => json!(base64::engine::general_purpose::STANDARD.encode(bytes)),
+        };
         let (mut value, seen) = match self {
             PageToken::Offset(offset) => (json!({ "offset": offset }), 0),
             PageToken::After { after, seen } => (json!({ "after": position(after) }), *seen),
@@ -75,15 +91,25 @@ impl PageToken {
                 .map(PageToken::Offset)
                 .map_err(|_| invalid());
         }
-        let position = |value: &Value| match value.as_array().map(Vec::as_slice) {
-            Some([segment, lsn]) => {
-                let segment = segment.as_u64().and_then(|n| u32::try_from(n).ok());
-                match (segment, lsn.as_u64()) {
-                    (Some(segment), Some(lsn)) => Ok(ItemPosition { segment, lsn }),
-                    _ => Err(invalid()),
-                }
+        let position = |value: &Value| {
+            if let Some(text) = value.as_str() {
+                return base64::engine::general_purpose::STANDARD
+                    .decode(text)
+                    .map(Resume::Index)
+                    .map_err(|_| invalid());
             }
-            _ => Err(invalid()),
+            match value.as_array().map(Vec::as_slice) {
+                Some([segment, lsn]) => {
+                    let segment = segment.as_u64().and_then(|n| u32::try_from(n).ok());
+                    match (segment, lsn.as_u64()) {
+                        (Some(segment), Some(lsn)) => {
+                            Ok(Resume::Item(ItemPosition { segment, lsn }))
+                        }
+                        _ => Err(invalid()),
+                    }
+                }
+                _ => Err(invalid()),
+            }
         };
         let seen = match value.get("seen") {
             None => 0,
@@ -129,7 +155,7 @@ impl PageToken {
     /// 400 for a token of another kind: it belongs to another query.
     pub(crate) fn in_span(
         token: Option<&str>,
-    ) -> Result<Option<(EpkRange, Option<ItemPosition>, u64)>, ApiError> {
+    ) -> Result<Option<(EpkRange, Option<Resume>, u64)>, ApiError> {
         match token.map(PageToken::decode).transpose()? {
             None => Ok(None),
             Some(PageToken::InSpan { span, after, seen }) => Ok(Some((span, after, seen))),
@@ -142,7 +168,7 @@ impl PageToken {
     ///
     /// # Errors
     /// 400 for an offset token: it belongs to a query run whole.
-    pub(crate) fn position(token: Option<&str>) -> Result<(Option<ItemPosition>, u64), ApiError> {
+    pub(crate) fn position(token: Option<&str>) -> Result<(Option<Resume>, u64), ApiError> {
         match token.map(PageToken::decode).transpose()? {
             None => Ok((None, 0)),
             Some(PageToken::After { after, seen }) => Ok((Some(after), seen)),
@@ -195,22 +221,26 @@ pub(crate) struct ItemPage {
     pub(crate) n_read: usize,
     pub(crate) n_read_bytes: usize,
     /// Where the next page starts; `None` when the scope has nothing after this page.
-    pub(crate) next: Option<ItemPosition>,
+    pub(crate) next: Option<Resume>,
 }
 
 /// Reads the scope's items after `after`, turning each into the page's entries with
-/// `produce` (none when it does not match), until `page_size` entries are gathered. One
+/// `produce` (none when it does not match), until `page_size` entries are gathered. With a
+/// `lookup` (one that never meets an item twice) and no token from a scan, the items are
+/// those the container's range index selects for it, in index order. One
 /// item's entries never straddle two pages: a page ends before an item whose entries would
 /// not fit, unless it is the page's first item (a `JOIN` can make more than a page of one).
 /// With a `window`, only the entries inside it are kept (and counted in it), and reading
 /// stops for good once it is full.
 ///
 /// # Errors
-/// The store's errors, and `produce`'s first error.
+/// The store's errors, and `produce`'s first error; 400 for a token from a read through the
+/// index when the index can no longer answer (its policy was replaced since).
 pub(crate) fn read_items_page(
     store: &Store,
     (database, container): (&str, &str),
-    (scope, after): (&FeedScope, Option<ItemPosition>),
+    (scope, after): (&FeedScope, Option<Resume>),
+    lookup: Option<&Lookup>,
     page_size: usize,
     mut window: Option<&mut WindowProgress>,
     mut produce: impl FnMut(&str) -> Result<Vec<String>, ApiError>,
@@ -224,7 +254,7 @@ pub(crate) fn read_items_page(
     let mut last = None;
     let mut more = false;
     let mut failure = None;
-    store.visit_items(database, container, scope, after, |position, body| {
+    let mut take = |position: &dyn Fn() -> Resume, body: &str| {
         if window.as_deref().is_some_and(WindowProgress::is_full) {
             return ControlFlow::Break(());
         }
@@ -253,11 +283,41 @@ pub(crate) fn read_items_page(
                     *window = progress;
                 }
                 page.entries.extend(entries);
-                last = Some(position);
+                last = Some(position());
                 ControlFlow::Continue(())
             }
         }
-    })?;
+    };
+    match (lookup, after) {
+        (_, Some(Resume::Item(after))) => {
+            store.visit_items(database, container, scope, Some(after), |position, body| {
+                take(&|| Resume::Item(position), body)
+            })?
+        }
+        (None, None) => store.visit_items(database, container, scope, None, |position, body| {
+            take(&|| Resume::Item(position), body)
+        })?,
+        (Some(lookup), after) => {
+            let after = match &after {
+                Some(Resume::Index(bytes)) => Some(bytes.as_slice()),
+                _ => None,
+            };
+            store.visit_indexed_items(
+                database,
+                container,
+                scope,
+                (lookup, after),
+                |position, body| take(&|| Resume::Index(position.to_vec()), body),
+            )?
+        }
+        (None, Some(Resume::Index(_))) => {
+            return Err(ApiError::bad_request(
+                "the continuation token was made reading the container's index, which the \
+                 container's indexing policy no longer offers: run the query again from the \
+                 start",
+            ));
+        }
+    }
     if let Some(error) = failure {
         return Err(error);
     }
@@ -299,7 +359,7 @@ mod tests {
     fn a_token_of_the_other_kind_is_refused_with_400() {
         let offset = PageToken::Offset(3).encode();
         let after = PageToken::After {
-            after: ItemPosition { segment: 1, lsn: 9 },
+            after: Resume::Item(ItemPosition { segment: 1, lsn: 9 }),
             seen: 0,
         }
         .encode();
@@ -310,7 +370,7 @@ mod tests {
         );
         assert_eq!(
             PageToken::position(Some(&after)).ok(),
-            Some((Some(ItemPosition { segment: 1, lsn: 9 }), 0))
+            Some((Some(Resume::Item(ItemPosition { segment: 1, lsn: 9 })), 0))
         );
         assert_eq!(
             PageToken::position(Some(&offset))
@@ -342,8 +402,11 @@ mod tests {
     }
 
     fn any_token() -> impl Strategy<Value = PageToken> {
-        let position =
-            (any::<u32>(), any::<u64>()).prop_map(|(segment, lsn)| ItemPosition { segment, lsn });
+        let position = prop_oneof![
+            (any::<u32>(), any::<u64>())
+                .prop_map(|(segment, lsn)| Resume::Item(ItemPosition { segment, lsn })),
+            proptest::collection::vec(any::<u8>(), 0..40).prop_map(Resume::Index),
+        ];
         let span = (any::<u64>(), any::<u64>()).prop_map(|(a, b)| {
             let (low, high) = (a.min(b), a.max(b).max(1));
             let epk = |n: u64| Epk::parse(&format!("{n:016X}")).expect("hex is an EPK");

@@ -5,6 +5,7 @@ use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use tributary_index::Lookup;
 use tributary_partition_key::{
     Epk, EpkRange, PartitionKey, PartitionKeyComponent, PartitionKeyDefinition, PartitionKeyKind,
     PartitionKeyVersion,
@@ -18,7 +19,9 @@ use tributary_wire::headers;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::request::{Reply, RequestContext, X_MS_ITEM_COUNT, charge_for, feed_body};
-use crate::routes::index_metrics::{INDEX_UTILIZATION, IndexUtilization, POPULATE_INDEX_METRICS};
+use crate::routes::index_metrics::{
+    INDEX_UTILIZATION, IndexUtilization, POPULATE_INDEX_METRICS, SingleIndexUse,
+};
 use crate::routes::paging::{PageToken, WindowProgress, read_items_page};
 
 /// Asks for [`QUERY_METRICS`] on a query response.
@@ -152,6 +155,16 @@ pub(crate) fn query_items(
         (FeedScope::Container, Some(key)) => FeedScope::PartitionKey(key),
         (scope, _) => scope,
     };
+    // A filter the container's range index answers: the items it selects are read instead
+    // of the whole scope (a partition key's items are already few, and read by key).
+    let lookups = match scan_scope {
+        FeedScope::PartitionKey(_) => Vec::new(),
+        _ => query.index_lookups(&parameters),
+    };
+    let lookup = state
+        .store
+        .usable_lookup(database, container, &lookups)?
+        .cloned();
     // `SELECT VALUE COUNT(1) FROM c` and its kin: the scope's item pointers counted.
     let n_counted = if query.counts_documents_only(&count_pins) {
         state.store.count_items(database, container, &scan_scope)?
@@ -189,14 +202,14 @@ pub(crate) fn query_items(
                 Some(picker) => load_top_documents(
                     state,
                     (database, container),
-                    &scan_scope,
+                    (&scan_scope, lookup.as_ref()),
                     (&picker, &parameters, now, functions.as_ref()),
                     prefilter.as_ref(),
                 )?,
                 None => load_whole_input(
                     state,
                     (database, container),
-                    &scan_scope,
+                    (&scan_scope, lookup.as_ref()),
                     (prefilter.as_ref(), &parameters, now),
                 )?,
             };
@@ -246,10 +259,13 @@ pub(crate) fn query_items(
         let mut progress = window.map(|window| WindowProgress { window, seen });
         // One clock for the whole page, as one run over every document would have.
         let now = std::time::SystemTime::now();
+        // Paging by index position needs each item met once (see `Lookup::may_repeat_items`).
+        let page_lookup = lookup.as_ref().filter(|lookup| !lookup.may_repeat_items());
         let page = read_items_page(
             &state.store,
             (database, container),
             (&page_scope, after),
+            page_lookup,
             page_size,
             progress.as_mut(),
             |body| {
@@ -311,10 +327,13 @@ pub(crate) fn query_items(
         );
     }
     if request.flag(POPULATE_INDEX_METRICS)? {
-        reply = reply.header(
-            INDEX_UTILIZATION,
-            IndexUtilization::of_scope(&scan_scope, definition).encode(),
-        );
+        let mut utilization = IndexUtilization::of_scope(&scan_scope, definition);
+        if let Some(lookup) = &lookup {
+            utilization
+                .utilized_single
+                .push(SingleIndexUse::of_lookup(lookup));
+        }
+        reply = reply.header(INDEX_UTILIZATION, utilization.encode());
     }
     Ok(reply)
 }
@@ -500,7 +519,7 @@ const MAX_PICKED_DOCUMENTS: u64 = 10_000;
 fn load_top_documents(
     state: &AppState,
     (database, container): (&str, &str),
-    scope: &FeedScope,
+    (scope, lookup): (&FeedScope, Option<&Lookup>),
     (picker, parameters, now, functions): (
         &Query,
         &Parameters,
@@ -523,42 +542,40 @@ fn load_top_documents(
         Ok::<usize, ApiError>(candidates.iter().map(|c| c.to_string().len()).sum())
     };
     let mut failure = None;
-    state
-        .store
-        .visit_items(database, container, scope, None, |_, body| {
-            n_read += 1;
-            n_bytes += body.len();
-            match passes(prefilter, body, parameters, now) {
-                Ok(true) => {}
-                Ok(false) => return ControlFlow::Continue(()),
+    visit_input(state, (database, container), (scope, lookup), |body| {
+        n_read += 1;
+        n_bytes += body.len();
+        match passes(prefilter, body, parameters, now) {
+            Ok(true) => {}
+            Ok(false) => return ControlFlow::Continue(()),
+            Err(error) => {
+                failure = Some(error);
+                return ControlFlow::Break(());
+            }
+        }
+        chunk_bytes += body.len();
+        if candidate_bytes + chunk_bytes > state.max_query_input {
+            failure = Some(whole_input_too_large(state));
+            return ControlFlow::Break(());
+        }
+        match serde_json::from_str(body) {
+            Ok(document) => chunk.push(document),
+            Err(error) => {
+                failure = Some(stored_item_not_json(error));
+                return ControlFlow::Break(());
+            }
+        }
+        if chunk_bytes >= chunk_limit {
+            match pick(&mut candidates, &mut chunk) {
+                Ok(bytes) => (candidate_bytes, chunk_bytes) = (bytes, 0),
                 Err(error) => {
                     failure = Some(error);
                     return ControlFlow::Break(());
                 }
             }
-            chunk_bytes += body.len();
-            if candidate_bytes + chunk_bytes > state.max_query_input {
-                failure = Some(whole_input_too_large(state));
-                return ControlFlow::Break(());
-            }
-            match serde_json::from_str(body) {
-                Ok(document) => chunk.push(document),
-                Err(error) => {
-                    failure = Some(stored_item_not_json(error));
-                    return ControlFlow::Break(());
-                }
-            }
-            if chunk_bytes >= chunk_limit {
-                match pick(&mut candidates, &mut chunk) {
-                    Ok(bytes) => (candidate_bytes, chunk_bytes) = (bytes, 0),
-                    Err(error) => {
-                        failure = Some(error);
-                        return ControlFlow::Break(());
-                    }
-                }
-            }
-            ControlFlow::Continue(())
-        })?;
+        }
+        ControlFlow::Continue(())
+    })?;
     if let Some(error) = failure {
         return Err(error);
     }
@@ -575,45 +592,66 @@ fn load_top_documents(
 fn load_whole_input(
     state: &AppState,
     (database, container): (&str, &str),
-    scope: &FeedScope,
+    (scope, lookup): (&FeedScope, Option<&Lookup>),
     (prefilter, parameters, now): (Option<&Prefilter<'_>>, &Parameters, std::time::SystemTime),
 ) -> Result<(Vec<Value>, usize, usize), ApiError> {
     let mut documents = Vec::new();
     let (mut n_read, mut n_bytes, mut n_kept_bytes) = (0usize, 0usize, 0usize);
     let mut failure = None;
-    state
-        .store
-        .visit_items(database, container, scope, None, |_, body| {
-            n_read += 1;
-            n_bytes += body.len();
-            match passes(prefilter, body, parameters, now) {
-                Ok(true) => {}
-                Ok(false) => return ControlFlow::Continue(()),
-                Err(error) => {
-                    failure = Some(error);
-                    return ControlFlow::Break(());
-                }
-            }
-            n_kept_bytes += body.len();
-            if n_kept_bytes > state.max_query_input {
-                failure = Some(whole_input_too_large(state));
+    visit_input(state, (database, container), (scope, lookup), |body| {
+        n_read += 1;
+        n_bytes += body.len();
+        match passes(prefilter, body, parameters, now) {
+            Ok(true) => {}
+            Ok(false) => return ControlFlow::Continue(()),
+            Err(error) => {
+                failure = Some(error);
                 return ControlFlow::Break(());
             }
-            match serde_json::from_str(body) {
-                Ok(document) => {
-                    documents.push(document);
-                    ControlFlow::Continue(())
-                }
-                Err(error) => {
-                    failure = Some(stored_item_not_json(error));
-                    ControlFlow::Break(())
-                }
+        }
+        n_kept_bytes += body.len();
+        if n_kept_bytes > state.max_query_input {
+            failure = Some(whole_input_too_large(state));
+            return ControlFlow::Break(());
+        }
+        match serde_json::from_str(body) {
+            Ok(document) => {
+                documents.push(document);
+                ControlFlow::Continue(())
             }
-        })?;
+            Err(error) => {
+                failure = Some(stored_item_not_json(error));
+                ControlFlow::Break(())
+            }
+        }
+    })?;
     match failure {
         Some(error) => Err(error),
         None => Ok((documents, n_read, n_bytes)),
     }
+}
+
+/// Visits the items a query that needs its whole input reads: those of `scope` that
+/// `lookup` selects through the container's range index, or every item of the scope.
+fn visit_input(
+    state: &AppState,
+    (database, container): (&str, &str),
+    (scope, lookup): (&FeedScope, Option<&Lookup>),
+    mut visit: impl FnMut(&str) -> ControlFlow<()>,
+) -> Result<(), ApiError> {
+    match lookup {
+        Some(lookup) => state.store.visit_indexed_items(
+            database,
+            container,
+            scope,
+            (lookup, None),
+            |_, body| visit(body),
+        )?,
+        None => state
+            .store
+            .visit_items(database, container, scope, None, |_, body| visit(body))?,
+    }
+    Ok(())
 }
 
 /// Whether an item's text passes the query's prefilter (every item does without one).

@@ -298,8 +298,8 @@ const POPULATE_QUOTA_INFO: &str = "x-ms-documentdb-populatequotainfo";
 const POPULATE_PARTITION_STATISTICS: &str = "x-ms-documentdb-populatepartitionstatistics";
 
 /// `GET .../colls/{c}`. With [`POPULATE_QUOTA_INFO`] it also reports the items' count and size
-/// (`x-ms-resource-usage`) and the index transformation progress (always 100: the policy is
-/// in force as soon as it is set); with [`POPULATE_PARTITION_STATISTICS`], a `statistics` entry
+/// (`x-ms-resource-usage`) and the index transformation progress (the percent of the items
+/// the current indexing policy's index has been built for: 100 once queries use it); with [`POPULATE_PARTITION_STATISTICS`], a `statistics` entry
 /// per feed range. Both come from the counts and approximate sizes the store keeps per feed
 /// range, so they cost no scan (a range recorded before counts were kept counts its item
 /// pointers).
@@ -345,7 +345,7 @@ pub(crate) fn read_container(
             )
             .header(
                 "x-ms-documentdb-collection-index-transformation-progress",
-                "100",
+                container.index_progress_percent.to_string(),
             );
     }
     Ok(reply)

@@ -24,6 +24,7 @@ mod offers;
 mod permissions;
 mod queries;
 mod query_plans;
+mod range_index;
 mod row_windows;
 mod scripts;
 mod sdk;
