@@ -7,7 +7,10 @@
 //! UTF-8 bytes with `0x00` written `0x00 0xFF`, closed by `0x00 0x01`, or by `0x00 0x02` when
 //! the string was longer than [`MAX_INDEXED_STRING_BYTES`] and only its start is kept. Every
 //! term is therefore self-delimiting, and terms of one path sort by value: null < false <
-//! true < numbers < strings, numbers numerically, strings by their UTF-8 bytes.
+//! true < numbers < strings, numbers numerically, strings in UTF-16 code unit order, as the
+//! query engine (and Cosmos DB) compares them: the text's UTF-8 lead bytes `0xEE` and `0xEF`
+//! (characters U+E000 to U+FFFF, which UTF-16 sorts after the surrogate pairs of U+10000 and
+//! up) are written `0xF5` and `0xF6`, two bytes UTF-8 never uses.
 
 use serde_json::Value;
 
@@ -116,7 +119,7 @@ fn encode_number(n: f64, out: &mut Vec<u8>) {
 fn encode_string(s: &str, out: &mut Vec<u8>) {
     out.push(STRING);
     let (kept, truncated) = indexed_prefix(s);
-    escape(kept.as_bytes(), out);
+    escape_text(kept, out);
     out.extend_from_slice(if truncated {
         &[0x00, 0x02]
     } else {
@@ -135,6 +138,19 @@ pub(crate) fn indexed_prefix(s: &str) -> (&str, bool) {
         end -= 1;
     }
     (&s[..end], true)
+}
+
+/// Appends the bytes of `text` in UTF-16 order (see the module's documentation), escaped as
+/// [`escape`] does (no terminator).
+pub(crate) fn escape_text(text: &str, out: &mut Vec<u8>) {
+    for &byte in text.as_bytes() {
+        match byte {
+            0xEE => out.push(0xF5),
+            0xEF => out.push(0xF6),
+            0 => out.extend_from_slice(&[0x00, 0xFF]),
+            byte => out.push(byte),
+        }
+    }
 }
 
 /// Appends `bytes` with every `0x00` written `0x00 0xFF` (no terminator).
@@ -177,6 +193,9 @@ mod tests {
             serde_json::json!("a\u{0}"),
             serde_json::json!("ab"),
             serde_json::json!("é"),
+            // UTF-16 order: a surrogate pair (U+1F600) before U+FF21.
+            serde_json::json!("\u{1F600}"),
+            serde_json::json!("\u{FF21}"),
         ];
         for pair in ordered.windows(2) {
             assert!(encoded(&pair[0]) < encoded(&pair[1]), "{pair:?}");
@@ -217,9 +236,9 @@ mod tests {
         }
 
         #[test]
-        fn short_strings_encode_in_byte_order(a in ".{0,12}", b in ".{0,12}") {
+        fn short_strings_encode_in_utf16_order(a in ".{0,12}", b in ".{0,12}") {
             let (ea, eb) = (encoded(&Value::from(a.clone())), encoded(&Value::from(b.clone())));
-            prop_assert_eq!(ea.cmp(&eb), a.as_bytes().cmp(b.as_bytes()));
+            prop_assert_eq!(ea.cmp(&eb), a.encode_utf16().cmp(b.encode_utf16()));
         }
 
         #[test]

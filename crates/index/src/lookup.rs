@@ -2,7 +2,9 @@
 
 use std::ops::Bound;
 
-use crate::encoding::{NUMBER, STRING, Scalar, encode_scalar, escape, indexed_prefix, path_bytes};
+use crate::encoding::{
+    NUMBER, STRING, Scalar, encode_scalar, escape_text, indexed_prefix, path_bytes,
+};
 use crate::path::IndexPath;
 
 /// What values a [`Lookup`] selects at its path.
@@ -114,7 +116,7 @@ impl Lookup {
             LookupKind::Prefix(prefix) => {
                 let (kept, _) = indexed_prefix(prefix);
                 let mut start = with(&[STRING]);
-                escape(kept.as_bytes(), &mut start);
+                escape_text(kept, &mut start);
                 let mut end = start.clone();
                 // Every byte that can follow an escaped prefix (text, an escaped 0x00, a
                 // terminator) is below 0xFF.

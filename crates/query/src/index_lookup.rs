@@ -319,4 +319,78 @@ mod tests {
             ["/kind/? Equal([String(\"a\")])"]
         );
     }
+
+    /// A scalar of the kinds the filters below compare: numbers, and strings over characters
+    /// that order differently in UTF-8 and UTF-16 (U+E000 and up against surrogate pairs).
+    fn any_scalar() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let text = proptest::collection::vec(
+            prop_oneof![
+                Just('a'),
+                Just('b'),
+                Just('\u{0}'),
+                Just('\u{e9}'),
+                Just('\u{E000}'),
+                Just('\u{FF21}'),
+                Just('\u{1F600}'),
+            ],
+            0..4,
+        )
+        .prop_map(|chars| Value::from(chars.into_iter().collect::<String>()));
+        prop_oneof![
+            text,
+            (-3i64..4).prop_map(Value::from),
+            Just(json!(0.5)),
+            Just(Value::Null),
+            Just(Value::Bool(true)),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(8192))]
+
+        /// Every document a filter accepts has its value's index term inside the ranges of
+        /// the filter's lookup: reading through the index misses nothing a scan finds.
+        #[test]
+        fn a_lookup_reads_every_document_its_filter_accepts(
+            value in any_scalar(),
+            bound in any_scalar(),
+            other in any_scalar(),
+            filter in 0usize..8,
+        ) {
+            let filter = [
+                "c.v = @b",
+                "c.v < @b",
+                "c.v <= @b",
+                "c.v > @b",
+                "c.v >= @b",
+                "c.v BETWEEN @b AND @o",
+                "c.v IN (@b, @o)",
+                "STARTSWITH(c.v, @b)",
+            ][filter];
+            let mut parameters = Parameters::new();
+            parameters.insert("@b", bound);
+            parameters.insert("@o", other);
+            let query = Query::parse(&format!("SELECT * FROM c WHERE {filter}")).unwrap();
+            let document = json!({"id": "x", "v": value});
+            let accepted = crate::matches(&query, &parameters, &document).unwrap();
+            let lookups = query.index_lookups(&parameters);
+            if !accepted || lookups.is_empty() {
+                return Ok(());
+            }
+            let policy = tributary_index::IndexingPolicy::default();
+            let scalar = Scalar::from_json(&value).unwrap();
+            let term = policy.term(&lookups[0].path, &scalar).unwrap();
+            // Keys are the term and then which item: the lowest and a high such suffix.
+            let keys = [[term.as_slice(), &[0]].concat(), [term.as_slice(), &[0xFF; 12]].concat()];
+            let ranges = lookups[0].term_ranges();
+            for key in keys {
+                proptest::prop_assert!(
+                    ranges.iter().any(|(start, end)| *start <= key && key < *end),
+                    "{filter} accepts {value} but its lookup {:?} misses it",
+                    lookups[0]
+                );
+            }
+        }
+    }
 }
