@@ -48,6 +48,33 @@ impl Query {
     }
 }
 
+impl Query {
+    /// Whether reading `lookup` through the index visits documents in this query's order:
+    /// its one `ORDER BY` item is ascending and is `lookup`'s path, a property path with no
+    /// array element (one value per document), and `lookup` selects no strings (the index
+    /// keeps only the start of long strings, so strings sharing it are not in value order).
+    /// Each document read then sorts at or after every one before it, and a query that keeps
+    /// its first `k` results can stop once `k` documents have passed its filter.
+    pub fn ordered_by_index(&self, lookup: &Lookup) -> bool {
+        let [item] = self.ast.order_by.as_slice() else {
+            return false;
+        };
+        let is_string = |scalar: &Scalar| matches!(scalar, Scalar::String(_));
+        let selects_strings = match &lookup.kind {
+            LookupKind::Equal(values) => values.iter().any(is_string),
+            LookupKind::Range { low, high } => [low, high].into_iter().any(|bound| match bound {
+                Bound::Included(value) | Bound::Excluded(value) => is_string(value),
+                Bound::Unbounded => false,
+            }),
+            LookupKind::Prefix(_) => true,
+        };
+        !item.descending
+            && !selects_strings
+            && !lookup.path.has_element()
+            && document_path(&item.expr).as_ref() == Some(&lookup.path)
+    }
+}
+
 /// Adds `lookup`, or narrows a range on the same path and of the same type with it: a lower
 /// bound from one term and an upper bound from another make one closed range.
 fn merge_or_push(lookups: &mut Vec<Lookup>, lookup: Lookup) {
@@ -392,5 +419,31 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn an_ascending_order_by_on_a_numeric_lookups_path_is_read_in_order() {
+        let ordered = |text: &str| {
+            let query = Query::parse(text).unwrap();
+            let lookups = query.index_lookups(&Parameters::new());
+            query.ordered_by_index(&lookups[0])
+        };
+        assert!(ordered("SELECT TOP 5 * FROM c WHERE c.n > 3 ORDER BY c.n"));
+        assert!(ordered(
+            "SELECT TOP 5 * FROM c WHERE c.a.n IN (1, 2) ORDER BY c.a.n ASC"
+        ));
+        assert!(!ordered(
+            "SELECT TOP 5 * FROM c WHERE c.n > 3 ORDER BY c.n DESC"
+        ));
+        assert!(!ordered("SELECT TOP 5 * FROM c WHERE c.n > 3 ORDER BY c.m"));
+        assert!(!ordered(
+            "SELECT TOP 5 * FROM c WHERE c.n > 3 ORDER BY c.n, c.m"
+        ));
+        assert!(!ordered(
+            "SELECT TOP 5 * FROM c WHERE c.s > 'a' ORDER BY c.s"
+        ));
+        assert!(!ordered(
+            "SELECT TOP 5 * FROM c WHERE c.t[0] = 1 ORDER BY c.t[0]"
+        ));
     }
 }

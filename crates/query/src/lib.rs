@@ -316,6 +316,15 @@ impl Query {
         })
     }
 
+    /// The documents a [`Query::top_documents_query`] picker keeps (its `TOP`); `None` for
+    /// any other query.
+    pub fn picked_documents(&self) -> Option<u64> {
+        match &self.ast.top {
+            Some(Count::Literal(n)) if self.ast.offset_limit.is_none() => Some(*n),
+            _ => None,
+        }
+    }
+
     /// True when the query can be answered one document at a time, each document's results
     /// in order: it reads documents (`FROM`) and does not need its whole input
     /// ([`Query::needs_full_scan`]). Running it over each document alone and concatenating

@@ -203,6 +203,11 @@ pub(crate) fn query_items(
                     state,
                     (database, container),
                     (&scan_scope, lookup.as_ref()),
+                    // Read in the query's order, it ends once its documents are found.
+                    lookup
+                        .as_ref()
+                        .filter(|lookup| query.ordered_by_index(lookup))
+                        .and_then(|_| picker.picked_documents()),
                     (&picker, &parameters, now, functions.as_ref()),
                     prefilter.as_ref(),
                 )?,
@@ -510,8 +515,10 @@ const MAX_PICKED_DOCUMENTS: u64 = 10_000;
 /// documents its rows can come from: every chunk of items read (a quarter of
 /// [`crate::ServerConfig::max_query_input`]) is run with the candidates so far through
 /// `picker` ([`tributary_query::Query::top_documents_query`]), so memory holds the candidates
-/// and one chunk, not the scope. Returns the candidates in order, and the items and bytes
-/// read.
+/// and one chunk, not the scope. With `ordered_rows` (the items come in the query's order,
+/// [`tributary_query::Query::ordered_by_index`], and it keeps that many), it picks every
+/// `ordered_rows` items and stops reading once that many are picked. Returns the candidates
+/// in order, and the items and bytes read.
 ///
 /// # Errors
 /// 400 when the candidates and a chunk together pass the limit, as for
@@ -520,6 +527,7 @@ fn load_top_documents(
     state: &AppState,
     (database, container): (&str, &str),
     (scope, lookup): (&FeedScope, Option<&Lookup>),
+    ordered_rows: Option<u64>,
     (picker, parameters, now, functions): (
         &Query,
         &Parameters,
@@ -565,13 +573,18 @@ fn load_top_documents(
                 return ControlFlow::Break(());
             }
         }
-        if chunk_bytes >= chunk_limit {
+        let ordered_chunk_full = ordered_rows.is_some_and(|rows| chunk.len() as u64 >= rows.max(1));
+        if chunk_bytes >= chunk_limit || ordered_chunk_full {
             match pick(&mut candidates, &mut chunk) {
                 Ok(bytes) => (candidate_bytes, chunk_bytes) = (bytes, 0),
                 Err(error) => {
                     failure = Some(error);
                     return ControlFlow::Break(());
                 }
+            }
+            // Read in the query's order: no later document comes before the picked ones.
+            if ordered_rows.is_some_and(|rows| candidates.len() as u64 >= rows) {
+                return ControlFlow::Break(());
             }
         }
         ControlFlow::Continue(())

@@ -234,6 +234,37 @@ async fn whole_input_queries_read_the_indexed_items_and_order_as_a_scan_does() {
 }
 
 #[tokio::test]
+async fn an_ascending_order_by_on_the_indexed_path_stops_reading_at_its_window() {
+    let server = server_with_items().await;
+    // (query, items read through the index): read in `n` order, the first rows found end it.
+    for (sql, n_expected_reads) in [
+        (
+            "SELECT TOP 5 c.id, c.n FROM c WHERE c.n > 40 ORDER BY c.n",
+            5,
+        ),
+        (
+            "SELECT c.id, c.n FROM c WHERE c.n >= 10 ORDER BY c.n OFFSET 3 LIMIT 4",
+            7,
+        ),
+        (
+            "SELECT TOP 3 c.id FROM c WHERE c.n IN (7, 3, 90, 5) ORDER BY c.n ASC",
+            3,
+        ),
+        // One value on another path ranks before the range: read through `/status/?`, not
+        // in `n` order, every held item is read.
+        (
+            "SELECT TOP 4 c.id, c.n FROM c WHERE c.n > 40 AND c.status = 'held' ORDER BY c.n",
+            40,
+        ),
+    ] {
+        let (expected, _) = all_results(&server, "plain", sql, 1000).await;
+        let (indexed, n_read) = all_results(&server, "indexed", sql, 1000).await;
+        assert_eq!(indexed, expected, "{sql}");
+        assert_eq!(n_read, n_expected_reads, "{sql}");
+    }
+}
+
+#[tokio::test]
 async fn a_replaced_policy_is_built_in_the_background_and_then_used() {
     let server = server_with_items().await;
     let sql = "SELECT c.id FROM c WHERE c.status = 'closed'";
