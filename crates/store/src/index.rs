@@ -20,6 +20,7 @@ use crate::catalog::ContainerRecord;
 use crate::error::{Result, StoreError};
 use crate::feed::{self, FeedScope};
 use crate::is_expired;
+use crate::item_scan::whole_range_segments;
 use crate::records::{FeedRecordView, index_key_version, index_prefix, log_key};
 use crate::storage::Space;
 
@@ -174,6 +175,12 @@ impl Store {
         }
         let span = feed::scope_span(&record, scope)?;
         let (min, max) = (span.min.as_str(), span.max.as_str());
+        // A span of whole feed ranges holds only versions written to their segments (or to
+        // their ancestors'): entries of other segments are passed over unread.
+        let segments = match span.is_full() {
+            true => None,
+            false => whole_range_segments(&record, &span),
+        };
         let now_s = self.shared.now_s();
         let prefix = index_prefix(record.cid, record.index.generation);
         let mut seen = lookup.may_repeat_items().then(HashSet::new);
@@ -192,6 +199,12 @@ impl Store {
             for entry in snapshot.scan(Space::Index, &start, &end) {
                 let (key, _) = entry?;
                 let (segment, lsn) = index_key_version(&key)?;
+                if segments
+                    .as_ref()
+                    .is_some_and(|segments| !segments.contains(&segment))
+                {
+                    continue;
+                }
                 if let Some(seen) = &mut seen
                     && !seen.insert((segment, lsn))
                 {

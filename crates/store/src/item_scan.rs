@@ -306,7 +306,7 @@ fn segment_end(cid: u32, segment: u32) -> Vec<u8> {
 
 /// When `span` is exactly a union of current feed ranges, the segments holding their items
 /// (theirs and their ancestors'), ascending; `None` for any other span.
-fn whole_range_segments(record: &ContainerRecord, span: &EpkRange) -> Option<Vec<u32>> {
+pub(crate) fn whole_range_segments(record: &ContainerRecord, span: &EpkRange) -> Option<Vec<u32>> {
     let mut segments = Vec::new();
     for range in record.feed.ranges.iter().filter(|range| range.is_current()) {
         let epks = range.epk_range();

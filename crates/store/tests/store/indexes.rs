@@ -439,3 +439,57 @@ fn a_read_resumes_after_the_position_it_stopped_at() {
         "pages of 4 read the same items in the same order"
     );
 }
+
+#[test]
+fn reads_of_one_feed_range_find_its_items_before_and_after_a_split() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let runtime = runtime();
+    let store = open_store(dir.path(), quiet_options(&clock));
+    create_container(
+        &runtime,
+        &store,
+        ContainerDefinition::new(CONTAINER, "/pk"),
+        2,
+    );
+    let write = |i: usize| {
+        runtime
+            .block_on(store.write_item(
+                DATABASE,
+                CONTAINER,
+                ItemWrite::create(
+                    json!({"id": format!("i{i}"), "pk": format!("p{i}"), "n": i % 3}),
+                ),
+            ))
+            .expect("create");
+    };
+    (0..60).for_each(write);
+    let lookup = Lookup {
+        path: path(&["n"]),
+        kind: LookupKind::Equal(vec![Scalar::Number(1.0)]),
+    };
+    let by_range = |store: &Store| {
+        let properties = store.read_container(DATABASE, CONTAINER).expect("read");
+        let mut ids: Vec<String> = properties
+            .feed_ranges
+            .iter()
+            .flat_map(|range| looked_up(store, &lookup, &FeedScope::Range(range.id)))
+            .collect();
+        ids.sort();
+        (properties.feed_ranges.len(), ids)
+    };
+    let mut expected: Vec<String> = looked_up(&store, &lookup, &FeedScope::Container);
+    expected.sort();
+    assert_eq!(expected.len(), 20);
+    assert_eq!(by_range(&store), (2, expected.clone()));
+    // After the split, the children's items sit in their parent's segment, and later
+    // writes in their own: each range still finds exactly its items, once.
+    runtime
+        .block_on(store.split_range(DATABASE, CONTAINER, 0))
+        .expect("split");
+    (60..90).for_each(write);
+    let mut expected: Vec<String> = looked_up(&store, &lookup, &FeedScope::Container);
+    expected.sort();
+    assert_eq!(expected.len(), 30);
+    assert_eq!(by_range(&store), (3, expected));
+}
