@@ -82,6 +82,9 @@ pub struct StoreBenchOptions {
     pub n_latency_writes: u64,
     /// Pause between two writes of the commit→reader phase.
     pub latency_interval_ms: u64,
+    /// Whether the container indexes every path (Cosmos DB's default policy) rather than
+    /// nothing (`indexingMode: none`).
+    pub indexed: bool,
     /// Feed ranges of the container.
     pub n_feed_ranges: u32,
     /// When commits are acknowledged.
@@ -112,6 +115,7 @@ impl Default for StoreBenchOptions {
             feed_page_items: 1000,
             n_latency_writes: 2000,
             latency_interval_ms: 2,
+            indexed: true,
             n_feed_ranges: 4,
             durability: Durability::Fsync,
             parent_dir: None,
@@ -250,7 +254,7 @@ impl StoreBenchReport {
     pub fn render_text(&self) -> String {
         let p = &self.parameters;
         let mut out = format!(
-            "tributary bench store: {} + {} + {} items of {} bytes, {} partition keys, {} feed ranges, durability {}\n",
+            "tributary bench store: {} + {} + {} items of {} bytes, {} partition keys, {} feed ranges, durability {}, {}\n",
             p.n_items,
             p.n_concurrent_items,
             p.n_latency_writes,
@@ -258,6 +262,11 @@ impl StoreBenchReport {
             self.n_partition_keys,
             p.n_feed_ranges,
             durability_name(p.durability),
+            if p.indexed {
+                "every path indexed"
+            } else {
+                "indexingMode none"
+            },
         );
         out.push_str(&format!("machine: {}\n\n", self.machine.describe()));
         out.push_str(&table::render(&[
@@ -351,7 +360,11 @@ pub async fn run_store_bench(options: &StoreBenchOptions) -> Result<StoreBenchRe
     store
         .create_container(
             DATABASE,
-            ContainerDefinition::new(CONTAINER, PARTITION_KEY_PATH),
+            ContainerDefinition {
+                indexing_policy: (!options.indexed)
+                    .then(|| serde_json::json!({"indexingMode": "none", "automatic": false})),
+                ..ContainerDefinition::new(CONTAINER, PARTITION_KEY_PATH)
+            },
             options.n_feed_ranges,
         )
         .await?;

@@ -297,8 +297,19 @@ struct StoreBenchArgs {
     /// Milliseconds between two paced writes.
     #[arg(long, default_value_t = 2)]
     latency_interval_ms: u64,
+    /// The container's indexing: `all` (Cosmos DB's default policy, every path in the range
+    /// index, kept in each write's commit) or `none` (`indexingMode: none`).
+    #[arg(long, value_enum, default_value_t = BenchIndexing::All)]
+    indexing: BenchIndexing,
     #[command(flatten)]
     common: BenchCommonArgs,
+}
+
+/// `--indexing` of `bench store`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BenchIndexing {
+    All,
+    None,
 }
 
 #[derive(clap::Args)]
@@ -641,6 +652,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
                 feed_page_items: args.page_size,
                 n_latency_writes: args.latency_writes,
                 latency_interval_ms: args.latency_interval_ms,
+                indexed: matches!(args.indexing, BenchIndexing::All),
                 n_feed_ranges: args.common.ranges,
                 durability: args.common.durability.durability(),
                 parent_dir: args.common.dir,
