@@ -13,6 +13,28 @@
 //! A lookup may return more items than the query wants (long strings are indexed by their
 //! first [`MAX_INDEXED_STRING_BYTES`] bytes), never fewer: the caller runs the query's
 //! filter on what it reads.
+//!
+//! # Example
+//!
+//! ```
+//! use tributary_index::{IndexPath, IndexingPolicy, Lookup, LookupKind, Scalar, Step};
+//!
+//! let policy = IndexingPolicy::from_json(Some(&serde_json::json!({
+//!     "includedPaths": [{"path": "/*"}],
+//!     "excludedPaths": [{"path": "/notes/?"}],
+//! })))
+//! .unwrap();
+//! let status = IndexPath(vec![Step::Property("status".into())]);
+//! assert!(policy.indexes(&status));
+//! assert!(!policy.indexes(&IndexPath(vec![Step::Property("notes".into())])));
+//!
+//! // An item's terms; the one for `status = "open"` lies in the lookup's byte range.
+//! let item = serde_json::json!({"id": "1", "status": "open", "notes": "x"});
+//! let terms = policy.terms(&item);
+//! let lookup = Lookup { path: status, kind: LookupKind::Equal(vec![Scalar::String("open".into())]) };
+//! let ranges = lookup.term_ranges();
+//! assert!(terms.iter().any(|term| ranges.iter().any(|(start, end)| start <= term && term < end)));
+//! ```
 
 mod encoding;
 mod lookup;
