@@ -56,6 +56,12 @@ impl Lookup {
         })
     }
 
+    /// Whether an index position (a term and what follows it) lies on this lookup's path:
+    /// a position from a read of another path cannot resume this one.
+    pub fn is_on_path(&self, position: &[u8]) -> bool {
+        position.starts_with(&path_bytes(&self.path))
+    }
+
     /// The index the lookup reads, as an indexing policy names it (`/status/?`).
     pub fn index_spec(&self) -> String {
         self.path.to_string()

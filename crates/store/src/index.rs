@@ -156,7 +156,7 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::BadRequest`] when the index cannot answer the lookup now (see
-    /// [`Store::usable_lookup`]); [`StoreError::RangeGone`] for a split range; storage
+    /// [`Store::usable_lookup`]) or `after` is not a position on its path; [`StoreError::RangeGone`] for a split range; storage
     /// errors.
     pub fn visit_indexed_items(
         &self,
@@ -170,6 +170,14 @@ impl Store {
         if record.index.build.is_some() || !record.indexing_policy().indexes(&lookup.path) {
             return Err(StoreError::BadRequest(format!(
                 "the index {} cannot answer this query now",
+                lookup.index_spec()
+            )));
+        }
+        if after.is_some_and(|after| !lookup.is_on_path(after)) {
+            return Err(StoreError::BadRequest(format!(
+                "the index position to resume from is not on {}: the query is not the one \
+                 that made it, or the container's indexing policy changed since; run the query \
+                 again from the start",
                 lookup.index_spec()
             )));
         }

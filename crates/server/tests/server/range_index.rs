@@ -390,3 +390,31 @@ async fn writes_between_pages_are_seen_by_the_index() {
     }
     assert!(seen.len() as u64 >= still_open, "{seen:?}");
 }
+
+#[tokio::test]
+async fn a_continuation_from_another_indexed_query_is_refused() {
+    let server = server_with_items().await;
+    let first = page(
+        &server,
+        "indexed",
+        "SELECT c.id FROM c WHERE c.status = 'open'",
+        2,
+        None,
+    )
+    .await;
+    first.expect_status(200);
+    let token = first
+        .header("x-ms-continuation")
+        .expect("more pages")
+        .to_owned();
+    let other = page(
+        &server,
+        "indexed",
+        "SELECT c.id FROM c WHERE c.n > 3",
+        2,
+        Some(&token),
+    )
+    .await;
+    let message = other.expect_error(400);
+    assert!(message.contains("run the query"), "{message}");
+}
