@@ -541,7 +541,6 @@ fn load_top_documents(
     let mut candidate_bytes = 0usize;
     let mut chunk: Vec<Value> = Vec::new();
     let mut chunk_bytes = 0usize;
-    let (mut n_read, mut n_bytes) = (0usize, 0usize);
     let pick = |candidates: &mut Vec<Value>, chunk: &mut Vec<Value>| {
         let input = candidates.iter().chain(chunk.iter());
         let picked = run_query(picker, parameters, input, now, functions)?;
@@ -549,49 +548,29 @@ fn load_top_documents(
         *candidates = picked;
         Ok::<usize, ApiError>(candidates.iter().map(|c| c.to_string().len()).sum())
     };
-    let mut failure = None;
-    visit_input(state, (database, container), (scope, lookup), |body| {
-        n_read += 1;
-        n_bytes += body.len();
-        match passes(prefilter, body, parameters, now) {
-            Ok(true) => {}
-            Ok(false) => return ControlFlow::Continue(()),
-            Err(error) => {
-                failure = Some(error);
-                return ControlFlow::Break(());
+    let (n_read, n_bytes) = visit_documents(
+        state,
+        (database, container),
+        (scope, lookup),
+        (prefilter, parameters, now),
+        |document, size| {
+            chunk_bytes += size;
+            if candidate_bytes + chunk_bytes > state.max_query_input {
+                return Err(whole_input_too_large(state));
             }
-        }
-        chunk_bytes += body.len();
-        if candidate_bytes + chunk_bytes > state.max_query_input {
-            failure = Some(whole_input_too_large(state));
-            return ControlFlow::Break(());
-        }
-        match serde_json::from_str(body) {
-            Ok(document) => chunk.push(document),
-            Err(error) => {
-                failure = Some(stored_item_not_json(error));
-                return ControlFlow::Break(());
-            }
-        }
-        let ordered_chunk_full = ordered_rows.is_some_and(|rows| chunk.len() as u64 >= rows.max(1));
-        if chunk_bytes >= chunk_limit || ordered_chunk_full {
-            match pick(&mut candidates, &mut chunk) {
-                Ok(bytes) => (candidate_bytes, chunk_bytes) = (bytes, 0),
-                Err(error) => {
-                    failure = Some(error);
-                    return ControlFlow::Break(());
+            chunk.push(document);
+            let ordered_chunk_full =
+                ordered_rows.is_some_and(|rows| chunk.len() as u64 >= rows.max(1));
+            if chunk_bytes >= chunk_limit || ordered_chunk_full {
+                (candidate_bytes, chunk_bytes) = (pick(&mut candidates, &mut chunk)?, 0);
+                // Read in the query's order: no later document comes before the picked ones.
+                if ordered_rows.is_some_and(|rows| candidates.len() as u64 >= rows) {
+                    return Ok(ControlFlow::Break(()));
                 }
             }
-            // Read in the query's order: no later document comes before the picked ones.
-            if ordered_rows.is_some_and(|rows| candidates.len() as u64 >= rows) {
-                return ControlFlow::Break(());
-            }
-        }
-        ControlFlow::Continue(())
-    })?;
-    if let Some(error) = failure {
-        return Err(error);
-    }
+            Ok(ControlFlow::Continue(()))
+        },
+    )?;
     pick(&mut candidates, &mut chunk)?;
     Ok((candidates, n_read, n_bytes))
 }
@@ -609,62 +588,71 @@ fn load_whole_input(
     (prefilter, parameters, now): (Option<&Prefilter<'_>>, &Parameters, std::time::SystemTime),
 ) -> Result<(Vec<Value>, usize, usize), ApiError> {
     let mut documents = Vec::new();
-    let (mut n_read, mut n_bytes, mut n_kept_bytes) = (0usize, 0usize, 0usize);
-    let mut failure = None;
-    visit_input(state, (database, container), (scope, lookup), |body| {
-        n_read += 1;
-        n_bytes += body.len();
-        match passes(prefilter, body, parameters, now) {
-            Ok(true) => {}
-            Ok(false) => return ControlFlow::Continue(()),
-            Err(error) => {
-                failure = Some(error);
-                return ControlFlow::Break(());
+    let mut n_kept_bytes = 0usize;
+    let (n_read, n_bytes) = visit_documents(
+        state,
+        (database, container),
+        (scope, lookup),
+        (prefilter, parameters, now),
+        |document, size| {
+            n_kept_bytes += size;
+            if n_kept_bytes > state.max_query_input {
+                return Err(whole_input_too_large(state));
             }
-        }
-        n_kept_bytes += body.len();
-        if n_kept_bytes > state.max_query_input {
-            failure = Some(whole_input_too_large(state));
-            return ControlFlow::Break(());
-        }
-        match serde_json::from_str(body) {
-            Ok(document) => {
-                documents.push(document);
-                ControlFlow::Continue(())
-            }
-            Err(error) => {
-                failure = Some(stored_item_not_json(error));
-                ControlFlow::Break(())
-            }
-        }
-    })?;
-    match failure {
-        Some(error) => Err(error),
-        None => Ok((documents, n_read, n_bytes)),
-    }
+            documents.push(document);
+            Ok(ControlFlow::Continue(()))
+        },
+    )?;
+    Ok((documents, n_read, n_bytes))
 }
 
-/// Visits the items a query that needs its whole input reads: those of `scope` that
-/// `lookup` selects through the container's range index, or every item of the scope.
-fn visit_input(
+/// Visits the documents a query that needs its whole input reads: the items of `scope`
+/// (those `lookup` selects through the container's range index, or every one) that pass the
+/// prefilter, parsed, each with its stored size, until `visit` breaks or fails. Returns the
+/// items read and their bytes.
+///
+/// # Errors
+/// The store's errors, the prefilter's as 400s, and `visit`'s first error.
+fn visit_documents(
     state: &AppState,
     (database, container): (&str, &str),
     (scope, lookup): (&FeedScope, Option<&Lookup>),
-    mut visit: impl FnMut(&str) -> ControlFlow<()>,
-) -> Result<(), ApiError> {
+    (prefilter, parameters, now): (Option<&Prefilter<'_>>, &Parameters, std::time::SystemTime),
+    mut visit: impl FnMut(Value, usize) -> Result<ControlFlow<()>, ApiError>,
+) -> Result<(usize, usize), ApiError> {
+    let (mut n_read, mut n_bytes) = (0usize, 0usize);
+    let mut failure = None;
+    let mut on_item = |body: &str| {
+        n_read += 1;
+        n_bytes += body.len();
+        let step = passes(prefilter, body, parameters, now).and_then(|passed| {
+            if !passed {
+                return Ok(ControlFlow::Continue(()));
+            }
+            let document = serde_json::from_str(body).map_err(stored_item_not_json)?;
+            visit(document, body.len())
+        });
+        step.unwrap_or_else(|error| {
+            failure = Some(error);
+            ControlFlow::Break(())
+        })
+    };
     match lookup {
         Some(lookup) => state.store.visit_indexed_items(
             database,
             container,
             scope,
             (lookup, None),
-            |_, body| visit(body),
+            |_, body| on_item(body),
         )?,
         None => state
             .store
-            .visit_items(database, container, scope, None, |_, body| visit(body))?,
+            .visit_items(database, container, scope, None, |_, body| on_item(body))?,
     }
-    Ok(())
+    match failure {
+        Some(error) => Err(error),
+        None => Ok((n_read, n_bytes)),
+    }
 }
 
 /// Whether an item's text passes the query's prefilter (every item does without one).
