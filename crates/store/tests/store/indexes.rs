@@ -493,3 +493,99 @@ fn reads_of_one_feed_range_find_its_items_before_and_after_a_split() {
     assert_eq!(expected.len(), 30);
     assert_eq!(by_range(&store), (3, expected));
 }
+
+/// Rewrites a closed store as one written before the index existed: container records
+/// without their `index` state, and no index keys.
+fn forget_the_index(dir: &std::path::Path) {
+    let database = fjall::Database::builder(dir).open().expect("fjall opens");
+    let meta = database
+        .keyspace("meta", fjall::KeyspaceCreateOptions::default)
+        .expect("meta keyspace");
+    let records: Vec<(Vec<u8>, Vec<u8>)> = meta
+        .prefix(b"co\0")
+        .map(|guard| {
+            let (key, value) = guard.into_inner().expect("a container record");
+            (key.to_vec(), value.to_vec())
+        })
+        .collect();
+    assert!(!records.is_empty());
+    for (key, value) in records {
+        let mut record: Value = serde_json::from_slice(&value).expect("JSON record");
+        record
+            .as_object_mut()
+            .expect("an object")
+            .remove("index")
+            .expect("an index state");
+        meta.insert(key, serde_json::to_vec(&record).expect("JSON"))
+            .expect("record rewritten");
+    }
+    database
+        .delete_keyspace(
+            database
+                .keyspace("index", fjall::KeyspaceCreateOptions::default)
+                .expect("index keyspace"),
+        )
+        .expect("index keyspace deleted");
+    database
+        .persist(fjall::PersistMode::SyncAll)
+        .expect("persisted");
+}
+
+#[test]
+fn a_store_written_before_the_index_builds_it_when_opened() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let runtime = runtime();
+    let options = StoreOptions {
+        clock: Arc::clone(&clock) as Arc<dyn Clock>,
+        maintenance_interval: Duration::from_millis(10),
+        ..StoreOptions::relaxed()
+    };
+    {
+        let store = open_store(dir.path(), options.clone());
+        create_container(
+            &runtime,
+            &store,
+            ContainerDefinition::new(CONTAINER, "/pk"),
+            2,
+        );
+        for i in 0..300 {
+            runtime
+                .block_on(store.write_item(
+                    DATABASE,
+                    CONTAINER,
+                    ItemWrite::create(
+                        json!({"id": format!("i{i}"), "pk": format!("p{i}"), "n": i % 6}),
+                    ),
+                ))
+                .expect("create");
+        }
+        store.close();
+    }
+    forget_the_index(dir.path());
+    let store = open_store(dir.path(), options);
+    let lookup = Lookup {
+        path: path(&["n"]),
+        kind: LookupKind::Equal(vec![Scalar::Number(2.0)]),
+    };
+    let started = Instant::now();
+    while store
+        .usable_lookup(DATABASE, CONTAINER, std::slice::from_ref(&lookup))
+        .expect("container")
+        .is_none()
+    {
+        assert!(
+            started.elapsed() < BUILD_TIMEOUT,
+            "the index was never built"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut found = looked_up(&store, &lookup, &FeedScope::Container);
+    found.sort();
+    let mut expected: Vec<String> = (0..300)
+        .filter(|i| i % 6 == 2)
+        .map(|i| format!("i{i}"))
+        .collect();
+    expected.sort();
+    assert_eq!(found, expected);
+}
