@@ -533,3 +533,131 @@ fn a_split_ranges_items_are_read_from_its_segments_and_resume_after_any_position
     assert_eq!(seen.len(), live, "every live item in exactly one range");
     assert_eq!(whole.len(), live);
 }
+
+/// Options with maintenance every 20 ms and no delay before a throughput split's phase 2.
+fn splitting_options() -> tributary_store::StoreOptions {
+    tributary_store::StoreOptions {
+        maintenance_interval: std::time::Duration::from_millis(20),
+        throughput_split_delay: std::time::Duration::ZERO,
+        ..quiet_options(&Arc::new(ManualClock::new(START_MS)))
+    }
+}
+
+/// The container once no throughput split is pending, polled for up to ten seconds.
+fn settled(store: &Store) -> tributary_store::ContainerProperties {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let container = store
+            .read_container(DATABASE, CONTAINER)
+            .expect("the container");
+        if !container.throughput_split_pending {
+            return container;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the throughput split never finished"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_throughput_split_marks_its_ranges_splitting_and_a_reopened_store_splits_them() {
+    let fixture = fixture(None);
+    for n in 0..N_ITEMS / 2 {
+        fixture.upsert(n, 1);
+    }
+    let before = fixture
+        .store
+        .read_container(DATABASE, CONTAINER)
+        .expect("the container");
+    let raise = |feed_ranges: u32| {
+        let mut definition = before.definition.clone();
+        definition.throughput = Some(u64::from(feed_ranges) * 10_000);
+        fixture
+            .runtime
+            .block_on(
+                fixture
+                    .store
+                    .replace_container_throughput(DATABASE, definition, feed_ranges),
+            )
+    };
+
+    // Phase 1: the one range stays current, marked splitting, under a new ranges version.
+    let marked = raise(2).expect("the throughput is accepted");
+    assert!(marked.throughput_split_pending);
+    assert!(marked.ranges_version > before.ranges_version);
+    assert_eq!(marked.feed_ranges.len(), 1);
+    assert!(marked.feed_ranges[0].splitting);
+    assert_eq!(marked.feed_ranges[0].id, 0);
+
+    // It serves writes, reads and its change feed as before.
+    for n in N_ITEMS / 2..N_ITEMS {
+        fixture.upsert(n, 1);
+    }
+    fixture
+        .store
+        .read_item(DATABASE, CONTAINER, &pk("p3"), "item-3")
+        .expect("item-3 is readable while its range is splitting");
+    let ids: BTreeSet<String> = fixture
+        .drain_range(0, FeedStart::Beginning)
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
+    assert_eq!(ids.len(), N_ITEMS);
+
+    // Another throughput change waits for this one.
+    assert!(matches!(
+        raise(3),
+        Err(StoreError::ThroughputSplitPending { .. })
+    ));
+
+    // Phase 2 never ran (no maintenance): a reopened store finishes the split.
+    let Fixture {
+        _dir: dir,
+        runtime,
+        store,
+    } = fixture;
+    drop(store);
+    let store = open_store(dir.path(), splitting_options());
+    let reopened = store.read_container(DATABASE, CONTAINER).expect("reopened");
+    assert!(reopened.throughput_split_pending, "the mark is durable");
+    let split = settled(&store);
+    assert_eq!(split.feed_ranges.len(), 2);
+    assert!(split.ranges_version > marked.ranges_version);
+    for range in &split.feed_ranges {
+        assert!(!range.splitting);
+        assert_eq!(range.parents, [0]);
+    }
+    let fixture = Fixture {
+        _dir: dir,
+        runtime,
+        store,
+    };
+    let mut ids = BTreeSet::new();
+    for range in &split.feed_ranges {
+        ids.extend(
+            fixture
+                .drain_range(range.id, FeedStart::Beginning)
+                .into_iter()
+                .map(|(_, id)| id),
+        );
+    }
+    assert_eq!(ids.len(), N_ITEMS, "the children hold every change");
+
+    // More than twice the ranges: every range is marked, and their children split further.
+    let mut definition = split.definition.clone();
+    definition.throughput = Some(50_000);
+    let marked = fixture
+        .runtime
+        .block_on(
+            fixture
+                .store
+                .replace_container_throughput(DATABASE, definition, 5),
+        )
+        .expect("the throughput is accepted");
+    assert!(marked.feed_ranges.iter().all(|r| r.splitting));
+    let split = settled(&fixture.store);
+    assert_eq!(split.feed_ranges.len(), 5);
+    assert!(split.feed_ranges.iter().all(|r| !r.splitting));
+}
