@@ -140,8 +140,91 @@ async fn an_autoscale_maximum_gives_feed_ranges_as_manual_throughput_does() {
         .await
         .expect_status(200);
     assert_eq!(
-        n_ranges(&server, "wide").await,
+        server.wait_for_split("db", "wide", 3).await.len(),
         3,
         "raising the maximum splits"
     );
+}
+
+/// The offer of container `c` of `db` with its throughput set to `throughput`, sent back.
+async fn replace_throughput(server: &TestServer, throughput: u64) -> crate::harness::Response {
+    let rid = server
+        .request(Method::GET, "/dbs/db/colls/c")
+        .send()
+        .await
+        .json()["_rid"]
+        .as_str()
+        .expect("a rid")
+        .to_owned();
+    let mut offer = offer_of(server, &rid).await;
+    offer["content"]["offerThroughput"] = json!(throughput);
+    let id = offer["id"].as_str().expect("an offer id").to_owned();
+    server
+        .request(Method::PUT, &format!("/offers/{id}"))
+        .json(&offer)
+        .send()
+        .await
+}
+
+#[tokio::test]
+async fn a_throughput_split_publishes_the_range_splitting_then_its_children() {
+    let server = TestServer::with_container().await;
+    let before = server
+        .request(Method::GET, "/dbs/db/colls/c/pkranges")
+        .send()
+        .await;
+    before.expect_status(200);
+    let old_etag = before.header("etag").expect("an etag").to_owned();
+    server
+        .create_item("a", &json!({"id": "1", "pk": "a"}))
+        .await;
+
+    let replaced = replace_throughput(&server, 20000).await;
+    replaced.expect_status(200);
+    assert_eq!(replaced.json()["content"]["isOfferReplacePending"], true);
+
+    // Phase 1: the one range, published again (a new etag) as splitting.
+    let incremental = server
+        .request(Method::GET, "/dbs/db/colls/c/pkranges")
+        .header("if-none-match", &old_etag)
+        .header("a-im", "Incremental feed")
+        .send()
+        .await;
+    incremental.expect_status(200);
+    assert_ne!(incremental.header("etag"), Some(old_etag.as_str()));
+    let ranges = incremental.json()["PartitionKeyRanges"].clone();
+    assert_eq!(ranges.as_array().map(Vec::len), Some(1), "{ranges}");
+    assert_eq!(ranges[0]["id"], "0");
+    assert_eq!(ranges[0]["status"], "splitting");
+
+    // The range still serves reads, writes and the change feed.
+    server
+        .create_item("b", &json!({"id": "2", "pk": "b"}))
+        .await;
+    server
+        .request(Method::GET, "/dbs/db/colls/c/docs/1")
+        .partition_key("a")
+        .send()
+        .await
+        .expect_status(200);
+    assert_eq!(server.changed_ids().await, ["1", "2"]);
+
+    // Another change while the split is pending is refused with 423.
+    let message = replace_throughput(&server, 30000).await.expect_error(423);
+    assert!(message.contains("isOfferReplacePending"), "{message}");
+
+    // Phase 2: the children replace it, and the offer is no longer pending.
+    let children = server.wait_for_split("db", "c", 2).await;
+    assert!(
+        children.iter().all(|r| r["parents"] == json!(["0"])),
+        "{children:?}"
+    );
+    let offers = server.request(Method::GET, "/offers").send().await;
+    assert_eq!(
+        offers.json()["Offers"][0]["content"]["isOfferReplacePending"],
+        false
+    );
+    replace_throughput(&server, 30000).await.expect_status(200);
+    server.wait_for_split("db", "c", 3).await;
+    assert_eq!(server.changed_ids().await, ["1", "2"]);
 }
