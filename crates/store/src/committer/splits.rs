@@ -99,16 +99,12 @@ impl Committer {
 }
 
 /// Splits the ranges of a container marked splitting, then (when the throughput asked for
-/// more than twice the ranges, so that all were marked) the largest current ranges until the
-/// container has the ranges its throughput asks for; clears the target.
+/// more than twice the ranges) the largest of their children until the container has the
+/// ranges its throughput asks for; clears the target.
 fn finish_throughput_split(txn: &mut Txn<'_>, cid: u32) -> Result<()> {
     let container = Arc::clone(&txn.catalog.containers[&cid]);
     let (database, name) = (&container.database, &container.definition.id);
-    let target = container
-        .feed
-        .split_target
-        .map_or(0, |t| t as usize)
-        .min(MAX_FEED_RANGES);
+    let target = container.feed.split_target.map_or(0, |t| t as usize);
     let marked: Vec<u32> = container
         .feed
         .ranges
@@ -116,20 +112,32 @@ fn finish_throughput_split(txn: &mut Txn<'_>, cid: u32) -> Result<()> {
         .filter(|r| r.is_current() && r.splitting)
         .map(|r| r.id)
         .collect();
+    let mut pieces = Vec::new();
     for range_id in marked {
-        split_range(txn, database, name, range_id)?;
+        pieces.extend(
+            split_range(txn, database, name, range_id)?
+                .into_iter()
+                .map(|r| r.id),
+        );
     }
     loop {
         let feed = &txn.catalog.containers[&cid].feed;
-        let current = || feed.ranges.iter().filter(|r| r.is_current());
-        if current().count() >= target {
+        let n_current = feed.ranges.iter().filter(|r| r.is_current()).count();
+        if n_current >= target.min(MAX_FEED_RANGES) {
             break;
         }
-        let largest = current()
+        let largest = feed
+            .ranges
+            .iter()
+            .filter(|r| r.is_current() && pieces.contains(&r.id))
             .max_by_key(|r| (r.approx_bytes, u32::MAX - r.id))
-            .map(|r| r.id)
-            .expect("a container has at least one current range");
-        split_range(txn, database, name, largest)?;
+            .map(|r| r.id);
+        let Some(range_id) = largest else { break };
+        pieces.extend(
+            split_range(txn, database, name, range_id)?
+                .into_iter()
+                .map(|r| r.id),
+        );
     }
     txn.container_mut(cid).feed.split_target = None;
     Ok(())
