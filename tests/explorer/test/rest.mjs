@@ -83,8 +83,7 @@ export class Rest {
 
   /**
    * Replaces a container's manual throughput, as the SDKs do: its offer read from `/offers`
-   * and sent back changed. Past 10,000 RU/s per feed range, the server splits ranges, in two
-   * phases: this waits until the offer is no longer `isOfferReplacePending` (the split done).
+   * and sent back changed. Past 10,000 RU/s per feed range, the server splits ranges.
    */
   async replaceThroughput(database, container, throughput) {
     const rid = (await this.send("GET", ["dbs", database, "colls", container])).body._rid;
@@ -97,17 +96,6 @@ export class Rest {
     });
     if (response.status !== 200) {
       throw new Error(`the offer replace answered ${response.status}: ${JSON.stringify(response.body)}`);
-    }
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const offers = (await this.send("GET", ["offers"])).body.Offers;
-      if (!offers.find((o) => o.id === offer.id)?.content?.isOfferReplacePending) {
-        return;
-      }
-      if (Date.now() > deadline) {
-        throw new Error(`the split of container ${container} did not finish in 10 s`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
 
