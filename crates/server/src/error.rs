@@ -76,8 +76,6 @@ pub(crate) fn store_error_status(error: &StoreError) -> u16 {
         StoreError::DocumentTooLarge { .. } => 413,
         StoreError::Overloaded(_) => 429,
         StoreError::RangeGone { .. } => 410,
-        // Cosmos DB answers a throughput change while the last one is pending with 423.
-        StoreError::ThroughputSplitPending { .. } => 423,
         StoreError::DiskFull { .. } => 507,
         StoreError::Poisoned(_)
         | StoreError::CommitFailed(_)

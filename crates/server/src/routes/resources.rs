@@ -410,8 +410,7 @@ fn range_json(container: &ContainerProperties, range: &RangeRecord, n_ranges: us
         "ridPrefix": range.id,
         "_self": format!("dbs/{}/colls/{}/pkranges/{rid}/", container.database_rid, container.rid),
         "throughputFraction": 1.0 / n_ranges as f64,
-        // A range a throughput change is about to split is published as splitting first.
-        "status": if range.splitting { "splitting" } else { "online" },
+        "status": "online",
         "parents": range.ancestors.iter().map(u32::to_string).collect::<Vec<_>>(),
         "_ts": container.ts,
         "_lsn": container.high_lsn,
@@ -502,10 +501,6 @@ impl OfferTarget {
             },
             "_ts": ts,
         });
-        if let OfferTarget::Container(container) = self {
-            // True from a throughput change that splits feed ranges until they have split.
-            offer["content"]["isOfferReplacePending"] = json!(container.throughput_split_pending);
-        }
         if let Some(autoscale) = autoscale {
             // Autoscale runs between a tenth of its maximum and the maximum; at rest it is at
             // the tenth, which is what Cosmos DB reports as the offer's current throughput.
@@ -570,11 +565,9 @@ pub(crate) fn read_offer(state: &AppState, id: &str) -> Result<Reply, ApiError> 
     Ok(Reply::json(200, find_offer(state, id)?.json().to_string()))
 }
 
-/// `PUT /offers/{id}`: changes a database's shared throughput, or a container's; a
-/// container with fewer than one feed range per 10,000 RU/s splits, in two phases as on
-/// Cosmos DB: the offer answered is pending (`isOfferReplacePending`) and the ranges to split
-/// are published as splitting until a later maintenance pass splits them; another change
-/// meanwhile is answered 423.
+/// `PUT /offers/{id}`: changes a database's shared throughput, or a container's; for a
+/// container every further 10,000 RU/s splits feed ranges until it has one range per
+/// 10,000 RU/s.
 pub(crate) async fn replace_offer(
     state: &AppState,
     request: &RequestContext,
@@ -624,14 +617,26 @@ pub(crate) async fn replace_offer(
     let mut definition = container.definition.clone();
     definition.throughput = Some(throughput);
     definition.autoscale = provisioned.autoscale;
-    let container = state
+    let mut container = state
         .store
-        .replace_container_throughput(
-            &container.database,
-            definition,
-            ranges_for_throughput(throughput),
-        )
+        .replace_container(&container.database, definition)
         .await?;
+    let wanted = ranges_for_throughput(throughput) as usize;
+    while container.feed_ranges.len() < wanted {
+        let largest = container
+            .feed_ranges
+            .iter()
+            .max_by_key(|r| (r.approx_bytes, u32::MAX - r.id))
+            .map(|r| r.id)
+            .expect("a container has at least one range");
+        state
+            .store
+            .split_range(&container.database, &container.definition.id, largest)
+            .await?;
+        container = state
+            .store
+            .read_container(&container.database, &container.definition.id)?;
+    }
     Ok(Reply::json(
         200,
         OfferTarget::Container(Box::new(container))

@@ -110,30 +110,6 @@ impl TestServer {
         }
     }
 
-    /// The partition key ranges of `dbs/{database}/colls/{container}` once a throughput
-    /// change's split has finished (none splitting, `n` of them), polled for up to ten
-    /// seconds: the split happens in a maintenance pass after the offer replace.
-    pub async fn wait_for_split(&self, database: &str, container: &str, n: usize) -> Vec<Value> {
-        let path = format!("/dbs/{database}/colls/{container}/pkranges");
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let response = self.request(Method::GET, &path).send().await;
-            response.expect_status(200);
-            let ranges = response.json()["PartitionKeyRanges"]
-                .as_array()
-                .cloned()
-                .expect("a range list");
-            if ranges.len() == n && ranges.iter().all(|r| r["status"] == "online") {
-                return ranges;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{path} never settled on {n} ranges: {ranges:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
     /// A request signed with the account key and dated now.
     pub fn request(&self, method: Method, path: &str) -> TestRequest<'_> {
         TestRequest {
