@@ -338,11 +338,6 @@ pub struct RangeRecord {
     /// range's item pointers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item_count: Option<u64>,
-    /// Set while a throughput change has this range waiting to split: it is published as
-    /// splitting and stays current (reads, writes and feed reads as before) until a later
-    /// maintenance pass replaces it with its children. Absent in catalogs written before.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub splitting: bool,
 }
 
 impl RangeRecord {
@@ -386,10 +381,6 @@ pub(crate) struct FeedState {
     /// one per second with writes from it on. 0 in catalogs written before thinning.
     #[serde(default)]
     pub time_index_coarse_before: u64,
-    /// While a throughput change's split is pending: the number of current ranges it ends
-    /// with. Set with the `splitting` marks, cleared by the split that replaces them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub split_target: Option<u32>,
 }
 
 /// A container as the catalog keeps it.
@@ -445,7 +436,6 @@ impl ContainerRecord {
                 .cloned()
                 .collect(),
             ranges_version: self.feed.ranges_version,
-            throughput_split_pending: self.feed.split_target.is_some(),
             high_lsn: self.high_lsn(),
             index_progress_percent: self.index_progress_percent(),
         }
@@ -682,11 +672,8 @@ pub struct ContainerProperties {
     pub etag: String,
     /// The current feed ranges, by id.
     pub feed_ranges: Vec<RangeRecord>,
-    /// Version of the range set; changes when a range splits or is marked splitting.
+    /// Version of the range set; changes when a range splits.
     pub ranges_version: u64,
-    /// Whether a throughput change's split has not finished yet (its ranges are marked
-    /// splitting): another throughput change is refused until it has.
-    pub throughput_split_pending: bool,
     /// Highest LSN committed in the container.
     pub high_lsn: u64,
     /// How far the range index is built under the current indexing policy (100 when queries
@@ -873,7 +860,6 @@ mod tests {
             children: Vec::new(),
             approx_bytes: 0,
             item_count: Some(0),
-            splitting: false,
         }
     }
 

@@ -114,15 +114,6 @@ pub enum StoreError {
     /// The feed range id was never part of this container.
     #[error("feed range '{0}' does not exist")]
     RangeNotFound(String),
-    /// A throughput change was asked for while the container's previous one is still
-    /// splitting feed ranges (Cosmos DB answers 423 then).
-    #[error(
-        "the throughput of container '{container}' is still being changed: its feed ranges are splitting; retry once the offer's 'isOfferReplacePending' is false"
-    )]
-    ThroughputSplitPending {
-        /// The container's id.
-        container: String,
-    },
     /// A change feed read asked for history that retention has already removed, or
     /// all-versions mode on a container without a retention policy.
     #[error("{0}")]

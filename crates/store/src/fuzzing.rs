@@ -241,7 +241,6 @@ pub fn valid_container_record() -> Vec<u8> {
         children,
         approx_bytes: 1024,
         item_count: Some(2),
-        splitting: false,
     };
     let record = ContainerRecord {
         database: "db".into(),
@@ -267,7 +266,6 @@ pub fn valid_container_record() -> Vec<u8> {
             avad_trimmed_below: 1,
             avad_since_lsn: 1,
             time_index_coarse_before: 1_699_913_580,
-            split_target: None,
         },
         index: crate::index::IndexState::unbuilt(),
     };

@@ -157,10 +157,6 @@ pub struct StoreOptions {
     pub split_threshold_bytes: Option<u64>,
     /// How often background work (TTL expiry, retention, purging) runs when idle.
     pub maintenance_interval: Duration,
-    /// How long the feed ranges a throughput change splits are published as splitting
-    /// before the maintenance pass that splits them (so a client polling the partition key
-    /// ranges can see that state, as it can on Cosmos DB). Default: 1 s.
-    pub throughput_split_delay: Duration,
     /// The wall clock.
     pub clock: Arc<dyn Clock>,
     /// Free space the store leaves on the disk holding its directory: below it, writes fail
@@ -187,7 +183,6 @@ impl Default for StoreOptions {
             durability: Durability::Fsync,
             split_threshold_bytes: Some(10 * 1024 * 1024 * 1024),
             maintenance_interval: Duration::from_millis(500),
-            throughput_split_delay: Duration::from_secs(1),
             clock: Arc::new(SystemClock),
             min_free_disk_bytes: DEFAULT_MIN_FREE_DISK_BYTES,
             disk_space_check_interval: Duration::from_millis(100),
@@ -214,7 +209,6 @@ impl std::fmt::Debug for StoreOptions {
             .field("durability", &self.durability)
             .field("split_threshold_bytes", &self.split_threshold_bytes)
             .field("maintenance_interval", &self.maintenance_interval)
-            .field("throughput_split_delay", &self.throughput_split_delay)
             .field("min_free_disk_bytes", &self.min_free_disk_bytes)
             .field("disk_space_check_interval", &self.disk_space_check_interval)
             .finish_non_exhaustive()
@@ -310,7 +304,6 @@ impl Store {
             durability: options.durability,
             split_threshold_bytes: options.split_threshold_bytes,
             maintenance_interval: options.maintenance_interval,
-            throughput_split_delay: options.throughput_split_delay,
             clock: options.clock,
             commit_stats: commit_stats::CommitStats::new(),
         });
@@ -577,34 +570,6 @@ impl Store {
         self.call(|reply| Request::ReplaceContainer {
             database,
             definition,
-            split_to: None,
-            reply,
-        })
-        .await
-    }
-
-    /// Replaces a container's definition with a new throughput that asks for `feed_ranges`
-    /// feed ranges. With more than it has, the split is two-phase, as on Cosmos DB: this
-    /// commit marks the ranges to split as splitting (they stay current: reads, writes and
-    /// feed reads go on as before) and changes the range set's version; a maintenance pass
-    /// at least [`StoreOptions::throughput_split_delay`] later splits them (a range into
-    /// more than two when the throughput asks for more than twice the ranges), and a reopened
-    /// store finishes it. [`ContainerProperties::throughput_split_pending`] is set until then.
-    ///
-    /// # Errors
-    /// [`StoreError::ThroughputSplitPending`] while the previous throughput change's split is
-    /// pending; as [`Store::replace_container`].
-    pub async fn replace_container_throughput(
-        &self,
-        database: &str,
-        definition: ContainerDefinition,
-        feed_ranges: u32,
-    ) -> Result<ContainerProperties> {
-        let database = database.to_owned();
-        self.call(|reply| Request::ReplaceContainer {
-            database,
-            definition,
-            split_to: Some(feed_ranges),
             reply,
         })
         .await
@@ -624,9 +589,7 @@ impl Store {
         .await
     }
 
-    /// Splits a current feed range into two at the median EPK of its items, in one commit
-    /// (no splitting state is published first: this is the operator's and the tests' split;
-    /// a throughput change splits in two phases, see [`Store::replace_container_throughput`]).
+    /// Splits a current feed range into two at the median EPK of its items.
     ///
     /// # Errors
     /// [`StoreError::RangeNotFound`], [`StoreError::RangeGone`] if already split,

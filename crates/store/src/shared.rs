@@ -25,8 +25,6 @@ pub(crate) struct Shared {
     pub durability: Durability,
     pub split_threshold_bytes: Option<u64>,
     pub maintenance_interval: Duration,
-    /// How long ranges marked splitting by a throughput change wait for their split.
-    pub throughput_split_delay: Duration,
     pub clock: Arc<dyn Clock>,
     /// What the committer has done, for metrics.
     pub commit_stats: CommitStats,

@@ -134,7 +134,6 @@ pub(super) fn create_container(
             children: Vec::new(),
             approx_bytes: 0,
             item_count: Some(0),
-            splitting: false,
         })
         .collect::<Vec<_>>();
     txn.catalog.counters.next_cid += 1;
@@ -155,7 +154,6 @@ pub(super) fn create_container(
             avad_trimmed_below: 0,
             avad_since_lsn: 0,
             time_index_coarse_before: 0,
-            split_target: None,
         },
         definition,
         index: IndexState::built(),
@@ -167,14 +165,10 @@ pub(super) fn create_container(
     Ok(properties)
 }
 
-/// Replaces a container's definition; for a throughput change (`split_to`, the feed ranges
-/// it asks for), marks the ranges it splits (phase 1 of a throughput split, see
-/// [`mark_ranges_splitting`]), or refuses while the previous change's split is pending.
 pub(super) fn replace_container(
     txn: &mut Txn<'_>,
     database: &str,
     definition: ContainerDefinition,
-    split_to: Option<u32>,
 ) -> Result<ContainerProperties> {
     definition.validate()?;
     let policy = checked_indexing_policy(&definition)?;
@@ -183,13 +177,7 @@ pub(super) fn replace_container(
         &definition.other_properties,
         definition.indexing_policy.as_ref(),
     )?;
-    let existing = txn.catalog.container(database, &definition.id)?;
-    let cid = existing.cid;
-    if split_to.is_some() && existing.feed.split_target.is_some() {
-        return Err(StoreError::ThroughputSplitPending {
-            container: definition.id,
-        });
-    }
+    let cid = txn.catalog.container(database, &definition.id)?.cid;
     let now_s = txn.now_s;
     let container = txn.container_mut(cid);
     if container.definition.partition_key != definition.partition_key {
@@ -220,39 +208,7 @@ pub(super) fn replace_container(
     if ttl_changed {
         rebuild_expiry_index(txn, cid, default_ttl)?;
     }
-    if let Some(feed_ranges) = split_to {
-        mark_ranges_splitting(txn, cid, feed_ranges);
-    }
     Ok(txn.catalog.containers[&cid].properties())
-}
-
-/// Phase 1 of a throughput split: marks the current ranges that must split for the
-/// container to reach `feed_ranges` ranges (all of them when it needs more than twice as
-/// many; otherwise the largest), records the target and changes the range set's version, so
-/// the partition key ranges are published again with these ranges splitting. Nothing when
-/// the container already has that many. Phase 2 is [`super::splits`]'s
-/// `finish_throughput_split`.
-fn mark_ranges_splitting(txn: &mut Txn<'_>, cid: u32, feed_ranges: u32) {
-    let target = (feed_ranges as usize).min(MAX_FEED_RANGES);
-    let container = txn.container_mut(cid);
-    let mut current: Vec<&mut RangeRecord> = container
-        .feed
-        .ranges
-        .iter_mut()
-        .filter(|r| r.is_current())
-        .collect();
-    let n_current = current.len();
-    if target <= n_current {
-        return;
-    }
-    current.sort_by_key(|r| (std::cmp::Reverse(r.approx_bytes), r.id));
-    for range in current.into_iter().take(target - n_current) {
-        range.splitting = true;
-    }
-    container.feed.split_target = Some(target as u32);
-    container.feed.ranges_version += 1;
-    let high_lsn = container.high_lsn();
-    txn.touched.push((cid, high_lsn));
 }
 
 /// The indexing policy of a definition sent by a client.

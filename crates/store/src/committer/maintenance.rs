@@ -1,6 +1,6 @@
 //! Background maintenance, run by the committer when it is idle (and between groups once the
-//! interval has passed): throughput splits' second phase, TTL expiry, all-versions retention
-//! trimming, thinning the time index, and purging the data of deleted containers. Each pass is bounded and committed as its own group.
+//! interval has passed): TTL expiry, all-versions retention trimming, thinning the time index,
+//! and purging the data of deleted containers. Each pass is bounded and committed as its own group.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,8 +30,7 @@ const MAX_PURGE_KEYS_PER_PASS: usize = 4096;
 pub(super) const PURGE_META_PREFIX: &[u8] = b"purge\0";
 
 impl Committer {
-    /// Background work, each step bounded and committed as its own group: throughput splits'
-    /// second phase (see [`Committer::finish_throughput_splits`]), building range
+    /// Background work, each step bounded and committed as its own group: building range
     /// indexes, TTL expiry, all-versions retention, and purging deleted containers and
     /// replaced index generations. Skipped while the disk is below the free-space reserve:
     /// purges and expiries write too (a delete is a new record until compaction), and the
@@ -44,7 +43,6 @@ impl Committer {
         if self.shared.poisoned.lock().is_some() || self.disk_reserve.below_reserve().is_some() {
             return;
         }
-        self.finish_throughput_splits();
         let shared = Arc::clone(&self.shared);
         let catalog = (*shared.catalog()).clone();
         let now_s = shared.now_s();

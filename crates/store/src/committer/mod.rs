@@ -25,7 +25,6 @@ mod script_ops;
 mod splits;
 mod user_ops;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -123,8 +122,6 @@ pub(crate) enum Request {
     ReplaceContainer {
         database: String,
         definition: ContainerDefinition,
-        /// For a throughput change: the number of feed ranges it asks for.
-        split_to: Option<u32>,
         reply: Reply<ContainerProperties>,
     },
     DeleteContainer {
@@ -210,7 +207,6 @@ impl Gate {
                 disk_reserve,
                 last_maintenance: Instant::now(),
                 index_work_pending: false,
-                throughput_splits_seen: HashMap::new(),
                 closed: false,
             }),
             queued: AtomicUsize::new(0),
@@ -334,9 +330,6 @@ struct Committer {
     /// replaced generation) has more to do: passes then come every
     /// [`INDEX_WORK_INTERVAL`] instead of every maintenance interval.
     index_work_pending: bool,
-    /// Containers with a throughput split pending (ranges marked splitting), and when this
-    /// committer first saw each: phase 2 waits for the delay from then.
-    throughput_splits_seen: HashMap<u32, Instant>,
     /// Set by [`Gate::close`]: callers no longer commit on their own threads.
     closed: bool,
 }
@@ -599,11 +592,10 @@ impl Committer {
             Request::ReplaceContainer {
                 database,
                 definition,
-                split_to,
                 reply,
             } => {
                 let savepoint = txn.savepoint();
-                let result = replace_container(txn, &database, definition, split_to);
+                let result = replace_container(txn, &database, definition);
                 match result {
                     Ok(_) => txn.release(savepoint),
                     Err(_) => txn.rollback(savepoint),

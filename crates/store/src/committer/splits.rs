@@ -1,9 +1,7 @@
-//! Feed range splits: one range into two children at the middle of its EPKs, on request,
-//! (after a commit) when a range has grown past the split threshold, or as phase 2 of a
-//! throughput change's split (the ranges phase 1 marked splitting, once the delay is over).
+//! Feed range splits: one range into two children at the middle of its EPKs, on request or
+//! (after a commit) when a range has grown past the split threshold.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use super::Committer;
 use crate::catalog::{MAX_FEED_RANGES, RangeRecord, v2_split_point};
@@ -55,96 +53,7 @@ impl Committer {
     }
 }
 
-impl Committer {
-    /// Phase 2 of throughput splits: in each container whose ranges a throughput change
-    /// marked splitting at least [`crate::StoreOptions::throughput_split_delay`] ago (as this
-    /// committer saw them: after a restart, counted from the first pass), the marked ranges
-    /// split, one commit per container. Skips while the disk is below the free-space reserve.
-    pub(super) fn finish_throughput_splits(&mut self) {
-        let catalog = self.shared.catalog();
-        let pending: Vec<u32> = catalog
-            .containers
-            .values()
-            .filter(|c| c.feed.split_target.is_some())
-            .map(|c| c.cid)
-            .collect();
-        self.throughput_splits_seen
-            .retain(|cid, _| pending.contains(cid));
-        let delay = self.shared.throughput_split_delay;
-        for cid in pending {
-            let seen = *self
-                .throughput_splits_seen
-                .entry(cid)
-                .or_insert_with(Instant::now);
-            if seen.elapsed() < delay {
-                continue;
-            }
-            if self.disk_reserve.below_reserve().is_some() {
-                return;
-            }
-            let shared = Arc::clone(&self.shared);
-            let catalog = (*shared.catalog()).clone();
-            let mut txn = Txn::new(shared.backend.as_ref(), catalog, shared.now_s());
-            match finish_throughput_split(&mut txn, cid) {
-                Ok(()) => {
-                    if self.commit(txn).is_some() {
-                        return;
-                    }
-                    self.throughput_splits_seen.remove(&cid);
-                }
-                Err(error) => tracing::warn!(%error, cid, "could not split marked feed ranges"),
-            }
-        }
-    }
-}
-
-/// Splits the ranges of a container marked splitting, then (when the throughput asked for
-/// more than twice the ranges) the largest of their children until the container has the
-/// ranges its throughput asks for; clears the target.
-fn finish_throughput_split(txn: &mut Txn<'_>, cid: u32) -> Result<()> {
-    let container = Arc::clone(&txn.catalog.containers[&cid]);
-    let (database, name) = (&container.database, &container.definition.id);
-    let target = container.feed.split_target.map_or(0, |t| t as usize);
-    let marked: Vec<u32> = container
-        .feed
-        .ranges
-        .iter()
-        .filter(|r| r.is_current() && r.splitting)
-        .map(|r| r.id)
-        .collect();
-    let mut pieces = Vec::new();
-    for range_id in marked {
-        pieces.extend(
-            split_range(txn, database, name, range_id)?
-                .into_iter()
-                .map(|r| r.id),
-        );
-    }
-    loop {
-        let feed = &txn.catalog.containers[&cid].feed;
-        let n_current = feed.ranges.iter().filter(|r| r.is_current()).count();
-        if n_current >= target.min(MAX_FEED_RANGES) {
-            break;
-        }
-        let largest = feed
-            .ranges
-            .iter()
-            .filter(|r| r.is_current() && pieces.contains(&r.id))
-            .max_by_key(|r| (r.approx_bytes, u32::MAX - r.id))
-            .map(|r| r.id);
-        let Some(range_id) = largest else { break };
-        pieces.extend(
-            split_range(txn, database, name, range_id)?
-                .into_iter()
-                .map(|r| r.id),
-        );
-    }
-    txn.container_mut(cid).feed.split_target = None;
-    Ok(())
-}
-
-/// Splits a current range into two children at the median EPK of its items (clearing its
-/// splitting mark: its children replace it).
+/// Splits a current range into two children at the median EPK of its items.
 pub(super) fn split_range(
     txn: &mut Txn<'_>,
     database: &str,
@@ -220,7 +129,6 @@ pub(super) fn split_range(
         children: Vec::new(),
         approx_bytes: range.approx_bytes / 2,
         item_count,
-        splitting: false,
     };
     let right_count = range
         .item_count
@@ -237,7 +145,6 @@ pub(super) fn split_range(
         .find(|r| r.id == range_id)
         .expect("range exists");
     parent.children = vec![left_id, right_id];
-    parent.splitting = false;
     container.feed.ranges.extend(children.iter().cloned());
     let high_lsn = container.high_lsn();
     txn.touched.push((cid, high_lsn));
