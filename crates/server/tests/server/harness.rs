@@ -565,3 +565,15 @@ fn rid_link_address(path: &str) -> Option<auth::ResourceAddress> {
         resource_link: rid.to_lowercase(),
     })
 }
+
+/// The `retrievedDocumentCount` of a query's metrics: the items it read from the store.
+pub fn retrieved_documents(response: &Response) -> u64 {
+    let metrics = response
+        .header("x-ms-documentdb-query-metrics")
+        .expect("the metrics asked for");
+    metrics
+        .split(';')
+        .find_map(|pair| pair.strip_prefix("retrievedDocumentCount="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no retrievedDocumentCount in {metrics}"))
+}

@@ -7,7 +7,7 @@
 use axum::http::Method;
 use serde_json::{Value, json};
 
-use crate::harness::{Response, TestServer};
+use crate::harness::{Response, TestServer, retrieved_documents};
 
 /// Items per partition key value.
 const PER_KEY: usize = 10;
@@ -29,18 +29,6 @@ async fn query(server: &TestServer, path: &str, sql: &str, parameters: Value) ->
     response
 }
 
-/// The `retrievedDocumentCount` of a query's metrics: the items it read from the store.
-fn retrieved(response: &Response) -> u64 {
-    let metrics = response
-        .header("x-ms-documentdb-query-metrics")
-        .expect("the metrics asked for");
-    metrics
-        .split(';')
-        .find_map(|pair| pair.strip_prefix("retrievedDocumentCount="))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no retrievedDocumentCount in {metrics}"))
-}
-
 fn ids(response: &Response) -> Vec<String> {
     crate::harness::document_ids(&response.json())
 }
@@ -57,7 +45,7 @@ async fn a_query_that_fixes_the_partition_key_reads_only_that_keys_items() {
     }
     let path = "/dbs/db/colls/c/docs";
     let everything = query(&server, path, "SELECT * FROM c", json!([])).await;
-    assert_eq!(retrieved(&everything), 3 * PER_KEY as u64);
+    assert_eq!(retrieved_documents(&everything), 3 * PER_KEY as u64);
     let expected: Vec<String> = (0..PER_KEY).map(|n| format!("b{n}")).collect();
     for (sql, parameters) in [
         ("SELECT * FROM c WHERE c.pk = 'b'", json!([])),
@@ -68,7 +56,11 @@ async fn a_query_that_fixes_the_partition_key_reads_only_that_keys_items() {
     ] {
         let pinned = query(&server, path, sql, parameters).await;
         assert_eq!(ids(&pinned), expected, "{sql}");
-        assert_eq!(retrieved(&pinned), PER_KEY as u64, "{sql} reads one key");
+        assert_eq!(
+            retrieved_documents(&pinned),
+            PER_KEY as u64,
+            "{sql} reads one key"
+        );
     }
     // Two keys are not one: the whole container is read, the answer is the same.
     let either = query(
@@ -78,7 +70,7 @@ async fn a_query_that_fixes_the_partition_key_reads_only_that_keys_items() {
         json!([]),
     )
     .await;
-    assert_eq!(retrieved(&either), 3 * PER_KEY as u64);
+    assert_eq!(retrieved_documents(&either), 3 * PER_KEY as u64);
     assert_eq!(
         either.json()["Documents"].as_array().map(Vec::len),
         Some(2 * PER_KEY)
@@ -91,7 +83,7 @@ async fn a_query_that_fixes_the_partition_key_reads_only_that_keys_items() {
         json!([]),
     )
     .await;
-    assert_eq!(retrieved(&none), 0);
+    assert_eq!(retrieved_documents(&none), 0);
     assert!(ids(&none).is_empty());
 }
 
@@ -133,7 +125,11 @@ async fn a_query_that_fixes_a_hierarchical_keys_prefix_reads_only_that_prefix() 
     )
     .await;
     assert_eq!(ids(&tenant).len(), 2 * PER_KEY);
-    assert_eq!(retrieved(&tenant), 2 * PER_KEY as u64, "one tenant's items");
+    assert_eq!(
+        retrieved_documents(&tenant),
+        2 * PER_KEY as u64,
+        "one tenant's items"
+    );
     let user = query(
         &server,
         path,
@@ -143,7 +139,7 @@ async fn a_query_that_fixes_a_hierarchical_keys_prefix_reads_only_that_prefix() 
     .await;
     assert_eq!(ids(&user).len(), PER_KEY);
     assert_eq!(
-        retrieved(&user),
+        retrieved_documents(&user),
         PER_KEY as u64,
         "one tenant's user's items"
     );
@@ -156,7 +152,7 @@ async fn a_query_that_fixes_a_hierarchical_keys_prefix_reads_only_that_prefix() 
     )
     .await;
     assert_eq!(ids(&by_user).len(), 2 * PER_KEY);
-    assert_eq!(retrieved(&by_user), 2 * PER_KEY as u64);
+    assert_eq!(retrieved_documents(&by_user), 2 * PER_KEY as u64);
 }
 
 /// Follows a query's (or, with `sql` `None`, the read feed's) continuations to the end with
@@ -183,7 +179,7 @@ async fn all_pages(
         }
         let response = request.send().await;
         response.expect_status(200);
-        let count = sql.map(|_| retrieved(&response));
+        let count = sql.map(|_| retrieved_documents(&response));
         pages.push((ids(&response), count));
         continuation = response.header("x-ms-continuation").map(str::to_owned);
         assert!(pages.len() <= 1_000, "the continuations never end");

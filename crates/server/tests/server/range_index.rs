@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::http::Method;
 use serde_json::{Value, json};
 
-use crate::harness::{Response, TestServer};
+use crate::harness::{Response, TestServer, retrieved_documents};
 
 /// Items in each container.
 const N_ITEMS: usize = 120;
@@ -114,25 +114,13 @@ async fn all_results(
             .clone();
         assert!(documents.len() <= page_size, "{sql}: a page over its size");
         results.extend(documents);
-        n_read += retrieved(&response);
+        n_read += retrieved_documents(&response);
         continuation = response.header("x-ms-continuation").map(str::to_owned);
         if continuation.is_none() {
             return (results, n_read);
         }
     }
     panic!("{sql} over {container}: the continuations never ended");
-}
-
-/// `retrievedDocumentCount` of a response.
-fn retrieved(response: &Response) -> u64 {
-    let metrics = response
-        .header("x-ms-documentdb-query-metrics")
-        .expect("the metrics asked for");
-    metrics
-        .split(';')
-        .find_map(|pair| pair.strip_prefix("retrievedDocumentCount="))
-        .and_then(|count| count.parse().ok())
-        .unwrap_or_else(|| panic!("no retrievedDocumentCount in {metrics}"))
 }
 
 /// Results as sorted JSON texts without their system properties, which differ from one

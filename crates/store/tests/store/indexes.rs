@@ -15,7 +15,8 @@ use tributary_store::{
 };
 
 use crate::support::{
-    DATABASE, START_MS, create_container, open_store, pk, quiet_options, runtime,
+    DATABASE, START_MS, create_container, open_store, pk, quiet_options, rewrite_container_records,
+    runtime,
 };
 
 const CONTAINER: &str = "indexed";
@@ -32,6 +33,15 @@ fn path(names: &[&str]) -> IndexPath {
             })
             .collect(),
     )
+}
+
+/// Options whose maintenance passes (which build indexes) come every 10 ms.
+fn building_options(clock: &Arc<ManualClock>) -> StoreOptions {
+    StoreOptions {
+        clock: Arc::clone(clock) as Arc<dyn Clock>,
+        maintenance_interval: Duration::from_millis(10),
+        ..StoreOptions::relaxed()
+    }
 }
 
 /// The ids of the items `lookup` selects, in index order; each at most once.
@@ -256,11 +266,7 @@ fn a_changed_policy_is_built_in_the_background_before_queries_use_it() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let clock = Arc::new(ManualClock::new(START_MS));
     let runtime = runtime();
-    let options = StoreOptions {
-        clock: Arc::clone(&clock) as Arc<dyn Clock>,
-        maintenance_interval: Duration::from_millis(10),
-        ..StoreOptions::relaxed()
-    };
+    let options = building_options(&clock);
     let store = open_store(dir.path(), options.clone());
     let excluding_a = ContainerDefinition {
         indexing_policy: Some(json!({
@@ -497,28 +503,14 @@ fn reads_of_one_feed_range_find_its_items_before_and_after_a_split() {
 /// Rewrites a closed store as one written before the index existed: container records
 /// without their `index` state, and no index keys.
 fn forget_the_index(dir: &std::path::Path) {
-    let database = fjall::Database::builder(dir).open().expect("fjall opens");
-    let meta = database
-        .keyspace("meta", fjall::KeyspaceCreateOptions::default)
-        .expect("meta keyspace");
-    let records: Vec<(Vec<u8>, Vec<u8>)> = meta
-        .prefix(b"co\0")
-        .map(|guard| {
-            let (key, value) = guard.into_inner().expect("a container record");
-            (key.to_vec(), value.to_vec())
-        })
-        .collect();
-    assert!(!records.is_empty());
-    for (key, value) in records {
-        let mut record: Value = serde_json::from_slice(&value).expect("JSON record");
+    rewrite_container_records(dir, |record| {
         record
             .as_object_mut()
             .expect("an object")
             .remove("index")
             .expect("an index state");
-        meta.insert(key, serde_json::to_vec(&record).expect("JSON"))
-            .expect("record rewritten");
-    }
+    });
+    let database = fjall::Database::builder(dir).open().expect("fjall opens");
     database
         .delete_keyspace(
             database
@@ -536,11 +528,7 @@ fn a_store_written_before_the_index_builds_it_when_opened() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let clock = Arc::new(ManualClock::new(START_MS));
     let runtime = runtime();
-    let options = StoreOptions {
-        clock: Arc::clone(&clock) as Arc<dyn Clock>,
-        maintenance_interval: Duration::from_millis(10),
-        ..StoreOptions::relaxed()
-    };
+    let options = building_options(&clock);
     {
         let store = open_store(dir.path(), options.clone());
         create_container(

@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use tributary_partition_key::{EpkRange, PartitionKey, PartitionKeyDefinition};
 use tributary_store::{ContainerDefinition, FeedScope, ItemWrite, ManualClock, Store};
 
-use crate::support::{DATABASE, START_MS, open_store, pk, quiet_options, runtime};
+use crate::support::{
+    DATABASE, START_MS, open_store, pk, quiet_options, rewrite_container_records, runtime,
+};
 
 const CONTAINER: &str = "counted";
 
@@ -41,20 +43,7 @@ fn counts(store: &Store) -> Vec<(Option<u64>, u64)> {
 
 /// Rewrites every container record of a closed store as one written before counts were kept.
 fn forget_counts(dir: &Path) {
-    let database = fjall::Database::builder(dir).open().expect("fjall opens");
-    let meta = database
-        .keyspace("meta", fjall::KeyspaceCreateOptions::default)
-        .expect("meta keyspace");
-    let records: Vec<(Vec<u8>, Vec<u8>)> = meta
-        .prefix(b"co\0")
-        .map(|guard| {
-            let (key, value) = guard.into_inner().expect("a container record");
-            (key.to_vec(), value.to_vec())
-        })
-        .collect();
-    assert!(!records.is_empty());
-    for (key, value) in records {
-        let mut record: Value = serde_json::from_slice(&value).expect("JSON record");
+    rewrite_container_records(dir, |record| {
         for range in record["feed"]["ranges"].as_array_mut().expect("ranges") {
             range
                 .as_object_mut()
@@ -62,12 +51,7 @@ fn forget_counts(dir: &Path) {
                 .remove("item_count")
                 .expect("a kept count");
         }
-        meta.insert(key, serde_json::to_vec(&record).expect("JSON"))
-            .expect("record rewritten");
-    }
-    database
-        .persist(fjall::PersistMode::SyncAll)
-        .expect("persisted");
+    });
 }
 
 #[test]

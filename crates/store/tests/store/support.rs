@@ -208,3 +208,29 @@ pub fn error_variant(error: &StoreError) -> &'static str {
         _ => "another error",
     }
 }
+
+/// Rewrites every container record (`meta` keys `co\0...`) of a closed store with `edit`,
+/// through fjall directly: how a test makes a store look as an older release wrote it.
+pub fn rewrite_container_records(dir: &Path, edit: impl Fn(&mut Value)) {
+    let database = fjall::Database::builder(dir).open().expect("fjall opens");
+    let meta = database
+        .keyspace("meta", fjall::KeyspaceCreateOptions::default)
+        .expect("meta keyspace");
+    let records: Vec<(Vec<u8>, Vec<u8>)> = meta
+        .prefix(b"co\0")
+        .map(|guard| {
+            let (key, value) = guard.into_inner().expect("a container record");
+            (key.to_vec(), value.to_vec())
+        })
+        .collect();
+    assert!(!records.is_empty());
+    for (key, value) in records {
+        let mut record: Value = serde_json::from_slice(&value).expect("JSON record");
+        edit(&mut record);
+        meta.insert(key, serde_json::to_vec(&record).expect("JSON"))
+            .expect("record rewritten");
+    }
+    database
+        .persist(fjall::PersistMode::SyncAll)
+        .expect("persisted");
+}
