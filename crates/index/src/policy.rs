@@ -466,6 +466,9 @@ mod tests {
             assert!(policy.terms(&json!({"a": 1})).is_empty());
             assert!(!policy.indexes(&path("/a")));
         }
+        // The retired `lazy` mode is kept consistent.
+        let lazy = IndexingPolicy::from_json(Some(&json!({"indexingMode": "Lazy"}))).unwrap();
+        assert_eq!(lazy.mode(), IndexingMode::Consistent);
     }
 
     #[test]
